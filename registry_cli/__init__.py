@@ -1,0 +1,3 @@
+"""nearai: a content-addressed registry and a cached benchmark runner for models and agents."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from registry_cli.cli import entrypoint
+
+entrypoint()

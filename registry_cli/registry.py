@@ -1,0 +1,497 @@
+"""The registry: publish, resolve, download and list versioned entries in a content-addressed object store.
+
+Layout (same keys on disk and S3):
+    blobs/sha256/ab/<hex>                    file bodies, written once
+    manifests/sha256/ab/<hex>.json           one per entry version, content-addressed
+    refs/<ns>/<name>/<version>.json          {"manifest": hex}: the commit point, create-only, written last
+    meta/<ns>/<name>/<version>.json          metadata updates from `registry update` (mutable overlay)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from registry_cli.config import Config, load_config
+from registry_cli.errors import (
+    EntryNotFoundError,
+    IntegrityError,
+    InvalidNameError,
+    MetadataError,
+    NotFoundInStore,
+    StoreError,
+    VersionExistsError,
+)
+from registry_cli.index import ObjectIndex
+from registry_cli.manifest import (
+    METADATA_FILE,
+    FileEntry,
+    Manifest,
+    Metadata,
+    canonical_json,
+    manifest_from_bytes,
+    read_metadata,
+    sha256_file,
+    sha256_hex,
+)
+from registry_cli.names import EntryRef, bump_version, check_name, check_rel_path, parse_entry, version_key
+from registry_cli.store import Store, open_store
+
+DOWNLOAD_MARKER = ".nearai_download.json"
+EXCLUDED_NAMES = frozenset({".git", "__pycache__", ".DS_Store", DOWNLOAD_MARKER, ".ipynb_checkpoints"})
+UPDATABLE_FIELDS = ("category", "description", "tags", "details", "show_entry")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def blob_key(digest: str) -> str:
+    return f"blobs/sha256/{digest[:2]}/{digest}"
+
+
+def manifest_key(digest: str) -> str:
+    return f"manifests/sha256/{digest[:2]}/{digest}.json"
+
+
+def ref_key(namespace: str, name: str, version: str) -> str:
+    return f"refs/{namespace}/{name}/{version}.json"
+
+
+def meta_key(namespace: str, name: str, version: str) -> str:
+    return f"meta/{namespace}/{name}/{version}.json"
+
+
+@dataclass
+class EntryInfo:
+    namespace: str
+    name: str
+    version: str
+    manifest_hash: str
+    manifest: Manifest
+    metadata: dict[str, Any]  # manifest metadata with `registry update` changes applied
+
+    @property
+    def entry(self) -> str:
+        return f"{self.namespace}/{self.name}/{self.version}"
+
+    @property
+    def category(self) -> str:
+        return str(self.metadata.get("category", ""))
+
+
+@dataclass
+class UploadResult:
+    info: EntryInfo
+    files_total: int
+    files_uploaded: int
+    bytes_uploaded: int
+    bumped_from: str | None = None
+
+
+@dataclass
+class DownloadResult:
+    info: EntryInfo
+    path: Path
+    files_downloaded: int = 0
+    files_skipped: int = 0
+    bytes_downloaded: int = 0
+    skipped_paths: list[str] = field(default_factory=list)
+
+
+def _parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 16) -> list[R]:
+    items = list(items)
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
+def scan_folder(folder: Path) -> list[tuple[str, Path]]:
+    """Files to publish as ``(relative posix path, absolute path)``, sorted. Refuses symlinks leaving the folder."""
+    root = folder.resolve()
+    out: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_NAMES)
+        for d in list(dirnames):
+            p = Path(dirpath, d)
+            if p.is_symlink():
+                raise InvalidNameError(f"symlinked folder {p} is not supported", "replace it with a real folder")
+        for fname in sorted(filenames):
+            if fname in EXCLUDED_NAMES:
+                continue
+            p = Path(dirpath, fname)
+            rel = p.relative_to(root).as_posix()
+            if p.is_symlink():
+                target = p.resolve()
+                if not target.is_relative_to(root):
+                    raise InvalidNameError(f"symlink {rel} points outside {folder}", "copy the file into the folder")
+                if not target.is_file():
+                    raise InvalidNameError(f"symlink {rel} does not point to a file", "remove it")
+            elif not p.is_file():
+                continue  # sockets, fifos
+            try:
+                check_rel_path(rel)
+            except InvalidNameError:
+                raise InvalidNameError(f"file name {rel!r} is not allowed", "rename it (no control characters)") from None
+            out.append((rel, p))
+    return out
+
+
+class Registry:
+    def __init__(self, config: Config | None = None, store: Store | None = None) -> None:
+        self.config = config or load_config()
+        self.store = store or open_store(self.config)
+        self._index: ObjectIndex | None = None
+
+    @property
+    def index(self) -> ObjectIndex:
+        if self._index is None:
+            self._index = ObjectIndex(self.config.cache_dir / "objects.sqlite", self.store.url)
+        return self._index
+
+    # ---- reading -----------------------------------------------------------------------------------------------
+    def versions(self, namespace: str, name: str) -> list[str]:
+        prefix = f"refs/{namespace}/{name}/"
+        out = [k[len(prefix) : -len(".json")] for k, _ in self.store.list(prefix) if k.endswith(".json")]
+        return sorted((v for v in out if "/" not in v), key=version_key)
+
+    def _ref_hashes(self, keys: list[str]) -> dict[str, str]:
+        """Manifest hash for each ref key (refs are create-only, so cached forever)."""
+        cached = self.index.get_many(keys)
+        out = {k: v.decode() for k, (_, v) in cached.items()}
+        missing = [k for k in keys if k not in out]
+
+        def fetch(k: str) -> tuple[str, str] | None:
+            try:
+                raw = json.loads(self.store.get_bytes(k))
+                return k, str(raw["manifest"])
+            except NotFoundInStore:
+                return None
+            except (ValueError, KeyError, TypeError):
+                raise IntegrityError(f"ref {k} is corrupt", "repair the store") from None
+
+        fetched = [r for r in _parallel(fetch, missing) if r]
+        if fetched:
+            self.index.put_many((k, "", h.encode()) for k, h in fetched)
+        out.update(fetched)
+        return out
+
+    def manifests(self, digests: list[str]) -> dict[str, Manifest]:
+        keys = {manifest_key(d): d for d in digests}
+        cached = self.index.get_many(keys)
+        out = {keys[k]: manifest_from_bytes(v) for k, (_, v) in cached.items()}
+        missing = [k for k in keys if k not in cached]
+
+        def fetch(k: str) -> tuple[str, bytes]:
+            try:
+                data = self.store.get_bytes(k)
+            except NotFoundInStore:
+                raise IntegrityError(f"manifest {keys[k][:12]} is missing from the store", "repair the store") from None
+            manifest_from_bytes(data, keys[k])  # verifies hash
+            return k, data
+
+        fetched = _parallel(fetch, missing)
+        if fetched:
+            self.index.put_many((k, "", v) for k, v in fetched)
+        for k, v in fetched:
+            out[keys[k]] = manifest_from_bytes(v)
+        return out
+
+    def _overlays(self, prefix: str = "meta/") -> dict[str, dict[str, Any]]:
+        listed = dict(self.store.list(prefix))
+        if not listed:
+            return {}
+        cached = self.index.get_many(listed)
+        out: dict[str, dict[str, Any]] = {}
+        stale = [k for k, etag in listed.items() if k not in cached or cached[k][0] != etag]
+        for k, (etag, v) in cached.items():
+            if k not in stale:
+                out[k] = json.loads(v)
+
+        def fetch(k: str) -> tuple[str, str, bytes] | None:
+            try:
+                return k, listed[k], self.store.get_bytes(k)
+            except NotFoundInStore:
+                return None
+
+        fetched = [r for r in _parallel(fetch, stale) if r]
+        self.index.put_many(fetched)
+        out.update((k, json.loads(v)) for k, _, v in fetched)
+        return out
+
+    def _info(self, ns: str, name: str, version: str, digest: str, manifest: Manifest, overlay: dict[str, Any] | None) -> EntryInfo:
+        meta = dict(manifest.metadata)
+        if overlay:
+            meta.update({k: v for k, v in overlay.items() if k in UPDATABLE_FIELDS})
+        return EntryInfo(ns, name, version, digest, manifest, meta)
+
+    def resolve(self, entry: str | EntryRef) -> EntryInfo:
+        ref = parse_entry(entry) if isinstance(entry, str) else entry
+        version = ref.version
+        if version is None:
+            versions = self.versions(ref.namespace, ref.name)
+            if not versions:
+                raise EntryNotFoundError(f"entry {ref} not found", "check `nearai registry list`")
+            version = versions[-1]
+        key = ref_key(ref.namespace, ref.name, version)
+        hashes = self._ref_hashes([key])
+        if key not in hashes:
+            known = self.versions(ref.namespace, ref.name)
+            hint = f"available versions: {', '.join(known[-5:])}" if known else "check `nearai registry list`"
+            raise EntryNotFoundError(f"entry {ref.namespace}/{ref.name}/{version} not found", hint)
+        digest = hashes[key]
+        manifest = self.manifests([digest])[digest]
+        try:
+            overlay: dict[str, Any] | None = json.loads(self.store.get_bytes(meta_key(ref.namespace, ref.name, version)))
+        except NotFoundInStore:
+            overlay = None
+        return self._info(ref.namespace, ref.name, version, digest, manifest, overlay)
+
+    def list_entries(
+        self,
+        namespace: str = "",
+        category: str = "",
+        tags: list[str] | None = None,
+        show_all: bool = False,
+        show_latest_version: bool = True,
+    ) -> list[EntryInfo]:
+        """All entries matching the filters, sorted by (namespace, name, version)."""
+        prefix = f"refs/{check_name(namespace, 'namespace')}/" if namespace else "refs/"
+        triples: list[tuple[str, str, str, str]] = []
+        for key, _ in self.store.list(prefix):
+            parts = key[len("refs/") :].split("/")
+            if len(parts) != 3 or not parts[2].endswith(".json"):
+                continue
+            triples.append((parts[0], parts[1], parts[2][: -len(".json")], key))
+        if show_latest_version:
+            latest: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+            for t in triples:
+                cur = latest.get((t[0], t[1]))
+                if cur is None or version_key(t[2]) > version_key(cur[2]):
+                    latest[(t[0], t[1])] = t
+            triples = list(latest.values())
+        hashes = self._ref_hashes([t[3] for t in triples])
+        manifests = self.manifests(sorted(set(hashes.values())))
+        overlays = self._overlays(f"meta/{namespace}/" if namespace else "meta/")
+        wanted_tags = set(tags or [])
+        out: list[EntryInfo] = []
+        for ns, name, version, key in triples:
+            if key not in hashes:
+                continue
+            digest = hashes[key]
+            info = self._info(ns, name, version, digest, manifests[digest], overlays.get(meta_key(ns, name, version)))
+            if category and info.category != category:
+                continue
+            if wanted_tags and not wanted_tags.issubset(set(info.metadata.get("tags") or [])):
+                continue
+            if not show_all and info.metadata.get("show_entry", True) is False:
+                continue
+            out.append(info)
+        out.sort(key=lambda i: (i.namespace, i.name, version_key(i.version)))
+        return out
+
+    # ---- publishing -------------------------------------------------------------------------------------------
+    def upload(self, path: str | Path, bump: str | None = None) -> UploadResult:
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise InvalidNameError(f"{folder} is not a folder", "pass the folder that holds metadata.json")
+        meta = read_metadata(folder)
+        ns = check_name(self.config.namespace, "namespace (NEARAI_NAMESPACE)")
+        existing = self.versions(ns, meta.name)
+        bumped_from = None
+        if meta.version in existing:
+            if bump is None:
+                raise VersionExistsError(
+                    f"{ns}/{meta.name}/{meta.version} already exists",
+                    "change the version in metadata.json or pass --bump / --minor_bump / --major_bump",
+                )
+            newest = max([*existing, meta.version], key=version_key)
+            bumped_from, new_version = meta.version, bump_version(newest, bump)
+            meta = self._write_version(folder, new_version)
+        files = scan_folder(folder)
+        entries = _parallel(lambda f: FileEntry(path=f[0], sha256=sha256_file(f[1]), size=f[1].stat().st_size), files, 4)
+
+        def push(pair: tuple[FileEntry, Path]) -> int:
+            entry, src = pair
+            key = blob_key(entry.sha256)
+            if self.store.exists(key):
+                return 0
+            if sha256_file(src) != entry.sha256:
+                raise MetadataError(f"{entry.path} changed during upload", "retry when the folder is not being written")
+            self.store.put_file(key, src)
+            return entry.size + 1  # +1 so empty files count as uploaded
+
+        pushed = _parallel(push, list(zip(entries, (p for _, p in files))))
+        manifest = Manifest(
+            namespace=ns,
+            name=meta.name,
+            version=meta.version,
+            metadata=meta.model_dump(),
+            files=entries,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        data = manifest.to_bytes()
+        digest = sha256_hex(data)
+        if not self.store.exists(manifest_key(digest)):
+            self.store.put_bytes(manifest_key(digest), data)
+        self._commit(ns, meta.name, meta.version, digest)
+        info = self._info(ns, meta.name, meta.version, digest, manifest, None)
+        n_up = sum(1 for p in pushed if p)
+        return UploadResult(info, len(entries), n_up, sum(p - 1 for p in pushed if p), bumped_from)
+
+    def publish_manifest(self, manifest: Manifest) -> EntryInfo:
+        """Publish a manifest whose blobs already exist (used for generated entries such as evaluations)."""
+        data = manifest.to_bytes()
+        digest = sha256_hex(data)
+        self.store.put_bytes(manifest_key(digest), data)
+        self._commit(manifest.namespace, manifest.name, manifest.version, digest)
+        return self._info(manifest.namespace, manifest.name, manifest.version, digest, manifest, None)
+
+    def put_blob(self, data: bytes) -> str:
+        """Store bytes as a blob (once) and return their sha256."""
+        digest = sha256_hex(data)
+        if not self.store.exists(blob_key(digest)):
+            self.store.put_bytes(blob_key(digest), data)
+        return digest
+
+    def _commit(self, ns: str, name: str, version: str, digest: str) -> None:
+        key = ref_key(ns, name, version)
+        if self.store.create(key, canonical_json({"manifest": digest})):
+            return
+        try:
+            current = json.loads(self.store.get_bytes(key)).get("manifest")
+        except (NotFoundInStore, ValueError, AttributeError):
+            current = None
+        if current != digest:  # someone else's manifest: a real conflict, not our own retried write
+            raise VersionExistsError(
+                f"{ns}/{name}/{version} already exists", "another upload published this version first; bump the version"
+            )
+
+    def _write_version(self, folder: Path, version: str) -> Metadata:
+        path = folder / METADATA_FILE
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw["version"] = version
+        _atomic_write_text(path, json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
+        return read_metadata(folder)
+
+    def update(self, path: str | Path) -> EntryInfo:
+        """Apply category/description/tags/details/show_entry from PATH/metadata.json to the published version."""
+        folder = Path(path).expanduser()
+        meta = read_metadata(folder)
+        ns = check_name(self.config.namespace, "namespace (NEARAI_NAMESPACE)")
+        info = self.resolve(EntryRef(ns, meta.name, meta.version))
+        overlay = {k: getattr(meta, k) for k in UPDATABLE_FIELDS}
+        self.store.put_bytes(meta_key(ns, meta.name, meta.version), canonical_json(overlay))
+        return self._info(ns, meta.name, meta.version, info.manifest_hash, info.manifest, overlay)
+
+    # ---- downloading ------------------------------------------------------------------------------------------
+    def local_path(self, info: EntryInfo) -> Path:
+        return self.config.registry_dir / info.namespace / info.name / info.version
+
+    def download(self, entry: str | EntryRef, force: bool = False, target: Path | None = None) -> DownloadResult:
+        info = self.resolve(entry)
+        dest = target or self.local_path(info)
+        result = DownloadResult(info, dest)
+        marker = dest / DOWNLOAD_MARKER
+        if not force and _read_marker(marker) == info.manifest_hash:
+            if all((dest / f.path).is_file() and (dest / f.path).stat().st_size == f.size for f in info.manifest.files):
+                result.files_skipped = len(info.manifest.files)
+                return result
+        dest.mkdir(parents=True, exist_ok=True)
+        root = dest.resolve()
+        for f in info.manifest.files:
+            target_path = (root / f.path).resolve()
+            if not target_path.is_relative_to(root):
+                raise InvalidNameError(f"manifest path {f.path!r} escapes {dest}", "refusing to download this entry")
+
+        def fetch(f: FileEntry) -> int:
+            out = root / f.path
+            if not force and out.is_file() and out.stat().st_size == f.size and sha256_file(out) == f.sha256:
+                return -1
+            self.fetch_blob(f.sha256, out)
+            return f.size
+
+        for f, n in zip(info.manifest.files, _parallel(fetch, info.manifest.files)):
+            if n < 0:
+                result.files_skipped += 1
+                result.skipped_paths.append(f.path)
+            else:
+                result.files_downloaded += 1
+                result.bytes_downloaded += n
+        _atomic_write_text(marker, json.dumps({"manifest": info.manifest_hash, "entry": info.entry}))
+        return result
+
+    def fetch_blob(self, digest: str, out: Path, attempts: int = 3) -> None:
+        """Stream a blob into ``out`` atomically, verifying its sha256; transient failures are retried."""
+        import hashlib
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        last: Exception | None = None
+        for _ in range(attempts):
+            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-")
+            try:
+                h = hashlib.sha256()
+                with os.fdopen(fd, "wb") as fh:
+                    for chunk in self.store.iter_chunks(blob_key(digest)):
+                        h.update(chunk)
+                        fh.write(chunk)
+                if h.hexdigest() != digest:
+                    raise IntegrityError(f"blob {digest[:12]} failed sha256 verification", "the store copy is corrupt")
+                os.replace(tmp, out)
+                return
+            except NotFoundInStore:
+                raise IntegrityError(f"blob {digest[:12]} is missing from the store", "re-upload the entry") from None
+            except (StoreError, IntegrityError) as e:
+                last = e
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+        assert last is not None
+        raise last
+
+    def metadata_template(self, path: str | Path, category: str = "", description: str = "") -> Path:
+        folder = Path(path).expanduser()
+        if not folder.is_dir():
+            raise InvalidNameError(f"{folder} is not a folder", "create it first")
+        target = folder / METADATA_FILE
+        if target.exists():
+            raise MetadataError(f"{target} already exists", "edit it, or delete it to start from a template")
+        name = folder.resolve().name
+        try:
+            check_name(name)
+        except InvalidNameError:
+            name = "my-entry"
+        tpl = Metadata(name=name, version="0.0.1", category=category, description=description,
+                       tags=[], details={}, show_entry=True)
+        _atomic_write_text(target, json.dumps(tpl.model_dump(), indent=2) + "\n")
+        return target
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+
+
+def _read_marker(path: Path) -> str | None:
+    try:
+        return str(json.loads(path.read_text())["manifest"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

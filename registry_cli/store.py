@@ -1,0 +1,260 @@
+"""Object stores behind one small interface: a local directory (the embedded default) and S3 (boto3).
+
+Keys are '/'-separated relative paths built by this package (never user input). Writes are atomic: a reader sees
+either nothing or the whole object. ``create`` is the create-only write used as the commit point of a publish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Protocol
+
+from registry_cli.errors import NotFoundInStore, StoreError
+
+if TYPE_CHECKING:
+    from registry_cli.config import Config
+
+CHUNK = 1024 * 1024
+
+
+class Store(Protocol):
+    """What the registry and the result cache need from an object store."""
+
+    url: str
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def put_bytes(self, key: str, data: bytes) -> None: ...
+
+    def create(self, key: str, data: bytes) -> bool:
+        """Write only if ``key`` is absent; return False (writing nothing) if it exists."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def put_file(self, key: str, path: Path) -> None: ...
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]: ...
+
+    def list(self, prefix: str) -> Iterator[tuple[str, str]]:
+        """Yield ``(key, etag)`` for every key under ``prefix`` (which ends with '/')."""
+        ...
+
+
+class LocalStore:
+    """A directory on local disk with the same key layout as the S3 store."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = str(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def _tmp(self, final: Path) -> tuple[int, str]:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(dir=final.parent, prefix=".tmp-")
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundInStore(key) from None
+        except OSError as e:
+            raise StoreError(f"cannot read {self._path(key)}: {e.strerror}", "check the store folder") from None
+
+    def _write_tmp(self, final: Path, writer: "_Writer") -> str:
+        try:
+            fd, tmp = self._tmp(final)
+        except OSError as e:
+            raise StoreError(f"cannot write to {final.parent}: {e.strerror}", "check permissions and free space") from None
+        try:
+            with os.fdopen(fd, "wb") as f:
+                writer(f)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(e, OSError):
+                raise StoreError(f"cannot write {final}: {e.strerror}", "check permissions and free space") from None
+            raise
+        return tmp
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        final = self._path(key)
+        tmp = self._write_tmp(final, lambda f: f.write(data))
+        os.replace(tmp, final)
+
+    def create(self, key: str, data: bytes) -> bool:
+        final = self._path(key)
+        tmp = self._write_tmp(final, lambda f: f.write(data))
+        try:
+            os.link(tmp, final)  # atomic, fails if the name exists
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def put_file(self, key: str, path: Path) -> None:
+        final = self._path(key)
+
+        def copy(f: IO[bytes]) -> None:
+            with open(path, "rb") as src:
+                while chunk := src.read(CHUNK):
+                    f.write(chunk)
+
+        tmp = self._write_tmp(final, copy)
+        os.replace(tmp, final)
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        try:
+            f = open(self._path(key), "rb")
+        except FileNotFoundError:
+            raise NotFoundInStore(key) from None
+        with f:
+            while chunk := f.read(CHUNK):
+                yield chunk
+
+    def list(self, prefix: str) -> Iterator[tuple[str, str]]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return
+        stack = [base]
+        while stack:
+            d = stack.pop()
+            with os.scandir(d) as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(Path(e.path))
+                    elif not e.name.startswith(".tmp-"):
+                        st = e.stat()
+                        rel = os.path.relpath(e.path, self.root).replace(os.sep, "/")
+                        yield rel, f"{st.st_mtime_ns}-{st.st_size}"
+
+
+class _Writer(Protocol):
+    def __call__(self, f: IO[bytes], /) -> object: ...
+
+
+class S3Store:
+    """An S3 bucket (AWS or any S3-compatible endpoint) under an optional key prefix."""
+
+    def __init__(self, url: str, endpoint_url: str | None, max_attempts: int = 5) -> None:
+        import boto3  # heavy: only for commands that touch S3
+        from botocore.config import Config as BotoConfig
+
+        rest = url[len("s3://") :]
+        bucket, _, prefix = rest.partition("/")
+        if not bucket:
+            raise StoreError(f"invalid store URL {url!r}", "use s3://bucket or s3://bucket/prefix")
+        self.url = url
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        non_aws = endpoint_url is not None
+        cfg = BotoConfig(
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            s3={"addressing_style": "path" if non_aws else "auto"},
+            max_pool_connections=32,
+            connect_timeout=10,
+            read_timeout=60,
+            request_checksum_calculation="when_required" if non_aws else "when_supported",
+            response_checksum_validation="when_required" if non_aws else "when_supported",
+        )
+        session = boto3.session.Session()
+        region = session.region_name or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        self.client = session.client("s3", endpoint_url=endpoint_url, config=cfg, region_name=region)
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    @contextlib.contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        from botocore import exceptions as bx
+
+        where = f"s3://{self.bucket}/{self._k(key)}"
+        try:
+            yield
+        except bx.ClientError as e:
+            err = e.response.get("Error", {})
+            code = str(err.get("Code", ""))
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise NotFoundInStore(key) from None
+            if code == "NoSuchBucket":
+                raise StoreError(f"bucket {self.bucket!r} does not exist", "create it or fix NEARAI_STORE") from None
+            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
+                raise StoreError(f"access denied to {where}", "check AWS credentials and bucket policy") from None
+            raise StoreError(f"S3 error {code or status} on {where}: {err.get('Message', '')}".strip(), "retry later") from None
+        except bx.NoCredentialsError:
+            raise StoreError("no AWS credentials found", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
+        except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as e:
+            raise StoreError(f"store unreachable: {e}", "check NEARAI_S3_ENDPOINT_URL and the network") from None
+        except (bx.HTTPClientError, bx.ResponseStreamingError) as e:
+            raise StoreError(f"connection to the store failed on {where}: {e}", "retry later") from None
+        except bx.BotoCoreError as e:
+            raise StoreError(f"S3 failure on {where}: {e}", "check the store configuration") from None
+
+    def get_bytes(self, key: str) -> bytes:
+        with self._errors(key):
+            body = self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
+            return bytes(body.read())
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        with self._errors(key):
+            self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data)
+
+    def create(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        with self._errors(key):
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data, IfNoneMatch="*")
+                return True
+            except ClientError as e:
+                code = str(e.response.get("Error", {}).get("Code", ""))
+                if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                    return False
+                raise
+
+    def exists(self, key: str) -> bool:
+        try:
+            with self._errors(key):
+                self.client.head_object(Bucket=self.bucket, Key=self._k(key))
+            return True
+        except NotFoundInStore:
+            return False
+
+    def put_file(self, key: str, path: Path) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        with self._errors(key):
+            self.client.upload_file(
+                str(path), self.bucket, self._k(key), Config=TransferConfig(multipart_threshold=64 * CHUNK, use_threads=False)
+            )
+
+    def iter_chunks(self, key: str) -> Iterator[bytes]:
+        with self._errors(key):
+            body = self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
+            yield from body.iter_chunks(CHUNK)
+
+    def list(self, prefix: str) -> Iterator[tuple[str, str]]:
+        with self._errors(prefix):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._k(prefix))
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    yield obj["Key"][len(self.prefix) :], str(obj.get("ETag", "")).strip('"')
+
+
+def open_store(config: "Config") -> Store:
+    if config.store_url.startswith("s3://"):
+        return S3Store(config.store_url, config.s3_endpoint_url, config.s3_max_attempts)
+    return LocalStore(Path(config.store_url))

@@ -1,0 +1,139 @@
+"""Shared fixtures: an isolated NEARAI_HOME, a real moto S3 server on 127.0.0.1, and CLI runners."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@dataclass
+class Env:
+    """Environment for one nearai 'machine': a home folder and a store URL."""
+
+    home: Path
+    vars: dict[str, str]
+
+    def run(self, *args: str, check: bool = False, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the real `nearai` CLI in a subprocess."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "registry_cli", *args],
+            env=self.vars, capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"nearai {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def apply(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for k, v in self.vars.items():
+            monkeypatch.setenv(k, v)
+        for k in ("NEARAI_STORE", "NEARAI_S3_ENDPOINT_URL"):
+            if k not in self.vars:
+                monkeypatch.delenv(k, raising=False)
+
+    def registry(self):  # noqa: ANN201 - test helper
+        from registry_cli.config import load_config
+        from registry_cli.registry import Registry
+
+        saved = dict(os.environ)
+        os.environ.update(self.vars)
+        try:
+            return Registry(load_config())
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def _base_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEARAI_", "AWS_"))}
+    env.update(
+        NEARAI_HOME=str(home),
+        NEARAI_NAMESPACE="tester",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        COLUMNS="200",
+        PYTHONPATH=str(ROOT),
+        NO_COLOR="1",
+    )
+    return env
+
+
+def make_s3_bucket(endpoint: str) -> str:
+    import boto3
+
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                 aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def local_env(tmp_path: Path) -> Env:
+    return Env(tmp_path / "home", _base_env(tmp_path / "home"))
+
+
+@pytest.fixture
+def s3_env(tmp_path: Path, moto_endpoint: str) -> Env:
+    env = _base_env(tmp_path / "home")
+    env["NEARAI_STORE"] = f"s3://{make_s3_bucket(moto_endpoint)}/reg"
+    env["NEARAI_S3_ENDPOINT_URL"] = moto_endpoint
+    env["NEARAI_S3_MAX_ATTEMPTS"] = "4"
+    return Env(tmp_path / "home", env)
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
+    """The same test against the embedded local store and a real S3 endpoint (moto server over HTTP)."""
+    if request.param == "local":
+        return request.getfixturevalue("local_env")
+    return request.getfixturevalue("s3_env")
+
+
+def second_home(env: Env, tmp_path: Path, name: str = "home2") -> Env:
+    """Another 'machine' sharing the same store but with an empty local home."""
+    vars2 = dict(env.vars)
+    vars2["NEARAI_HOME"] = str(tmp_path / name)
+    if "NEARAI_STORE" not in vars2:
+        vars2["NEARAI_STORE"] = str(env.home / "store")
+    return Env(tmp_path / name, vars2)
+
+
+def write_entry(folder: Path, name: str, version: str = "1.0.0", files: dict[str, str | bytes] | None = None,
+                **meta: object) -> Path:
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"name": name, "version": version, "category": "dataset", "description": "", "tags": [],
+            "details": {}, "show_entry": True}
+    data.update(meta)
+    (folder / "metadata.json").write_text(json.dumps(data))
+    for rel, content in (files or {"data.txt": "hello"}).items():
+        p = folder / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+    return folder
