@@ -140,7 +140,11 @@ class BenchmarkCommands:
             quiet=as_bool(quiet, "quiet"),
             solver_args={k: str(v) for k, v in solver_args.items()},
         )
-        run_benchmark(opts)
+        with render.BenchmarkProgress(opts.quiet) as progress:
+            summary = run_benchmark(opts, progress.update, progress.start)
+        render.benchmark_summary(summary)
+        if summary.count("error"):
+            raise SystemExit(3)
 
 
 class EvaluationCommands:

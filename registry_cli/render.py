@@ -84,3 +84,64 @@ def kv(rows: dict[str, Any]) -> None:
     c = console()
     for k, v in rows.items():
         c.print(f"{k}: {v}", markup=False)
+
+
+class BenchmarkProgress:
+    """rich progress bar with the running score, errors and cost; silent with --quiet."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.passed = self.errors = self.done = 0
+        self.cost = 0.0
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> "BenchmarkProgress":
+        if not self.quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]benchmark"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
+                TimeElapsedColumn(), console=console(stderr=True), transient=False, refresh_per_second=8,
+            )
+            self._progress.__enter__()
+        return self
+
+    def start(self, total: int, cached: int) -> None:
+        if self._progress is not None:
+            self._task = self._progress.add_task("run", total=total, stats="")
+            if cached:
+                self._progress.console.print(f"{cached}/{total} results cached")
+
+    def update(self, outcome: Any) -> None:
+        self.done += 1
+        self.passed += outcome.status == "passed"
+        self.errors += outcome.status == "error"
+        self.cost += float(outcome.result.get("usage", {}).get("cost", 0) or 0)
+        if self._progress is not None and self._task is not None:
+            stats = f"score {self.passed}/{self.done} ({100 * self.passed / self.done:.1f}%)  errors {self.errors}  ${self.cost:.4f}"
+            self._progress.update(self._task, advance=1, stats=stats)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+
+def benchmark_summary(s: Any) -> None:
+    c = console()
+    m = s.metrics
+    errors = [o for o in s.outcomes if o.status == "error"]
+    for o in errors[:5]:
+        c.print(f"error on datum {o.index} (repeat {o.repeat}): {o.error}", markup=False)
+    if len(errors) > 5:
+        c.print(f"... and {len(errors) - 5} more errors", markup=False)
+    extra = "".join(f", {k}={m[k]:.4f}" for k in m if k.startswith("pass@"))
+    c.print(f"{s.total} results: {s.cached} cached, {s.total - s.cached} computed in {s.duration_s:.2f}s; "
+            f"tokens {int(s.usage_total('prompt_tokens'))}+{int(s.usage_total('completion_tokens'))}, "
+            f"cost ${s.usage_total('cost'):.4f}{extra}", markup=False)
+    line = f"Final score: {s.count('passed')}/{s.total} - {100 * m['score']:.2f}%"
+    if errors:
+        line += f" ({len(errors)} errors, not cached: rerun to retry them)"
+    c.print(line, markup=False)
+    if s.recorded_entry:
+        c.print(f"recorded evaluation {s.recorded_entry}", markup=False)

@@ -67,7 +67,7 @@ class LocalStore:
         except OSError as e:
             raise StoreError(f"cannot read {self._path(key)}: {e.strerror}", "check the store folder") from None
 
-    def _write_tmp(self, final: Path, writer: "_Writer") -> str:
+    def _write_tmp(self, final: Path, writer: "_Writer", durable: bool = False) -> str:
         try:
             fd, tmp = self._tmp(final)
         except OSError as e:
@@ -75,8 +75,9 @@ class LocalStore:
         try:
             with os.fdopen(fd, "wb") as f:
                 writer(f)
-                f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    f.flush()
+                    os.fsync(f.fileno())
         except BaseException as e:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -92,7 +93,7 @@ class LocalStore:
 
     def create(self, key: str, data: bytes) -> bool:
         final = self._path(key)
-        tmp = self._write_tmp(final, lambda f: f.write(data))
+        tmp = self._write_tmp(final, lambda f: f.write(data), durable=True)
         try:
             os.link(tmp, final)  # atomic, fails if the name exists
             return True

@@ -1,0 +1,122 @@
+"""Solver strategies: how one datum is posed to a model or agent and judged.
+
+A solver subclasses :class:`SolverStrategy` and implements ``solve(datum, session)`` (async or plain). Built-ins are
+listed in ``BUILTIN``; third-party solvers register under the ``nearai.solvers`` entry-point group, or are named
+as ``module:Class`` on the command line.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from registry_cli.errors import SolverError
+
+ENTRY_POINT_GROUP = "nearai.solvers"
+BUILTIN = {
+    "ThreeDigitAdditionSolver": "solvers.addition:ThreeDigitAdditionSolver",
+    "HumanEvalSolverStrategy": "solvers.humaneval:HumanEvalSolverStrategy",
+    "MMLUSolverStrategy": "solvers.mmlu:MMLUSolverStrategy",
+    "GSM8KSolverStrategy": "solvers.gsm8k:GSM8KSolverStrategy",
+}
+
+
+@dataclass
+class SolveResult:
+    """Verdict on one datum. ``info`` is free-form JSON (the answer, the parsed value); ``metrics`` are numbers."""
+
+    passed: bool
+    info: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Session(Protocol):
+    """What a solver may ask of the model or agent under test."""
+
+    async def run_task(self, task: str) -> str:
+        """Pose ``task``: one user message to the model, or one run of the agent. Returns the final text."""
+        ...
+
+    async def complete(self, messages: list[dict[str, Any]]) -> str:
+        """A raw chat completion with the model under test."""
+        ...
+
+    @property
+    def path(self) -> str:
+        """A private working folder for this datum (the agent's current directory)."""
+        ...
+
+
+class SolverStrategy:
+    """Base class. Subclasses set ``version`` when their prompt or judging changes (it is part of cache keys)."""
+
+    version: ClassVar[str] = "1"
+
+    def __init__(self, **solver_args: str) -> None:
+        if solver_args:
+            raise SolverError(f"{type(self).__name__} takes no extra arguments, got {sorted(solver_args)}",
+                              "remove the extra --flags")
+        self.solver_args: dict[str, str] = {}
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.__name__
+
+    def evaluation_name(self) -> str:
+        return re.sub(r"(SolverStrategy|Solver)$", "", type(self).__name__).lower() or type(self).__name__
+
+    def compatible_datasets(self) -> list[str]:
+        return []
+
+    def solve(self, datum: dict[str, Any], session: Session) -> "SolveResult | bool | Awaitable[SolveResult | bool]":
+        raise NotImplementedError
+
+    def aggregate(self, results: list[dict[str, Any]]) -> dict[str, float]:
+        """Custom run-level metrics from the cached per-datum results (each has passed/info/metrics)."""
+        totals: dict[str, list[float]] = {}
+        for r in results:
+            for k, v in (r.get("metrics") or {}).items():
+                totals.setdefault(k, []).append(float(v))
+        return {k: sum(v) / len(v) for k, v in totals.items() if v}
+
+
+def _load(path: str) -> type[SolverStrategy]:
+    module_name, _, attr = path.partition(":")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise SolverError(f"cannot load solver {path!r}: {e}", "check the module path and that it is installed") from None
+    if not (inspect.isclass(obj) and issubclass(obj, SolverStrategy)):
+        raise SolverError(f"{path} is not a SolverStrategy subclass", "subclass solvers.SolverStrategy")
+    return obj
+
+
+def available() -> dict[str, str]:
+    """Solver name -> 'module:Class', built-ins plus installed entry points."""
+    from importlib.metadata import entry_points
+
+    found = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def get_solver(name: str) -> type[SolverStrategy]:
+    if ":" in name:
+        return _load(name)
+    known = available()
+    if name not in known:
+        raise SolverError(f"unknown solver {name!r}", f"choose one of: {', '.join(sorted(known))}, or module:Class")
+    return _load(known[name])
+
+
+def normalize(result: Any) -> SolveResult:
+    if isinstance(result, SolveResult):
+        return result
+    if isinstance(result, bool):
+        return SolveResult(passed=result)
+    raise SolverError(f"solve() returned {type(result).__name__}", "return a bool or a SolveResult")

@@ -1,0 +1,131 @@
+"""Per-datum result cache: local diskcache (JSON values only, never pickle) plus a remote copy in the store.
+
+Keys are sha256 of canonical JSON of everything that changes the answer (see ``result_key``). Values are JSON.
+Errors are never cached. The remote copy lives at ``cache/v1/<ab>/<key>.json`` in the registry's store, so machines
+sharing a store share results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from diskcache import Cache, Disk
+from diskcache.core import MODE_PICKLE
+
+from registry_cli.errors import NotFoundInStore, StoreError
+from registry_cli.manifest import canonical_json, sha256_hex
+from registry_cli.store import Store
+
+CACHE_SCHEMA = 1
+
+
+class UnsafeCacheValue(Exception):
+    """A cache row that is not JSON (e.g. a planted pickle). It is treated as a miss, never deserialized."""
+
+
+class JSONOnlyDisk(Disk):
+    """diskcache storage that writes JSON and refuses to unpickle anything (CVE-2025-69872)."""
+
+    def put(self, key: Any) -> Any:
+        if not isinstance(key, str):
+            raise TypeError("cache keys must be str")
+        return super().put(key)
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw:
+            raise UnsafeCacheValue("pickled cache key refused")
+        return super().get(key, raw)
+
+    def store(self, value: Any, read: bool, key: Any = None) -> Any:
+        if read:
+            raise TypeError("file values are not supported")
+        return super().store(json.dumps(value, separators=(",", ":")).encode(), False)
+
+    def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
+        if mode == MODE_PICKLE or read:
+            raise UnsafeCacheValue("pickled cache value refused")
+        data = super().fetch(mode, filename, value, False)
+        try:
+            return json.loads(data)
+        except (ValueError, TypeError):
+            raise UnsafeCacheValue("non-JSON cache value refused") from None
+
+
+def jsonable(obj: Any) -> Any:
+    """Datum content as JSON-compatible data (bytes, dates, NaN and numpy scalars made stable)."""
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else repr(obj)
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, (bytes, bytearray)):
+        return {"$bytes": sha256_hex(bytes(obj))}
+    if hasattr(obj, "tolist"):
+        return jsonable(obj.tolist())
+    return repr(obj)
+
+
+def drop_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [drop_none(v) for v in obj]
+    return obj
+
+
+def datum_hash(datum: dict[str, Any]) -> str:
+    return sha256_hex(canonical_json(jsonable(datum)))
+
+
+def result_key(parts: dict[str, Any]) -> str:
+    """sha256 of canonical JSON (sorted keys, None dropped) of the answer-determining parts plus the schema."""
+    return sha256_hex(canonical_json(drop_none({"schema": CACHE_SCHEMA, **parts})))
+
+
+def remote_key(key: str) -> str:
+    return f"cache/v{CACHE_SCHEMA}/{key[:2]}/{key}.json"
+
+
+class ResultCache:
+    def __init__(self, directory: Path, remote: Store | None) -> None:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(directory, 0o700)
+        self.local = Cache(str(directory), disk=JSONOnlyDisk, size_limit=2**40, eviction_policy="none")
+        self.remote = remote
+        self.refused = 0  # unsafe local rows seen (treated as misses)
+
+    def get_local(self, key: str) -> dict[str, Any] | None:
+        try:
+            value = self.local.get(key)
+        except UnsafeCacheValue:
+            self.refused += 1
+            return None
+        return value if isinstance(value, dict) else None
+
+    def get_remote(self, key: str) -> dict[str, Any] | None:
+        if self.remote is None:
+            return None
+        try:
+            value = json.loads(self.remote.get_bytes(remote_key(key)))
+        except (NotFoundInStore, ValueError, StoreError):
+            return None
+        if not isinstance(value, dict) or value.get("key") != key:
+            return None
+        self.local.set(key, value)
+        return value
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        """Local first (so a crash keeps it), then the shared remote copy."""
+        value = {**value, "key": key}
+        self.local.set(key, value)
+        if self.remote is not None:
+            self.remote.put_bytes(remote_key(key), canonical_json(value))
+
+    def close(self) -> None:
+        self.local.close()

@@ -1,0 +1,269 @@
+"""Model inference: async chat completions with retries, timeouts, token usage and cost.
+
+Two backends share one interface:
+- ``openai``: a direct aiohttp client for OpenAI-compatible endpoints given by ``api_base`` (vLLM, Ollama, local
+  servers). It costs ~0.2 ms CPU per call, so hundreds of concurrent requests stay cheap.
+- ``litellm``: every other provider (``anthropic/...``, ``gpt-4o``, ...), through ``litellm.acompletion``.
+``NEARAI_INFERENCE_BACKEND=litellm`` forces litellm for OpenAI-compatible endpoints too.
+
+API keys come from the environment at call time and never enter cache keys, entries, logs or results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from registry_cli.errors import InferenceError
+
+FAST_PROVIDERS = ("", "openai", "hosted_vllm")
+Messages = list[dict[str, Any]]
+
+
+class InferenceFailure(Exception):
+    """A completion failed after all retries; the datum is recorded as an error (never cached)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model: str
+    api_base: str = ""
+    temperature: float = 0.0
+    max_tokens: int = 0
+    timeout: float = 120.0
+    num_retries: int = 10
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0] if "/" in self.model else ""
+
+    @property
+    def resolved(self) -> str:
+        """Model id with its provider: a bare name behind api_base is an OpenAI-compatible model."""
+        if self.api_base and not self.provider:
+            return f"openai/{self.model}"
+        return self.model
+
+    def identity(self) -> dict[str, Any]:
+        """What changes the answer (part of cache keys): never keys, timeouts or retry counts."""
+        return {
+            "model": self.resolved,
+            "api_base": public_url(self.api_base) or None,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens or None,
+        }
+
+
+def public_url(url: str) -> str:
+    """Drop credentials and query strings from a URL before it is stored anywhere."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def api_key() -> str:
+    return os.environ.get("NEARAI_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
+
+
+def redact(text: str) -> str:
+    key = api_key()
+    for secret in {key, os.environ.get("OPENAI_API_KEY", ""), os.environ.get("NEARAI_API_KEY", "")}:
+        if secret and len(secret) >= 6:
+            text = text.replace(secret, "***")
+    return text
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+
+@dataclass
+class Usage:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    retries: int = 0
+    latency_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, c: Completion) -> None:
+        self.calls += 1
+        self.prompt_tokens += c.prompt_tokens
+        self.completion_tokens += c.completion_tokens
+        self.cost += c.cost
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"calls": self.calls, "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "cost": round(self.cost, 8)}
+
+
+@lru_cache(maxsize=1)
+def _price_map() -> dict[str, Any]:
+    """litellm's bundled price table, read as JSON without importing litellm (which takes seconds)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    for base in spec.submodule_search_locations:
+        path = Path(base) / "model_prices_and_context_window_backup.json"
+        if path.is_file():
+            try:
+                return dict(json.loads(path.read_text()))
+            except ValueError:
+                return {}
+    return {}
+
+
+def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    table = _price_map()
+    name = model.split("/", 1)[1] if model.startswith("openai/") else model
+    entry = table.get(model) or table.get(name)
+    if not isinstance(entry, dict):
+        return 0.0
+    return float(entry.get("input_cost_per_token") or 0) * prompt_tokens + float(
+        entry.get("output_cost_per_token") or 0
+    ) * completion_tokens
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Inference:
+    """Async completion client with bounded retries (429/5xx/connection errors/timeouts) and per-call timeout."""
+
+    def __init__(self, spec: ModelSpec, max_connections: int = 64) -> None:
+        self.spec = spec
+        self.max_connections = max_connections
+        forced = os.environ.get("NEARAI_INFERENCE_BACKEND", "")
+        if forced not in ("", "openai", "litellm"):
+            raise InferenceError(f"unknown NEARAI_INFERENCE_BACKEND {forced!r}", "use openai or litellm")
+        fast = bool(spec.api_base) and spec.provider in FAST_PROVIDERS
+        self.backend = forced or ("openai" if fast else "litellm")
+        if self.backend == "openai" and not spec.api_base:
+            raise InferenceError("the openai backend needs --api_base", "pass --api_base=http://host:port/v1")
+        self._session: Any = None
+        self._litellm: Any = None
+
+    async def __aenter__(self) -> "Inference":
+        if self.backend == "openai":
+            import aiohttp
+
+            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
+        else:
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            import litellm
+
+            litellm.suppress_debug_info = True
+            self._litellm = litellm
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def complete(self, messages: Messages, usage: Usage | None = None) -> str:
+        attempt = 0
+        while True:
+            try:
+                started = time.perf_counter()
+                if self.backend == "openai":
+                    c = await self._openai(messages)
+                else:
+                    c = await self._via_litellm(messages)
+                if usage is not None:
+                    usage.add(c)
+                    usage.latency_s += time.perf_counter() - started
+                return c.text
+            except _Retryable as e:
+                if attempt >= self.spec.num_retries:
+                    raise InferenceFailure(redact(f"{e} (after {attempt + 1} attempts)")) from None
+                delay = e.retry_after if e.retry_after is not None else min(20.0, 0.25 * 2**attempt)
+                delay = min(30.0, delay) * (0.5 + random.random() / 2)
+                attempt += 1
+                if usage is not None:
+                    usage.retries += 1
+                await asyncio.sleep(delay)
+
+    async def _openai(self, messages: Messages) -> Completion:
+        import aiohttp
+
+        body: dict[str, Any] = {"model": self.spec.resolved.split("/", 1)[1], "messages": messages,
+                                "temperature": self.spec.temperature}
+        if self.spec.max_tokens:
+            body["max_tokens"] = self.spec.max_tokens
+        headers = {"Authorization": f"Bearer {api_key()}"} if api_key() else {}
+        url = self.spec.api_base.rstrip("/") + "/chat/completions"
+        try:
+            async with self._session.post(url, json=body, headers=headers,
+                                          timeout=aiohttp.ClientTimeout(total=self.spec.timeout)) as resp:
+                if resp.status == 429 or resp.status >= 500:
+                    ra = resp.headers.get("Retry-After")
+                    raise _Retryable(f"HTTP {resp.status} from {public_url(url)}",
+                                     float(ra) if ra and ra.replace(".", "", 1).isdigit() else None)
+                if resp.status >= 400:
+                    text = (await resp.text())[:200]
+                    raise InferenceFailure(redact(f"HTTP {resp.status} from {public_url(url)}: {text}"))
+                data = await resp.json(content_type=None)
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as e:
+            raise _Retryable(f"{type(e).__name__} talking to {public_url(url)}") from None
+        try:
+            text = data["choices"][0]["message"]["content"] or ""
+        except (KeyError, IndexError, TypeError):
+            raise InferenceFailure(f"malformed completion from {public_url(url)}") from None
+        u = data.get("usage") or {}
+        pt, ct = int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
+        return Completion(text, pt, ct, estimate_cost(self.spec.resolved, pt, ct))
+
+    async def _via_litellm(self, messages: Messages) -> Completion:
+        litellm = self._litellm
+        kwargs: dict[str, Any] = {"model": self.spec.resolved, "messages": messages,
+                                  "temperature": self.spec.temperature, "timeout": self.spec.timeout,
+                                  "num_retries": 0}
+        if self.spec.api_base:
+            kwargs["api_base"] = self.spec.api_base
+            if api_key():
+                kwargs["api_key"] = api_key()
+        if self.spec.max_tokens:
+            kwargs["max_tokens"] = self.spec.max_tokens
+        try:
+            resp = await litellm.acompletion(**kwargs)
+        except (litellm.RateLimitError, litellm.ServiceUnavailableError, litellm.InternalServerError,
+                litellm.APIConnectionError, litellm.Timeout) as e:
+            raise _Retryable(redact(f"{type(e).__name__}: {str(e)[:200]}")) from None
+        except litellm.APIError as e:
+            if getattr(e, "status_code", 0) in (429, 500, 502, 503, 504):
+                raise _Retryable(redact(f"{type(e).__name__}: {str(e)[:200]}")) from None
+            raise InferenceFailure(redact(f"{type(e).__name__}: {str(e)[:200]}")) from None
+        except Exception as e:  # provider/config errors: record as datum error
+            raise InferenceFailure(redact(f"{type(e).__name__}: {str(e)[:200]}")) from None
+        text = resp.choices[0].message.content or ""
+        u = getattr(resp, "usage", None)
+        pt = int(getattr(u, "prompt_tokens", 0) or 0)
+        ct = int(getattr(u, "completion_tokens", 0) or 0)
+        try:
+            cost = float(litellm.completion_cost(completion_response=resp) or 0.0)
+        except Exception:
+            cost = estimate_cost(self.spec.resolved, pt, ct)
+        return Completion(text, pt, ct, cost)

@@ -1,0 +1,59 @@
+"""GSM8K-style math word problems: the final number of the answer is compared with the reference after '####'."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel
+
+from registry_cli.errors import DatasetError
+from solvers import Session, SolverStrategy, SolveResult
+
+_NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+class GSM8KDatum(BaseModel):
+    question: str
+    answer: str
+
+
+def to_number(text: str) -> Decimal | None:
+    try:
+        return Decimal(text.replace(",", "").rstrip("."))
+    except InvalidOperation:
+        return None
+
+
+def reference_answer(answer: str) -> Decimal:
+    tail = answer.split("####")[-1]
+    found = _NUM.findall(tail)
+    value = to_number(found[-1]) if found else None
+    if value is None:
+        raise DatasetError(f"no numeric reference answer in {answer[-60:]!r}", "answers must end with '#### <number>'")
+    return value
+
+
+def final_number(text: str) -> Decimal | None:
+    if "####" in text:
+        text = text.split("####")[-1]
+    found = _NUM.findall(text)
+    return to_number(found[-1]) if found else None
+
+
+class GSM8KSolverStrategy(SolverStrategy):
+    def evaluation_name(self) -> str:
+        return "gsm8k"
+
+    def compatible_datasets(self) -> list[str]:
+        return ["gsm8k"]
+
+    async def solve(self, datum: dict[str, Any], session: Session) -> SolveResult:
+        d = GSM8KDatum(**datum)
+        prompt = (f"Solve the following problem step by step. End with a line '#### <number>' holding only the final "
+                  f"numeric answer.\n\n{d.question}")
+        raw = await session.run_task(prompt)
+        got, want = final_number(raw), reference_answer(d.answer)
+        return SolveResult(passed=got is not None and got == want,
+                           info={"answer": str(got) if got is not None else None, "expected": str(want)})

