@@ -1,0 +1,47 @@
+"""`evaluation read_solutions ENTRY`: the per-datum results stored with an evaluation entry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from evaluation import SOLUTIONS_FILE
+from registry_cli.errors import IntegrityError, UsageError
+from registry_cli.registry import Registry
+
+STATUSES = ("passed", "failed", "error")
+
+
+def read_solutions(registry: Registry, entry: str, status: str = "") -> list[dict[str, Any]]:
+    if status and status not in STATUSES:
+        raise UsageError(f"unknown --status {status!r}", f"choose one of: {', '.join(STATUSES)}")
+    info = registry.resolve(entry)
+    if info.category != "evaluation":
+        raise UsageError(f"{info.entry} is a {info.category or 'uncategorized'} entry, not an evaluation",
+                         "list evaluations with `nearai registry list --category=evaluation`")
+    files = {f.path: f for f in info.manifest.files}
+    if SOLUTIONS_FILE not in files:
+        raise IntegrityError(f"{info.entry} has no {SOLUTIONS_FILE}", "it was not recorded by this tool")
+    path = registry.download(info.entry).path / SOLUTIONS_FILE
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if not status or r.get("status") == status]
+
+
+def render_solutions(rows: list[dict[str, Any]], verbose: bool) -> None:
+    from rich.table import Table
+
+    from registry_cli.render import console
+
+    c = console()
+    if verbose:
+        for r in rows:
+            c.print(json.dumps(r, indent=2, ensure_ascii=False), markup=False)
+        return
+    t = Table("datum", "repeat", "status", "key", "answer", "expected", "error")
+    for r in rows:
+        info = r.get("info") or {}
+        t.add_row(str(r.get("index")), str(r.get("repeat")), str(r.get("status")), str(r.get("key", ""))[:12],
+                  str(info.get("answer", info.get("result", "")))[:40], str(info.get("expected", ""))[:40],
+                  str(r.get("error") or "")[:60])
+    c.print(t)
+    c.print(f"{len(rows)} results")
