@@ -286,7 +286,7 @@ async def solve_one(solver: Any, row: dict[str, Any], inference: Inference | Non
     return ("passed" if verdict.passed else "failed"), result, ""
 
 
-async def _execute(todo: list[tuple[int, int, str, str]], rows: list[dict[str, Any]], solver: Any,
+async def _execute(todo: list[tuple[int, int, str, str]], rows: "list[dict[str, Any]] | dict[int, dict[str, Any]]", solver: Any,
                    spec: ModelSpec | None, agent: Any, cache: ResultCache, opts: RunOptions,
                    outcomes: dict[tuple[int, int], Outcome], on_outcome: ProgressFn | None) -> None:
     queue: asyncio.Queue[tuple[int, int, str, str]] = asyncio.Queue()

@@ -126,9 +126,10 @@ def _problems(read: Any, path: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":  # serve for manual use: python -m tests.openai_server
+    import sys
     import time
 
-    srv = FakeOpenAI(latency=0.05).start()
+    srv = FakeOpenAI(latency=float(sys.argv[1]) if len(sys.argv) > 1 else 0.05).start()
     print(srv.url, flush=True)
     while True:
         time.sleep(3600)
