@@ -34,12 +34,22 @@ def provider_of(model: str, api_base: str) -> str:
     return "openai" if model else ""
 
 
+def agent_label(agent: str) -> str:
+    """The agent's name: `name` of a `ns/name/version` entry, else the folder's base name."""
+    from pathlib import PurePath
+
+    parts = agent.strip("/").split("/")
+    if len(parts) == 3 and not agent.startswith(("/", ".", "~")):
+        return parts[1]
+    return PurePath(agent.rstrip("/")).name or agent
+
+
 def entry_name(benchmark: str, model: str, agent: str, provider: str) -> str:
     parts = ["evaluation", _slug(benchmark)]
     if model:
         parts += ["model", _slug(model.split("/", 1)[-1])]
     if agent:
-        parts += ["agent", _slug(agent.rstrip("/").split("/")[-2] if agent.count("/") >= 2 else agent)]
+        parts += ["agent", _slug(agent_label(agent))]
     if provider:
         parts += ["provider", _slug(provider)]
     return check_name("_".join(parts)[:128].rstrip("-._"))

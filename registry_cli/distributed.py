@@ -36,12 +36,18 @@ def _run_chunk(env: dict[str, str], opts: Any, rows: dict[int, dict[str, Any]], 
     return list(outcomes.values())
 
 
-def run_on_ray(opts: Any, rows: list[dict[str, Any]], todo: list[tuple[int, int, str, str]], solver: Any, spec: Any,
-               agent: Any) -> Iterator[Any]:
+def require_ray() -> None:
     try:
-        import ray
+        import ray  # noqa: F401
     except ImportError:
         raise UsageError("--ray_address needs Ray installed", "pip install 'nearai-bench[ray]'") from None
+
+
+def run_on_ray(opts: Any, rows: list[dict[str, Any]], todo: list[tuple[int, int, str, str]], solver: Any, spec: Any,
+               agent: Any) -> Iterator[Any]:
+    require_ray()
+    import ray
+
     from registry_cli.config import load_config
 
     config = load_config()

@@ -97,21 +97,22 @@ class BenchmarkProgress:
         self._task: Any = None
 
     def __enter__(self) -> "BenchmarkProgress":
-        if not self.quiet:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("[bold]benchmark"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
-                TimeElapsedColumn(), console=console(stderr=True), transient=False, refresh_per_second=8,
-            )
-            self._progress.__enter__()
         return self
 
     def start(self, total: int, cached: int) -> None:
-        if self._progress is not None:
-            self._task = self._progress.add_task("run", total=total, stats="")
-            if cached:
-                self._progress.console.print(f"{cached}/{total} results cached")
+        """Called once the run is validated and planned, so input errors never leave a half-drawn bar."""
+        if self.quiet:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]benchmark"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(), console=console(stderr=True), transient=False, refresh_per_second=8,
+        )
+        self._progress.__enter__()
+        self._task = self._progress.add_task("run", total=total, stats="")
+        if cached:
+            self._progress.console.print(f"{cached}/{total} results cached")
 
     def update(self, outcome: Any) -> None:
         self.done += 1

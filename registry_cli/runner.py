@@ -194,6 +194,10 @@ def run_benchmark(opts: RunOptions, on_outcome: ProgressFn | None = None,
     if not opts.model and not opts.agent:
         raise UsageError("pass --model or --agent", "e.g. --model=openai/gpt-4o-mini or --agent=PATH")
     solver = _make_solver(opts.solver, opts.solver_args)
+    if opts.ray_address:
+        from registry_cli.distributed import require_ray
+
+        require_ray()
     registry = Registry()
     data = load_dataset(registry, opts.dataset, opts.subset, opts.limit)
     agent = _resolve_agent(registry, opts.agent) if opts.agent else None

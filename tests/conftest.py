@@ -10,8 +10,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.openai_server import FakeOpenAI
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +91,16 @@ def make_s3_bucket(endpoint: str) -> str:
     boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                  aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def server() -> Iterator["FakeOpenAI"]:
+    """A deterministic OpenAI-compatible server on 127.0.0.1 (see tests/openai_server.py)."""
+    from tests.openai_server import FakeOpenAI
+
+    srv = FakeOpenAI().start()
+    yield srv
+    srv.stop()
 
 
 @pytest.fixture

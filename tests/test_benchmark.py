@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +16,6 @@ import pytest
 from examples.make_addition_dataset import build
 from tests.conftest import ROOT, Env, second_home
 from tests.openai_server import FakeOpenAI, expected_addition
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    srv = FakeOpenAI().start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture
@@ -196,7 +188,7 @@ def test_dataset_dict_needs_subset(local_env: Env, tmp_path: Path, server: FakeO
     ],
 )
 def test_bad_benchmark_input(local_env: Env, addition: Path, args: list[str], expect: str) -> None:
-    proc = bench(local_env, str(addition), *args)
+    proc = local_env.run("benchmark", "run", str(addition), *args)  # no --quiet: no bar may be drawn
     assert proc.returncode != 0 and expect in proc.stderr and proc.stderr.count("\n") == 1
 
 

@@ -8,7 +8,6 @@ import io
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,6 @@ import pytest
 from examples.make_addition_dataset import build
 from tests.conftest import ROOT, Env, second_home
 from tests.openai_server import FakeOpenAI
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    srv = FakeOpenAI().start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture
@@ -40,6 +32,7 @@ def test_record_list_and_rerecord(recorded: Env) -> None:
     listed = recorded.run("registry", "list", "--category=evaluation", check=True).stdout
     assert "tester/evaluation_3_digit_addition_model_alpha_provider_127.0.0.1/0.0.1" in listed
     assert "tester/evaluation_3_digit_addition_model_beta_provider_127.0.0.1/0.0.1" in listed
+    assert "tester/evaluation_3_digit_addition_model_alpha_agent_addition_agent_provider_127.0.0.1/0.0.1" in listed
     assert listed.count("evaluation_3_digit_addition") == 3
     table = json.loads(recorded.run("evaluation", "table", "--format=json", check=True).stdout)
     alpha = next(r for r in table["rows"] if r["model"] == "openai/alpha" and not r["agent"])

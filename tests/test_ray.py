@@ -32,5 +32,5 @@ def test_ray_missing_is_a_clear_error(local_env: Env, tmp_path: Path) -> None:
     (shadow / "__init__.py").write_text("raise ImportError('No module named ray')\n")  # as if Ray were absent
     env = Env(local_env.home, dict(local_env.vars, PYTHONPATH=f"{shadow.parent}:{local_env.vars['PYTHONPATH']}"))
     ds = build(tmp_path / "3_digit_addition", size=2)
-    proc = env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m", "--ray_address=local")
+    proc = env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m", "--ray_address=local")  # no --quiet
     assert proc.returncode == 2 and "needs Ray installed" in proc.stderr and proc.stderr.count("\n") == 1

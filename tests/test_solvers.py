@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,6 @@ from solvers.humaneval import HumanEvalDatum, build_program, load_problems, run_
 from solvers.mmlu import parse_choice
 from tests.conftest import Env
 from tests.openai_server import FakeOpenAI
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAI]:
-    srv = FakeOpenAI().start()
-    yield srv
-    srv.stop()
 
 
 def test_every_canonical_humaneval_solution_passes_and_broken_ones_fail() -> None:
@@ -127,3 +119,14 @@ def test_cache_refuses_planted_pickle(tmp_path: Path) -> None:
     assert cache.get_local("good") == {"passed": True, "key": "good"}
     assert not marker.exists() and cache.refused == 2
     assert oct(directory.stat().st_mode & 0o777) == "0o700"
+
+
+def test_cost_comes_from_litellms_price_table_without_importing_litellm() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from registry_cli.inference import estimate_cost\n"
+            "c = estimate_cost('gpt-4o-mini', 1000, 1000); u = estimate_cost('openai/not-a-model', 1000, 1000)\n"
+            "print(c > 0, u == 0, 'litellm' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "False"]
