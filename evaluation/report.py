@@ -4,14 +4,13 @@ bars) of the top metric. No external assets: one self-contained HTML file."""
 from __future__ import annotations
 
 import html
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from evaluation.table import TableOptions, build_table, evaluation_details, fmt, short
 from registry_cli.errors import NearaiError, UsageError
-from registry_cli.registry import Registry
+from registry_cli.registry import Registry, atomic_write_text
 
 BAR_W, ROW_H, LABEL_W = 420, 28, 360
 
@@ -107,7 +106,5 @@ def write_report(registry: Registry, path: str, benchmark: str = "", metric: str
         raise UsageError(f"{target} is a folder", "pass a file path such as report.html")
     page = render_html(registry, benchmark, metric)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, target)
+    atomic_write_text(target, page)
     return target

@@ -318,15 +318,16 @@ class Registry:
         files = scan_folder(folder)
         entries = _parallel(lambda f: FileEntry(path=f[0], sha256=sha256_file(f[1]), size=f[1].stat().st_size), files, 4)
 
-        def push(pair: tuple[FileEntry, Path]) -> int:
+        def push(pair: tuple[FileEntry, Path]) -> bool:
+            """Upload one body unless the store has it; True when it was transferred."""
             entry, src = pair
             key = blob_key(entry.sha256)
             if self.store.exists(key):
-                return 0
+                return False
             if sha256_file(src) != entry.sha256:
                 raise MetadataError(f"{entry.path} changed during upload", "retry when the folder is not being written")
             self.store.put_file(key, src)
-            return entry.size + 1  # +1 so empty files count as uploaded
+            return True
 
         pushed = _parallel(push, list(zip(entries, (p for _, p in files))))
         manifest = Manifest(
@@ -343,8 +344,8 @@ class Registry:
             self.store.put_bytes(manifest_key(digest), data)
         self._commit(ns, meta.name, meta.version, digest)
         info = self._info(ns, meta.name, meta.version, digest, manifest, None)
-        n_up = sum(1 for p in pushed if p)
-        return UploadResult(info, len(entries), n_up, sum(p - 1 for p in pushed if p), bumped_from)
+        sent = [e for e, up in zip(entries, pushed) if up]
+        return UploadResult(info, len(entries), len(sent), sum(e.size for e in sent), bumped_from)
 
     def publish_manifest(self, manifest: Manifest) -> EntryInfo:
         """Publish a manifest whose blobs already exist (used for generated entries such as evaluations)."""
@@ -378,7 +379,7 @@ class Registry:
         path = folder / METADATA_FILE
         raw = json.loads(path.read_text(encoding="utf-8"))
         raw["version"] = version
-        _atomic_write_text(path, json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
+        atomic_write_text(path, json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
         return read_metadata(folder)
 
     def update(self, path: str | Path) -> EntryInfo:
@@ -425,7 +426,7 @@ class Registry:
             else:
                 result.files_downloaded += 1
                 result.bytes_downloaded += n
-        _atomic_write_text(marker, json.dumps({"manifest": info.manifest_hash, "entry": info.entry}))
+        atomic_write_text(marker, json.dumps({"manifest": info.manifest_hash, "entry": info.entry}))
         return result
 
     def fetch_blob(self, digest: str, out: Path, attempts: int = 3) -> None:
@@ -470,7 +471,7 @@ class Registry:
             name = "my-entry"
         tpl = Metadata(name=name, version="0.0.1", category=category, description=description,
                        tags=[], details={}, show_entry=True)
-        _atomic_write_text(target, json.dumps(tpl.model_dump(), indent=2) + "\n")
+        atomic_write_text(target, json.dumps(tpl.model_dump(), indent=2) + "\n")
         return target
 
     def close(self) -> None:
@@ -485,7 +486,8 @@ def _read_marker(path: Path) -> str | None:
         return None
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder and rename: readers see the old or the new text, never half."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
