@@ -29,12 +29,13 @@ async def bare_client(url: str, prompts: list[str], concurrency: int) -> float:
 
 
 def run(dataset: str, url: str, **kw: object) -> tuple[float, object]:
-    from registry_cli.runner import RunOptions, run_benchmark
+    from registry_cli.benchmark import run_benchmark
+    from registry_cli.engine.params import RunParams
 
-    opts = RunOptions(dataset=dataset, solver="ThreeDigitAdditionSolver", model="fake", api_base=url,
-                      max_concurrent=64, quiet=True, **kw)  # type: ignore[arg-type]
+    params = RunParams(dataset=dataset, solver_strategy="ThreeDigitAdditionSolver", model="fake", api_base=url,
+                       max_concurrent=64, quiet=True, **kw)  # type: ignore[arg-type]
     t0 = time.perf_counter()
-    summary = run_benchmark(opts)
+    summary = run_benchmark(params).summary
     return time.perf_counter() - t0, summary
 
 

@@ -1,4 +1,4 @@
 """Evaluations: recorded benchmark results as registry entries, tabulated across models and agents."""
 
-EVALUATION_SCHEMA = "nearai.evaluation/1"
+EVALUATION_SCHEMA = "nearai.evaluation/2"
 SOLUTIONS_FILE = "solutions.jsonl"

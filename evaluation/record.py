@@ -1,8 +1,9 @@
 """`benchmark run --record`: publish a run as an `evaluation` entry.
 
-The manifest's metadata.details holds the small, schema-versioned summary (so tables read manifests only, which
-are cached locally forever); the per-datum results, keyed by their content-addressed cache keys, are the entry's
-``solutions.jsonl`` file.
+An evaluation's identity (`evaluation_key`) covers everything that makes two runs comparable or not: benchmark,
+solver class + version + bound arguments, dataset content, subset and datum selection, repeats, model and its
+generation parameters, agent. The manifest's metadata.details holds that identity and the metrics (tables read
+manifests only, which are cached locally forever); the per-datum results are the entry's ``solutions.jsonl``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from evaluation import EVALUATION_SCHEMA, SOLUTIONS_FILE
-from registry_cli.errors import VersionExistsError
-from registry_cli.manifest import FileEntry, Manifest
+from registry_cli.engine.cache import drop_none
+from registry_cli.engine.plan import Plan
+from registry_cli.engine.results import RunSummary
+from registry_cli.errors import NearaiError, VersionExistsError
+from registry_cli.manifest import FileEntry, Manifest, canonical_json, sha256_hex
 from registry_cli.names import bump_version, check_name
 from registry_cli.registry import EntryInfo, Registry
+
+
+class RecordRefused(NearaiError):
+    """The run cannot stand as an evaluation (e.g. every datum errored)."""
+
+    exit_code = 3
 
 
 def _slug(text: str) -> str:
@@ -34,66 +44,102 @@ def provider_of(model: str, api_base: str) -> str:
     return "openai" if model else ""
 
 
-def agent_label(agent: str) -> str:
-    """The agent's name: `name` of a `ns/name/version` entry, else the folder's base name."""
-    from pathlib import PurePath
-
-    parts = agent.strip("/").split("/")
-    if len(parts) == 3 and not agent.startswith(("/", ".", "~")):
-        return parts[1]
-    return PurePath(agent.rstrip("/")).name or agent
+def agent_name(label: str) -> str:
+    """The agent's name: `name` of a `ns/name/version` entry, else the part before `@` of a local label."""
+    parts = label.split("/")
+    return parts[1] if len(parts) == 3 else label.split("@", 1)[0]
 
 
-def entry_name(benchmark: str, model: str, agent: str, provider: str) -> str:
-    parts = ["evaluation", _slug(benchmark)]
-    if model:
-        parts += ["model", _slug(model.split("/", 1)[-1])]
-    if agent:
-        parts += ["agent", _slug(agent_label(agent))]
-    if provider:
-        parts += ["provider", _slug(provider)]
+def entry_name(details: dict[str, Any]) -> str:
+    parts = ["evaluation", _slug(details["benchmark"])]
+    if details["model"]:
+        parts += ["model", _slug(details["model"].split("/", 1)[-1])]
+    if details["agent"]:
+        parts += ["agent", _slug(agent_name(details["agent"]))]
+    if details["provider"]:
+        parts += ["provider", _slug(details["provider"])]
+    if details["subset"]:
+        parts += ["subset", _slug(details["subset"])]
+    if details["selection"]:
+        parts += ["n", str(details["n_datums"]), details["evaluation_key"][:8]]
     return check_name("_".join(parts)[:128].rstrip("-._"))
 
 
-def summary_details(registry: Registry, summary: Any) -> dict[str, Any]:
-    m = dict(summary.metrics)
+def evaluation_identity(plan: Plan) -> dict[str, Any]:
+    p, sel = plan.params, plan.data.selection
+    return drop_none({
+        "benchmark": plan.benchmark,
+        "solver": plan.solver.identity(),
+        "dataset": plan.data.source.content_hash,
+        "subset": sel.subset or None,
+        "selection": sel.label or None,
+        "num_repeats": p.num_repeats,
+        "model": plan.model.identity() if plan.model else None,
+        "agent": plan.agent.identity if plan.agent else None,
+    })
+
+
+def summary_details(registry: Registry, plan: Plan, summary: RunSummary) -> dict[str, Any]:
+    p, sel = plan.params, plan.data.selection
+    m: dict[str, Any] = dict(summary.metrics)
     m["prompt_tokens"] = int(summary.usage_total("prompt_tokens"))
     m["completion_tokens"] = int(summary.usage_total("completion_tokens"))
     m["cost"] = round(summary.usage_total("cost"), 6)
     m["duration_s"] = round(summary.duration_s, 3)
-    agent_version = summary.agent.split("/")[2] if summary.agent.count("/") == 2 else ""
+    agent = plan.agent.label if plan.agent else ""
+    model = plan.model
     return {
         "schema": EVALUATION_SCHEMA,
-        "benchmark": summary.benchmark,
-        "solver": summary.solver,
-        "solver_version": summary.solver_version,
-        "dataset": summary.dataset,
-        "dataset_hash": summary.dataset_hash,
-        "subset": summary.subset,
-        "model": summary.model,
-        "agent": summary.agent,
-        "agent_hash": summary.agent_hash,
+        "evaluation_key": sha256_hex(canonical_json(evaluation_identity(plan))),
+        "benchmark": plan.benchmark,
+        "solver": plan.solver.name,
+        "solver_class": plan.solver.path,
+        "solver_version": plan.solver.version,
+        "solver_args": json.loads(canonical_json(plan.solver.identity()["args"])),
+        "dataset": plan.data.source.label,
+        "dataset_hash": plan.data.source.content_hash,
+        "subset": sel.subset,
+        "selection": sel.label,
+        "n_datums": len(sel.indices),
+        "dataset_size": sel.total,
+        "limit": sel.limit,
+        "subsample": sel.subsample,
+        "seed": sel.seed,
+        "num_repeats": p.num_repeats,
+        "model": model.resolved if model else "",
+        "api_base": model.identity()["api_base"] or "" if model else "",
+        "temperature": model.temperature if model else None,
+        "max_tokens": model.max_tokens if model else None,
+        "provider": provider_of(model.resolved, model.api_base) if model else "",
+        "agent": agent,
+        "agent_hash": plan.agent.identity if plan.agent else "",
         "namespace": registry.config.namespace,
-        "version": agent_version,
-        "provider": provider_of(summary.model, summary.api_base),
-        "num_repeats": summary.num_repeats,
+        "version": agent.split("/")[2] if agent.count("/") == 2 else "",
+        "sandbox": plan.sandbox.kind,
         "metrics": m,
     }
 
 
-def record_evaluation(registry: Registry, summary: Any) -> EntryInfo:
-    details = summary_details(registry, summary)
-    name = entry_name(summary.benchmark, summary.model, summary.agent, details["provider"])
+def record_evaluation(registry: Registry, plan: Plan, summary: RunSummary) -> EntryInfo:
+    if summary.total and summary.count("error") == summary.total:
+        raise RecordRefused(f"not recorded: all {summary.total} datums errored",
+                            "fix the errors shown above and rerun with --record")
+    if not summary.total:
+        raise RecordRefused("not recorded: the run has no datums", "check --limit, --subsample and the dataset")
+    details = summary_details(registry, plan, summary)
+    name = entry_name(details)
     ns = check_name(registry.config.namespace, "namespace (NEARAI_NAMESPACE)")
     lines = "".join(json.dumps(o.record(), sort_keys=True) + "\n" for o in summary.outcomes).encode()
     digest = registry.put_blob(lines)
     files = [FileEntry(path=SOLUTIONS_FILE, sha256=digest, size=len(lines))]
+    score = 100 * details["metrics"]["score"]
+    errored = f", {details['metrics']['errored']} errored" if details["metrics"]["errored"] else ""
     for _ in range(10):  # re-recording publishes the next version; a concurrent recorder makes us take the one after
         existing = registry.versions(ns, name)
         version = bump_version(existing[-1], "patch") if existing else "0.0.1"
         metadata = {"name": name, "version": version, "category": "evaluation",
-                    "description": f"{summary.benchmark}: {100 * details['metrics']['score']:.2f}%",
-                    "tags": ["evaluation", summary.benchmark], "details": details, "show_entry": True}
+                    "description": f"{details['benchmark']}: {score:.2f}% of {details['metrics']['n']}{errored}",
+                    "tags": ["evaluation", details["benchmark"]], "details": details, "show_entry": True}
         manifest = Manifest(namespace=ns, name=name, version=version, metadata=metadata, files=files,
                             created_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"))
         try:

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from evaluation.table import TableOptions, build_table, evaluation_details, fmt, short
+from evaluation.table import TableOptions, build_table, evaluation_details, fmt, key_value, short
 from registry_cli.errors import NearaiError, UsageError
 from registry_cli.registry import Registry, atomic_write_text
 
@@ -16,18 +16,18 @@ BAR_W, ROW_H, LABEL_W = 420, 28, 360
 
 
 def _bars(details: list[dict[str, Any]], benchmark: str, metric: str) -> list[dict[str, Any]]:
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
-    for d in sorted(details, key=lambda d: d["created_at"]):
-        if d.get("benchmark") == benchmark and isinstance((d.get("metrics") or {}).get(metric), (int, float)):
-            latest[(str(d.get("model") or ""), str(d.get("agent") or ""))] = d
+    """One bar per evaluation of ``benchmark`` (the table's latest of each identity)."""
     bars = []
-    for (model, agent), d in latest.items():
+    for d in details:
+        if d.get("benchmark") != benchmark or not isinstance((d.get("metrics") or {}).get(metric), (int, float)):
+            continue
         m = d["metrics"]
         value = float(m[metric])
         lo, hi = (m.get("ci95_low"), m.get("ci95_high")) if metric == "score" else (None, None)
         if lo is None and "stderr" in m and metric == "score":
             lo, hi = value - 1.96 * m["stderr"], value + 1.96 * m["stderr"]
-        bars.append({"label": " + ".join(x for x in (model, agent) if x) or d["entry"], "value": value,
+        parts = [key_value(d, k) for k in ("model", "agent", "subset", "selection")]
+        bars.append({"label": " + ".join(x for x in parts if x) or d["entry"], "value": value,
                      "lo": lo, "hi": hi, "entry": d["entry"]})
     return sorted(bars, key=lambda b: -b["value"])
 
@@ -67,7 +67,7 @@ def render_html(registry: Registry, benchmark: str = "", metric: str = "") -> st
     bars = _bars(details, chosen, metric)
     if not bars:
         raise UsageError(f"no metric {metric!r} in {chosen} evaluations", "try --metric=score")
-    table = build_table(registry, TableOptions(all_key_columns=True, num_columns=50))
+    table = build_table(registry, TableOptions(all_key_columns=True))
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.key_columns + table.metric_columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(r.get(k, '')))}</td>" for k in table.key_columns)

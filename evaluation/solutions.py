@@ -25,23 +25,3 @@ def read_solutions(registry: Registry, entry: str, status: str = "") -> list[dic
     path = registry.download(info.entry).path / SOLUTIONS_FILE
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [r for r in rows if not status or r.get("status") == status]
-
-
-def render_solutions(rows: list[dict[str, Any]], verbose: bool) -> None:
-    from rich.table import Table
-
-    from registry_cli.render import console
-
-    c = console()
-    if verbose:
-        for r in rows:
-            c.print(json.dumps(r, indent=2, ensure_ascii=False), markup=False)
-        return
-    t = Table("datum", "repeat", "status", "key", "answer", "expected", "error")
-    for r in rows:
-        info = r.get("info") or {}
-        t.add_row(str(r.get("index")), str(r.get("repeat")), str(r.get("status")), str(r.get("key", ""))[:12],
-                  str(info.get("answer", info.get("result", "")))[:40], str(info.get("expected", ""))[:40],
-                  str(r.get("error") or "")[:60])
-    c.print(t)
-    c.print(f"{len(rows)} results")

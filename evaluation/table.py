@@ -1,18 +1,26 @@
-"""`evaluation table`: pivot evaluation entries. Rows are key columns (model, agent, ...), columns are metrics."""
+"""`evaluation table`: pivot evaluation entries. Rows are key columns (model, agent, ...), columns are metrics.
+
+Which evaluation a cell shows: evaluations are grouped by their identity (`evaluation_key`: benchmark, solver and
+its arguments, dataset content, subset and selection, repeats, model and generation parameters, agent); the most
+recently recorded one of each group wins. A run over 10 datums and a run over all 1,000 are different groups, so
+a partial run never replaces a full one: a key column (``selection``, ``subset``, ...) appears as soon as it tells
+two evaluations of one benchmark apart. This module returns data; the CLI renders it.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from registry_cli.errors import UsageError
+from registry_cli.manifest import canonical_json, sha256_hex
 from registry_cli.registry import Registry
 
 DEFAULT_KEYS = ("model", "agent")
-ALL_KEYS = ("model", "agent", "namespace", "version", "provider")
+VARYING_KEYS = ("subset", "selection", "dataset", "num_repeats", "solver", "solver_version", "solver_args",
+                "temperature", "max_tokens", "api_base", "provider", "namespace", "version")
+ALL_KEYS = ("model", "agent", "namespace", "version", "provider", "subset", "selection", "dataset", "num_repeats",
+            "solver", "solver_version", "solver_args", "temperature", "max_tokens", "api_base")
 MAIN_METRIC = "score"
 METRIC_ORDER = ("score", "stderr", "ci95_low", "ci95_high", "n", "passed", "failed", "errored", "prompt_tokens",
                 "completion_tokens", "cost", "duration_s")
@@ -24,13 +32,11 @@ FORMATS = ("table", "csv", "json", "markdown")
 class TableOptions:
     all_key_columns: bool = False
     all_metrics: bool = False
-    num_columns: int = 6
-    metric_name_max_length: int = 30
     benchmark: str = ""
     model: str = ""
     namespace: str = ""
-    format: str = "table"
     all_versions: bool = False
+    show_all: bool = False
 
 
 @dataclass
@@ -38,14 +44,35 @@ class EvalTable:
     key_columns: list[str]
     metric_columns: list[str]
     rows: list[dict[str, Any]] = field(default_factory=list)  # key column values + metric values
-    hidden_columns: int = 0
+    errored: list[dict[str, int]] = field(default_factory=list)  # per row: benchmark -> errored datums
+
+
+def key_value(details: dict[str, Any], name: str) -> str:
+    """A key column's text: dicts as k=v pairs, nothing as the empty string."""
+    value = details.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+    return str(value)
+
+
+def _evaluation_key(d: dict[str, Any]) -> str:
+    """The recorded identity, or (for entries recorded before it existed) one made of the fields they have."""
+    if d.get("evaluation_key"):
+        return str(d["evaluation_key"])
+    legacy = {k: d.get(k) for k in ("benchmark", "solver", "solver_version", "dataset_hash", "subset", "model",
+                                    "agent_hash", "num_repeats")}
+    legacy["n"] = (d.get("metrics") or {}).get("n")
+    return sha256_hex(canonical_json(legacy))
 
 
 def evaluation_details(registry: Registry, opts: TableOptions) -> list[dict[str, Any]]:
-    """Details of every matching evaluation (latest version of each unless --all_versions)."""
-    entries = registry.list_entries(namespace=opts.namespace, category="evaluation", show_all=True,
-                                    show_latest_version=not opts.all_versions)
-    out = []
+    """Details of the evaluations the table shows: the latest of each identity (every version with
+    ``all_versions``), leaving out hidden ones unless ``show_all``."""
+    entries = registry.list_entries(namespace=opts.namespace, category="evaluation", show_all=opts.show_all,
+                                    show_latest_version=False)
+    latest: dict[str, dict[str, Any]] = {}
     for e in entries:
         d = e.metadata.get("details") or {}
         if not isinstance(d, dict) or not str(d.get("schema", "")).startswith("nearai.evaluation/"):
@@ -54,33 +81,52 @@ def evaluation_details(registry: Registry, opts: TableOptions) -> list[dict[str,
             continue
         if opts.model and opts.model not in str(d.get("model", "")):
             continue
-        out.append({**d, "entry": e.entry, "created_at": e.manifest.created_at})
-    return out
+        row = {**d, "entry": e.entry, "created_at": e.manifest.created_at}
+        group = e.entry if opts.all_versions else _evaluation_key(d)
+        if group not in latest or row["created_at"] >= latest[group]["created_at"]:
+            latest[group] = row
+    return sorted(latest.values(), key=lambda d: d["created_at"])
 
 
 def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
-    if opts.format not in FORMATS:
-        raise UsageError(f"unknown --format {opts.format!r}", f"choose one of: {', '.join(FORMATS)}")
-    keys = list(ALL_KEYS if opts.all_key_columns else DEFAULT_KEYS)
-    pivot: dict[tuple[str, ...], dict[str, tuple[str, float]]] = {}
+    evaluations = evaluation_details(registry, opts)
+    by_benchmark: dict[str, list[dict[str, Any]]] = {}
+    for d in evaluations:
+        by_benchmark.setdefault(str(d.get("benchmark")), []).append(d)
+    varying = {b: {k for k in VARYING_KEYS if len({key_value(d, k) for d in ds}) > 1} for b, ds in by_benchmark.items()}
+    if opts.all_key_columns:
+        keys = list(ALL_KEYS)
+    else:
+        shown = set().union(*varying.values()) if varying else set()
+        keys = list(DEFAULT_KEYS) + [k for k in VARYING_KEYS if k in shown]
+    if opts.all_versions:
+        keys.append("entry")
+    pivot: dict[tuple[str, ...], dict[str, Any]] = {}
+    errored: dict[tuple[str, ...], dict[str, int]] = {}
     metric_names: set[str] = set()
-    for d in sorted(evaluation_details(registry, opts), key=lambda d: d["created_at"]):
-        row_key = tuple(str(d.get(k) or "") for k in keys)
+    for d in evaluations:
+        bench = str(d.get("benchmark"))
+        row_key = tuple(key_value(d, k) if (opts.all_key_columns or k in DEFAULT_KEYS or k == "entry"
+                                            or k in varying[bench]) else "" for k in keys)
         cells = pivot.setdefault(row_key, {})
-        for name, value in (d.get("metrics") or {}).items():
-            if not isinstance(value, (int, float)) or (not opts.all_metrics and name != MAIN_METRIC):
+        metrics = d.get("metrics") or {}
+        for name, value in metrics.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
-            col = f"{d.get('benchmark')}/{name}"
+            if not opts.all_metrics and name != MAIN_METRIC:
+                continue
+            col = f"{bench}/{name}"
             metric_names.add(col)
-            cells[col] = (d["created_at"], float(value))  # later recordings win
+            cells[col] = int(value) if name in COUNT_METRICS else value
+        if int(metrics.get("errored") or 0):
+            errored.setdefault(row_key, {})[bench] = int(metrics["errored"])
     columns = sorted(metric_names, key=_column_order)
-    hidden = max(0, len(columns) - opts.num_columns)
-    columns = columns[: opts.num_columns]
-    table = EvalTable(keys, columns, hidden_columns=hidden)
+    table = EvalTable(keys, columns)
     for row_key in sorted(pivot):
         row: dict[str, Any] = dict(zip(keys, row_key))
-        row.update({c: pivot[row_key][c][1] for c in columns if c in pivot[row_key]})
+        row.update({c: pivot[row_key][c] for c in columns if c in pivot[row_key]})
         table.rows.append(row)
+        table.errored.append(errored.get(row_key, {}))
     return table
 
 
@@ -93,12 +139,20 @@ def _column_order(column: str) -> tuple[str, int, str]:
     return benchmark, len(METRIC_ORDER), metric
 
 
+def check_format(fmt_name: str) -> str:
+    if fmt_name not in FORMATS:
+        raise UsageError(f"unknown --format {fmt_name!r}", f"choose one of: {', '.join(FORMATS)}")
+    return fmt_name
+
+
 def fmt(value: Any, column: str = "") -> str:
     """Counts as integers, everything else with 4 decimals, so columns align."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, (int, float)):
-        if column.rpartition("/")[2] in COUNT_METRICS:
+        if column.rpartition("/")[2] in COUNT_METRICS or isinstance(value, int):
             return f"{value:.0f}"
         return f"{value:.4f}"
     return str(value)
@@ -106,46 +160,3 @@ def fmt(value: Any, column: str = "") -> str:
 
 def short(name: str, limit: int) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
-
-
-def render_table(t: EvalTable, opts: TableOptions) -> None:
-    import sys
-
-    if opts.format == "json":
-        sys.stdout.write(json.dumps({"key_columns": t.key_columns, "metric_columns": t.metric_columns,
-                                     "rows": t.rows}, indent=2) + "\n")
-        return
-    header = t.key_columns + [short(c, opts.metric_name_max_length) for c in t.metric_columns]
-    body = [[str(r.get(k, "")) for k in t.key_columns] + [fmt(r.get(c), c) for c in t.metric_columns] for r in t.rows]
-    if opts.format == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(t.key_columns + t.metric_columns)
-        w.writerows([[r.get(k, "") for k in t.key_columns] + [r.get(c, "") for c in t.metric_columns] for r in t.rows])
-        sys.stdout.write(buf.getvalue())
-        return
-    if opts.format == "markdown":
-        nk = len(t.key_columns)
-        widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
-        cells = lambda row: "| " + " | ".join(  # noqa: E731
-            (v.ljust(widths[i]) if i < nk else v.rjust(widths[i])) for i, v in enumerate(row)) + " |"
-        lines = [cells(header), "|" + "|".join(("-" * (w + 2)) if i < nk else ("-" * (w + 1) + ":")
-                                                for i, w in enumerate(widths)) + "|"]
-        lines += [cells(b) for b in body]
-        sys.stdout.write("\n".join(lines) + "\n")
-    else:
-        from rich.table import Table
-
-        from registry_cli.render import console
-
-        table = Table(*header)
-        for i in range(len(t.key_columns), len(header)):
-            table.columns[i].justify = "right"
-        for b in body:
-            table.add_row(*b)
-        c = console()
-        c.print(table)
-        if not t.rows:
-            c.print("no evaluations found; record one with `nearai benchmark run ... --record`")
-    if t.hidden_columns:
-        print(f"{t.hidden_columns} more metric columns hidden; raise --num_columns", file=sys.stderr)

@@ -1,29 +1,69 @@
 """`nearai` command line: each command parses its arguments, calls one library function and renders the result.
 
+Flags are declared once, by each command's annotated signature and docstring (or, for `benchmark run`, by
+`RunParams`); the same declaration converts the values, checks them before anything runs, and writes `--help`.
 Heavy libraries (boto3, datasets, litellm) are imported only inside the commands that use them.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import inspect
 import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import fire
-from fire.decorators import SetParseFn
+import fire  # type: ignore[import-untyped]
+from fire.decorators import SetParseFn  # type: ignore[import-untyped]
 
 from registry_cli import render
-from registry_cli.args import as_bool, as_float, as_int, as_list, as_str
+from registry_cli.cliargs import Flag, as_list, convert, flags_from_dataclass, flags_from_signature, summary
 from registry_cli.errors import NearaiError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
+HELP_FLAGS = ("--help", "-h", "--helpfull")
+
+
+def run_flags() -> list[Flag]:
+    from registry_cli.engine.params import RunParams, run_fields
+
+    names = [f.name for f in run_fields() if f.name not in ("dataset", "solver_strategy")]
+    return flags_from_dataclass(RunParams, names)
+
+
+def declared_flags(fn: Callable[..., Any]) -> list[Flag]:
+    """The flags of a command: its signature's, or those named by its ``flags_from`` attribute."""
+    own = flags_from_signature(fn)
+    extra: Callable[[], list[Flag]] | None = getattr(fn, "flags_from", None)
+    return own + (extra() if extra else [])
 
 
 def command(fn: F) -> F:
-    """Every value reaches the command as a string: `--version=1.10` stays "1.10", not 1.1."""
-    return SetParseFn(str)(fn)  # type: ignore[no-any-return]
+    """Every value reaches the command as a string, converted here by the declared flag types."""
+
+    @functools.wraps(fn)
+    def wrapper(self: object, *args: object, **kwargs: object) -> Any:
+        flags = {f.name: f for f in declared_flags(wrapper)}
+        positional = [f for f in flags_from_signature(fn)]
+        values: dict[str, Any] = {}
+        for flag, value in zip(positional, args):
+            values[flag.name] = value
+        values.update(kwargs)
+        converted: dict[str, Any] = {}
+        extras: dict[str, str] = {}
+        for name, value in values.items():
+            if name in flags:
+                converted[name] = convert(flags[name], value)
+            else:
+                extras[name] = str(value)
+        for f in positional:
+            if f.required and f.name not in converted:
+                raise UsageError(f"missing {f.name.upper()}", f"see `{fn.__qualname__}` with --help")
+        return fn(self, **converted, **extras)
+
+    return SetParseFn(str)(wrapper)  # type: ignore[no-any-return]
 
 
 def _registry() -> Any:
@@ -32,63 +72,94 @@ def _registry() -> Any:
     return Registry()
 
 
-def _bump(bump: object, minor_bump: object, major_bump: object) -> str | None:
-    chosen = [n for n, v in (("patch", bump), ("minor", minor_bump), ("major", major_bump)) if as_bool(v, n)]
-    if len(chosen) > 1:
-        raise UsageError("pass only one of --bump, --minor_bump, --major_bump")
-    return chosen[0] if chosen else None
-
-
 class RegistryCommands:
     """Publish, find and fetch versioned entries (datasets, agents, solvers, evaluations)."""
 
     @command
-    def upload(self, path: str, bump: object = False, minor_bump: object = False, major_bump: object = False) -> None:
-        """Publish the folder PATH (with metadata.json) as namespace/name/version."""
-        render.upload(_registry().upload(path, _bump(bump, minor_bump, major_bump)))
+    def upload(self, path: str, bump: bool = False, minor_bump: bool = False, major_bump: bool = False) -> None:
+        """Publish the folder PATH (with metadata.json) as namespace/name/version.
+
+        Args:
+            path: folder holding metadata.json and the files to publish
+            bump: the version exists already: publish the next patch version
+            minor_bump: the version exists already: publish the next minor version
+            major_bump: the version exists already: publish the next major version
+        """
+        chosen = [n for n, v in (("patch", bump), ("minor", minor_bump), ("major", major_bump)) if v]
+        if len(chosen) > 1:
+            raise UsageError("pass only one of --bump, --minor_bump, --major_bump")
+        render.upload(_registry().upload(path, chosen[0] if chosen else None))
 
     @command
-    def download(self, entry: str, force: object = False) -> None:
-        """Download ENTRY (namespace/name[/version]) into ~/.nearai/registry, verifying every file."""
-        render.download(_registry().download(entry, as_bool(force, "force")))
+    def download(self, entry: str, force: bool = False) -> None:
+        """Download ENTRY into ~/.nearai/registry, verifying every file.
+
+        Args:
+            entry: namespace/name[/version|latest]
+            force: download every file again
+        """
+        render.download(_registry().download(entry, force))
 
     @command
     def info(self, entry: str) -> None:
-        """Show metadata and files of ENTRY."""
+        """Show metadata and files of ENTRY.
+
+        Args:
+            entry: namespace/name[/version|latest]
+        """
         render.info(_registry().resolve(entry))
 
     @command
-    def list(
-        self,
-        namespace: object = "",
-        category: object = "",
-        tags: object = "",
-        total: object = 32,
-        offset: object = 0,
-        show_all: object = False,
-        show_latest_version: object = True,
-    ) -> None:
-        """List entries (latest version of each unless --noshow_latest_version)."""
-        found = _registry().list_entries(
-            namespace=as_str(namespace, "namespace"),
-            category=as_str(category, "category"),
-            tags=as_list(tags),
-            show_all=as_bool(show_all, "show_all"),
-            show_latest_version=as_bool(show_latest_version, "show_latest_version"),
-        )
-        start = as_int(offset, "offset", 0)
-        render.entry_list(found[start : start + as_int(total, "total", 1)], start, len(found))
+    def list(self, namespace: str = "", category: str = "", tags: str = "", total: int = 32, offset: int = 0,
+             show_all: bool = False, show_latest_version: bool = True) -> None:
+        """List entries (the latest version of each unless --noshow_latest_version).
+
+        Args:
+            namespace: only this namespace
+            category: only this category (dataset, agent, solver, evaluation, model)
+            tags: only entries with all these comma-separated tags (any case)
+            total: how many rows to show
+            offset: rows to skip
+            show_all: include hidden entries and evaluations of hidden agents or models
+            show_latest_version: one row per entry (false: every version)
+        """
+        if total < 1 or offset < 0:
+            raise UsageError("--total must be >= 1 and --offset >= 0", "e.g. --total=32 --offset=0")
+        found = _registry().list_entries(namespace=namespace, category=category, tags=as_list(tags),
+                                         show_all=show_all, show_latest_version=show_latest_version)
+        render.entry_list(found[offset : offset + total], offset, len(found))
 
     @command
-    def metadata_template(self, path: str = ".", category: object = "", description: object = "") -> None:
-        """Write a metadata.json template into PATH."""
-        target = _registry().metadata_template(path, as_str(category, "category"), as_str(description, "description"))
-        render.message(f"wrote {target}")
+    def metadata_template(self, path: str = ".", category: str = "", description: str = "") -> None:
+        """Write a metadata.json template into PATH.
+
+        Args:
+            path: the folder to describe
+            category: dataset, agent, solver, evaluation or model
+            description: one line about the entry
+        """
+        render.message(f"wrote {_registry().metadata_template(path, category, description)}")
 
     @command
-    def update(self, path: str = ".") -> None:
-        """Apply description/tags/details/category/show_entry of PATH/metadata.json to the published version."""
-        info = _registry().update(path)
+    def update(self, target: str = ".", show_entry: str = "", description: str = "", tags: str = "") -> None:
+        """Change a published version's description, tags, details, category or visibility.
+
+        Args:
+            target: a folder whose metadata.json names the version, or an entry namespace/name/version
+            show_entry: true or false: show or hide the entry (hidden entries need --show_all)
+            description: a new description
+            tags: new comma-separated tags
+        """
+        from registry_cli.cliargs import as_bool
+
+        changes: dict[str, Any] = {}
+        if show_entry:
+            changes["show_entry"] = as_bool(show_entry, "show_entry")
+        if description:
+            changes["description"] = description
+        if tags:
+            changes["tags"] = as_list(tags)
+        info = _registry().update(target, changes)
         render.message(f"updated metadata of {info.entry}")
 
 
@@ -96,146 +167,177 @@ class BenchmarkCommands:
     """Run a solver over a dataset with a model or an agent."""
 
     @command
-    def run(
-        self,
-        dataset: str,
-        solver_strategy: str,
-        model: object = "",
-        agent: object = "",
-        subset: object = "",
-        max_concurrent: object = 16,
-        force: object = False,
-        record: object = False,
-        num_inference_retries: object = 10,
-        num_repeats: object = 1,
-        api_base: object = "",
-        temperature: object = 0.0,
-        max_tokens: object = 0,
-        timeout: object = 120,
-        limit: object = 0,
-        ray_address: object = "",
-        quiet: object = False,
-        **solver_args: Any,
-    ) -> None:
-        """Run SOLVER_STRATEGY over DATASET (registry entry or save_to_disk folder); results are cached per datum."""
-        from registry_cli.runner import RunOptions, run_benchmark
+    def run(self, dataset: str, solver_strategy: str, **flags: Any) -> None:
+        """Run SOLVER_STRATEGY over DATASET with a model or an agent; every result is cached per datum.
 
-        opts = RunOptions(
-            dataset=dataset,
-            solver=solver_strategy,
-            model=as_str(model, "model"),
-            agent=as_str(agent, "agent"),
-            subset=as_str(subset, "subset"),
-            max_concurrent=as_int(max_concurrent, "max_concurrent", 1),
-            force=as_bool(force, "force"),
-            record=as_bool(record, "record"),
-            num_inference_retries=as_int(num_inference_retries, "num_inference_retries", 0),
-            num_repeats=as_int(num_repeats, "num_repeats", 1),
-            api_base=as_str(api_base, "api_base"),
-            temperature=as_float(temperature, "temperature"),
-            max_tokens=as_int(max_tokens, "max_tokens", 0),
-            timeout=as_float(timeout, "timeout"),
-            limit=as_int(limit, "limit", 0),
-            ray_address=as_str(ray_address, "ray_address"),
-            quiet=as_bool(quiet, "quiet"),
-            solver_args={k: str(v) for k, v in solver_args.items()},
-        )
-        with render.BenchmarkProgress(opts.quiet) as progress:
-            summary = run_benchmark(opts, progress.update, progress.start)
-        render.benchmark_summary(summary)
-        if summary.count("error"):
+        Args:
+            dataset: registry entry (ns/name[/version|latest]) or a save_to_disk folder
+            solver_strategy: a built-in solver name, an installed entry point, or module:Class
+        """
+        from registry_cli.benchmark import run_benchmark
+        from registry_cli.engine.params import RunParams
+
+        known = {f.name for f in run_flags()}
+        params = RunParams(dataset=dataset, solver_strategy=solver_strategy,
+                           solver_args={k: str(v) for k, v in flags.items() if k not in known},
+                           **{k: v for k, v in flags.items() if k in known})
+        with render.BenchmarkProgress(params.quiet) as progress:
+            run = run_benchmark(params, progress.start, progress.update)
+        render.benchmark_summary(run)
+        if run.record_refused:
+            raise UsageError(run.record_refused)  # after the results are shown
+        if run.summary.count("error"):
             raise SystemExit(3)
+
+    run.flags_from = run_flags  # type: ignore[attr-defined]
 
 
 class EvaluationCommands:
     """Tabulate and inspect recorded evaluations."""
 
     @command
-    def table(
-        self,
-        all_key_columns: object = False,
-        all_metrics: object = False,
-        num_columns: object = 6,
-        metric_name_max_length: object = 30,
-        benchmark: object = "",
-        model: object = "",
-        namespace: object = "",
-        format: object = "table",
-        all_versions: object = False,
-    ) -> None:
-        """Pivot evaluations: rows are model/agent/..., columns are metrics."""
-        from evaluation.table import TableOptions, build_table, render_table
+    def table(self, all_key_columns: bool = False, all_metrics: bool = False, num_columns: int = 6,
+              metric_name_max_length: int = 30, benchmark: str = "", model: str = "", namespace: str = "",
+              format: str = "table", all_versions: bool = False, show_all: bool = False) -> None:
+        """Pivot evaluations: rows are model/agent/..., columns are benchmark metrics.
 
-        opts = TableOptions(
-            all_key_columns=as_bool(all_key_columns, "all_key_columns"),
-            all_metrics=as_bool(all_metrics, "all_metrics"),
-            num_columns=as_int(num_columns, "num_columns", 1),
-            metric_name_max_length=as_int(metric_name_max_length, "metric_name_max_length", 4),
-            benchmark=as_str(benchmark, "benchmark"),
-            model=as_str(model, "model"),
-            namespace=as_str(namespace, "namespace"),
-            format=as_str(format, "format"),
-            all_versions=as_bool(all_versions, "all_versions"),
-        )
-        render_table(build_table(_registry(), opts), opts)
+        Args:
+            all_key_columns: show every key column, not only model, agent and those that differ
+            all_metrics: every metric, not only the score
+            num_columns: metric columns shown by table and markdown (csv and json carry all)
+            metric_name_max_length: shorten metric names in table and markdown to this length
+            benchmark: only this benchmark
+            model: only models whose name contains this
+            namespace: only this namespace
+            format: table, csv, json or markdown
+            all_versions: one row per recorded version instead of the latest of each evaluation
+            show_all: include hidden evaluations and those of hidden agents or models
+        """
+        from evaluation.table import TableOptions, build_table, check_format
+
+        if num_columns < 1 or metric_name_max_length < 4:
+            raise UsageError("--num_columns must be >= 1 and --metric_name_max_length >= 4")
+        check_format(format)
+        opts = TableOptions(all_key_columns=all_key_columns, all_metrics=all_metrics, benchmark=benchmark,
+                            model=model, namespace=namespace, all_versions=all_versions, show_all=show_all)
+        render.evaluation_table(build_table(_registry(), opts), format, num_columns, metric_name_max_length)
 
     @command
-    def read_solutions(self, entry: str, status: object = "", verbose: object = False) -> None:
-        """Show per-datum results of evaluation ENTRY; --status=passed|failed|error filters."""
-        from evaluation.solutions import read_solutions, render_solutions
+    def read_solutions(self, entry: str, status: str = "", verbose: bool = False) -> None:
+        """Show the per-datum results of evaluation ENTRY.
 
-        rows = read_solutions(_registry(), entry, as_str(status, "status"))
-        render_solutions(rows, as_bool(verbose, "verbose"))
+        Args:
+            entry: the evaluation entry, namespace/name[/version|latest]
+            status: only passed, failed or error
+            verbose: every field of every result, as JSON
+        """
+        from evaluation.solutions import read_solutions
+
+        render.solutions(read_solutions(_registry(), entry, status), verbose)
 
     @command
-    def report(self, html: str = "evaluations.html", benchmark: object = "", metric: object = "") -> None:
-        """Write a static HTML page with the evaluation table and a bar chart of the top metric."""
+    def report(self, html: str = "evaluations.html", benchmark: str = "", metric: str = "") -> None:
+        """Write a static HTML page with the evaluation table and a bar chart of one metric.
+
+        Args:
+            html: the file to write
+            benchmark: the benchmark charted (default: the one with most evaluations)
+            metric: the metric charted (default: score)
+        """
         from evaluation.report import write_report
 
-        path = write_report(_registry(), as_str(html, "html"), as_str(benchmark, "benchmark"), as_str(metric, "metric"))
-        render.message(f"wrote {path}")
+        render.message(f"wrote {write_report(_registry(), html, benchmark, metric)}")
+
+
+GROUPS: dict[str, type] = {"registry": RegistryCommands, "benchmark": BenchmarkCommands,
+                           "evaluation": EvaluationCommands}
+TITLE = "nearai: a registry of datasets, agents, solvers and evaluations, and a cached benchmark runner."
 
 
 class CLI:
-    """nearai: a registry of datasets/agents/solvers/evaluations and a cached benchmark runner."""
-
     def __init__(self) -> None:
         self.registry = RegistryCommands()
         self.benchmark = BenchmarkCommands()
         self.evaluation = EvaluationCommands()
 
 
-def _precheck(argv: list[str]) -> None:
-    """Reject unknown flags before anything runs (fire would run the command first and complain after)."""
-    groups = {"registry": RegistryCommands, "benchmark": BenchmarkCommands, "evaluation": EvaluationCommands}
-    if len(argv) < 2 or argv[0] not in groups or argv[1].startswith("-"):
+def _commands(group: type) -> dict[str, Callable[..., Any]]:
+    return {n: f for n, f in vars(group).items() if not n.startswith("_") and callable(f)}
+
+
+def _close(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=3)
+    return f"did you mean {' or '.join(close)}?" if close else f"choose one of: {', '.join(choices)}"
+
+
+def _flag_text(f: Flag) -> tuple[str, str]:
+    if f.kind is bool:
+        name = f"--{f.name}" if f.default is not True else f"--[no]{f.name}"
+    else:
+        name = f"--{f.name}={f.type_name.upper()}"
+    default = "" if f.required or f.default in ("", None) or f.kind is bool and not f.default else f" (default: {f.default})"
+    return name, f"{f.help}{default}"
+
+
+def show_help(args: list[str]) -> None:
+    words = [a for a in args if not a.startswith("-")]
+    if not words:
+        render.help_text(TITLE, "nearai GROUP COMMAND [ARGS] [--FLAGS]   (nearai GROUP --help for its commands)",
+                         [(n, (inspect.getdoc(g) or "").splitlines()[0]) for n, g in GROUPS.items()])
         return
-    fn = getattr(groups[argv[0]], argv[1], None)
-    if fn is None or argv[1].startswith("_"):
-        raise UsageError(f"unknown command `nearai {argv[0]} {argv[1]}`", f"see `nearai {argv[0]} --help`")
-    sig = inspect.signature(fn)
-    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+    group = GROUPS[words[0]]
+    commands = _commands(group)
+    if len(words) == 1:
+        render.help_text((inspect.getdoc(group) or "").splitlines()[0], f"nearai {words[0]} COMMAND [ARGS] [--FLAGS]",
+                         [(n, summary(f)) for n, f in commands.items()])
         return
-    names = set(sig.parameters) - {"self"}
+    fn = commands[words[1]]
+    flags = declared_flags(fn)
+    positional = [f for f in flags_from_signature(fn) if f.required]
+    usage = " ".join(["nearai", words[0], words[1], *(f.name.upper() for f in positional), "[--FLAGS]"])
+    rows = [(f.name.upper(), f.help) for f in positional]
+    rows += [_flag_text(f) for f in flags if not f.required]
+    if getattr(fn, "flags_from", None):
+        rows.append(("--NAME=VALUE", "any other flag is an argument of the solver's constructor"))
+    render.help_text(summary(fn), usage, rows)
+
+
+def precheck(argv: list[str]) -> bool:
+    """Check the group, command and flag names before anything runs. True when help was asked for."""
+    if not argv or argv[0] in HELP_FLAGS:
+        return True
+    if argv[0] not in GROUPS:
+        raise UsageError(f"unknown command group {argv[0]!r}", _close(argv[0], list(GROUPS)))
+    commands = _commands(GROUPS[argv[0]])
+    if len(argv) == 1 or argv[1] in HELP_FLAGS:
+        return True
+    if argv[1] not in commands:
+        raise UsageError(f"unknown command `nearai {argv[0]} {argv[1]}`", _close(argv[1], list(commands)))
+    if any(a in HELP_FLAGS for a in argv[2:]):
+        return True
+    fn = commands[argv[1]]
+    if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()):
+        return False
+    names = [f.name for f in declared_flags(fn)]
     for tok in argv[2:]:
         if tok == "--":
             break
-        if not tok.startswith("--") or tok in ("--help", "--helpfull"):
+        if not tok.startswith("--"):
             continue
         key = tok[2:].split("=", 1)[0].replace("-", "_")
         if key in names or (key.startswith("no") and key[2:] in names):
             continue
-        raise UsageError(
-            f"unknown flag --{key} for `nearai {argv[0]} {argv[1]}`",
-            f"valid flags: {', '.join('--' + n for n in sorted(names))}",
-        )
+        raise UsageError(f"unknown flag --{key} for `nearai {argv[0]} {argv[1]}`", _close(key, names))
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("PAGER", "cat")
     try:
-        _precheck(args)
+        if precheck(args):
+            show_help(args)
+            return 0
         fire.Fire(CLI(), command=args, name="nearai")
         return 0
     except NearaiError as e:

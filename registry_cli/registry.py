@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from registry_cli.config import Config, load_config
 from registry_cli.errors import (
     EntryNotFoundError,
+    NearaiError,
     IntegrityError,
     InvalidNameError,
     MetadataError,
@@ -42,7 +43,15 @@ from registry_cli.manifest import (
     sha256_file,
     sha256_hex,
 )
-from registry_cli.names import EntryRef, bump_version, check_name, check_rel_path, parse_entry, version_key
+from registry_cli.names import (
+    EntryRef,
+    bump_version,
+    check_name,
+    check_rel_path,
+    parse_entry,
+    same_version,
+    version_key,
+)
 from registry_cli.store import Store, open_store
 
 DOWNLOAD_MARKER = ".nearai_download.json"
@@ -226,11 +235,9 @@ class Registry:
         out.update((k, json.loads(v)) for k, _, v in fetched)
         return out
 
-    def _info(self, ns: str, name: str, version: str, digest: str, manifest: Manifest, overlay: dict[str, Any] | None) -> EntryInfo:
-        meta = dict(manifest.metadata)
-        if overlay:
-            meta.update({k: v for k, v in overlay.items() if k in UPDATABLE_FIELDS})
-        return EntryInfo(ns, name, version, digest, manifest, meta)
+    def _info(self, ns: str, name: str, version: str, digest: str, manifest: Manifest,
+              overlay: dict[str, Any] | None) -> EntryInfo:
+        return EntryInfo(ns, name, version, digest, manifest, apply_overlay(manifest.metadata, overlay))
 
     def resolve(self, entry: str | EntryRef) -> EntryInfo:
         ref = parse_entry(entry) if isinstance(entry, str) else entry
@@ -280,7 +287,7 @@ class Registry:
         hashes = self._ref_hashes([t[3] for t in triples])
         manifests = self.manifests(sorted(set(hashes.values())))
         overlays = self._overlays(f"meta/{namespace}/" if namespace else "meta/")
-        wanted_tags = set(tags or [])
+        wanted_tags = {t.lower() for t in tags or []}
         out: list[EntryInfo] = []
         for ns, name, version, key in triples:
             if key not in hashes:
@@ -289,13 +296,34 @@ class Registry:
             info = self._info(ns, name, version, digest, manifests[digest], overlays.get(meta_key(ns, name, version)))
             if category and info.category != category:
                 continue
-            if wanted_tags and not wanted_tags.issubset(set(info.metadata.get("tags") or [])):
+            if wanted_tags and not wanted_tags.issubset({str(t).lower() for t in info.metadata.get("tags") or []}):
                 continue
             if not show_all and info.metadata.get("show_entry", True) is False:
                 continue
             out.append(info)
+        if not show_all:
+            out = self._without_hidden_subjects(out)
         out.sort(key=lambda i: (i.namespace, i.name, version_key(i.version)))
         return out
+
+    def _without_hidden_subjects(self, infos: list[EntryInfo]) -> list[EntryInfo]:
+        """Drop entries about a hidden agent or model (e.g. evaluations), as upstream nearai does."""
+        subjects = [i for i in infos if subject_refs(i.metadata)]
+        if not subjects:
+            return infos
+        everything = self.list_entries(show_all=True, show_latest_version=False)
+        hidden_entries = {i.entry for i in everything if i.metadata.get("show_entry", True) is False}
+        latest_models: dict[str, EntryInfo] = {}
+        for i in everything:
+            if i.category == "model":
+                latest_models[i.name] = i  # sorted by version: the last one wins
+        hidden_models = {n for n, i in latest_models.items() if i.metadata.get("show_entry", True) is False}
+
+        def hidden(info: EntryInfo) -> bool:
+            agent, model = subject_refs(info.metadata)
+            return (agent in hidden_entries) or (bool(model) and model.rsplit("/", 1)[-1] in hidden_models)
+
+        return [i for i in infos if not hidden(i)]
 
     # ---- publishing -------------------------------------------------------------------------------------------
     def upload(self, path: str | Path, bump: str | None = None) -> UploadResult:
@@ -306,7 +334,7 @@ class Registry:
         ns = check_name(self.config.namespace, "namespace (NEARAI_NAMESPACE)")
         existing = self.versions(ns, meta.name)
         bumped_from = None
-        if meta.version in existing:
+        if any(same_version(meta.version, v) for v in existing):
             if bump is None:
                 raise VersionExistsError(
                     f"{ns}/{meta.name}/{meta.version} already exists",
@@ -382,15 +410,55 @@ class Registry:
         atomic_write_text(path, json.dumps(raw, indent=2, ensure_ascii=False) + "\n")
         return read_metadata(folder)
 
-    def update(self, path: str | Path) -> EntryInfo:
-        """Apply category/description/tags/details/show_entry from PATH/metadata.json to the published version."""
-        folder = Path(path).expanduser()
-        meta = read_metadata(folder)
-        ns = check_name(self.config.namespace, "namespace (NEARAI_NAMESPACE)")
-        info = self.resolve(EntryRef(ns, meta.name, meta.version))
-        overlay = {k: getattr(meta, k) for k in UPDATABLE_FIELDS}
-        self.store.put_bytes(meta_key(ns, meta.name, meta.version), canonical_json(overlay))
-        return self._info(ns, meta.name, meta.version, info.manifest_hash, info.manifest, overlay)
+    def update(self, target: str | Path, changes: dict[str, Any] | None = None) -> EntryInfo:
+        """Change category/description/tags/details/show_entry of a published version.
+
+        ``target`` is a folder whose metadata.json names the version (its updatable fields are applied), or an
+        entry ``ns/name/version`` with ``changes``. ``details`` are merged into the published details, key by key,
+        so hiding an evaluation keeps its metrics.
+        """
+        folder = Path(target).expanduser()
+        if folder.is_dir():
+            meta = read_metadata(folder)
+            ns = check_name(self.config.namespace, "namespace (NEARAI_NAMESPACE)")
+            info = self.resolve(EntryRef(ns, meta.name, meta.version))
+            update = {k: getattr(meta, k) for k in UPDATABLE_FIELDS}
+        else:
+            info = self.resolve(str(target))
+            update = {}
+        update.update(changes or {})
+        unknown = sorted(set(update) - set(UPDATABLE_FIELDS))
+        if unknown:
+            raise MetadataError(f"cannot update {', '.join(unknown)}", f"updatable: {', '.join(UPDATABLE_FIELDS)}")
+        key = meta_key(info.namespace, info.name, info.version)
+        try:
+            previous = json.loads(self.store.get_bytes(key))
+        except (NotFoundInStore, ValueError):
+            previous = {}
+        overlay = dict(previous) if isinstance(previous, dict) else {}
+        details = {**(overlay.get("details") or {}), **(update.pop("details", None) or {})}
+        overlay.update(update)
+        overlay["details"] = details
+        self.store.put_bytes(key, canonical_json(overlay))
+        return self._info(info.namespace, info.name, info.version, info.manifest_hash, info.manifest, overlay)
+
+    def identify_local(self, folder: Path) -> EntryInfo | None:
+        """The entry that ``folder`` is an intact download of (its download marker names it and every file
+        matches the manifest), else None."""
+        try:
+            marker = json.loads((folder / DOWNLOAD_MARKER).read_text())
+            info = self.resolve(str(marker["entry"]))
+        except (OSError, ValueError, KeyError, TypeError, NearaiError):
+            return None
+        if info.manifest_hash != marker.get("manifest"):
+            return None
+        on_disk = dict(scan_folder(folder))
+        wanted = {f.path: f for f in info.manifest.files}
+        if set(on_disk) != set(wanted):
+            return None
+        if any(on_disk[p].stat().st_size != f.size or sha256_file(on_disk[p]) != f.sha256 for p, f in wanted.items()):
+            return None
+        return info
 
     # ---- downloading ------------------------------------------------------------------------------------------
     def local_path(self, info: EntryInfo) -> Path:
@@ -497,3 +565,23 @@ def atomic_write_text(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def apply_overlay(metadata: dict[str, Any], overlay: dict[str, Any] | None) -> dict[str, Any]:
+    """Published metadata with `registry update` changes applied; ``details`` merge key by key."""
+    meta = dict(metadata)
+    if overlay:
+        for k, v in overlay.items():
+            if k == "details" and isinstance(v, dict):
+                meta["details"] = {**(meta.get("details") or {}), **v}
+            elif k in UPDATABLE_FIELDS:
+                meta[k] = v
+    return meta
+
+
+def subject_refs(metadata: dict[str, Any]) -> tuple[str, str]:
+    """(agent entry, model) an entry is about, from ``details`` (evaluations record both); empty when none."""
+    details = metadata.get("details")
+    if not isinstance(details, dict):
+        return "", ""
+    return str(details.get("agent") or ""), str(details.get("model") or "")

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from evaluation.table import EvalTable
+    from registry_cli.benchmark import BenchmarkRun
     from registry_cli.registry import DownloadResult, EntryInfo, UploadResult
 
 
@@ -128,8 +130,9 @@ class BenchmarkProgress:
             self._progress.__exit__(None, None, None)
 
 
-def benchmark_summary(s: Any) -> None:
+def benchmark_summary(run: "BenchmarkRun") -> None:
     c = console()
+    s = run.summary
     m = s.metrics
     errors = [o for o in s.outcomes if o.status == "error"]
     for o in errors[:5]:
@@ -140,9 +143,109 @@ def benchmark_summary(s: Any) -> None:
     c.print(f"{s.total} results: {s.cached} cached, {s.total - s.cached} computed in {s.duration_s:.2f}s; "
             f"tokens {int(s.usage_total('prompt_tokens'))}+{int(s.usage_total('completion_tokens'))}, "
             f"cost ${s.usage_total('cost'):.4f}{extra}", markup=False)
+    if s.cache.not_shared:
+        c.print(f"{s.cache.not_shared} results kept locally but not shared to the store ({s.cache.last_error}); "
+                "the next run shares them", markup=False)
+    if s.cache.not_cached:
+        c.print(f"{s.cache.not_cached} results could not be cached ({s.cache.last_error})", markup=False)
+    selection = run.plan.data.selection.label
     line = f"Final score: {s.count('passed')}/{s.total} - {100 * m['score']:.2f}%"
+    if selection:
+        line += f" [{selection}]"
     if errors:
         line += f" ({len(errors)} errors, not cached: rerun to retry them)"
     c.print(line, markup=False)
-    if s.recorded_entry:
-        c.print(f"recorded evaluation {s.recorded_entry}", markup=False)
+    if run.recorded is not None:
+        c.print(f"recorded evaluation {run.recorded.entry}", markup=False)
+
+
+def evaluation_table(t: "EvalTable", fmt_name: str, num_columns: int, name_length: int) -> None:
+    """table and markdown show ``num_columns`` metrics with names shortened; csv and json carry every column."""
+    import csv
+    import io
+    import json
+    import sys
+
+    from evaluation.table import fmt, short
+
+    if fmt_name == "json":
+        rows = [dict(r, errored=e) if e else r for r, e in zip(t.rows, t.errored)]
+        sys.stdout.write(json.dumps({"key_columns": t.key_columns, "metric_columns": t.metric_columns,
+                                     "rows": rows}, indent=2) + "\n")
+        return
+    if fmt_name == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(t.key_columns + t.metric_columns)
+        w.writerows([[r.get(k, "") for k in t.key_columns] + [r.get(c, "") for c in t.metric_columns] for r in t.rows])
+        sys.stdout.write(buf.getvalue())
+        return
+    columns = t.metric_columns[:num_columns]
+    hidden = len(t.metric_columns) - len(columns)
+    header = t.key_columns + [short(col, name_length) for col in columns]
+
+    def cell(row: dict[str, Any], errored: dict[str, int], col: str) -> str:
+        text = fmt(row.get(col), col)
+        bench, _, metric = col.rpartition("/")
+        return text + " !" if text and metric == "score" and errored.get(bench) else text
+
+    body = [[str(r.get(k, "")) for k in t.key_columns] + [cell(r, e, col) for col in columns]
+            for r, e in zip(t.rows, t.errored)]
+    if fmt_name == "markdown":
+        nk = len(t.key_columns)
+        widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(header)]
+
+        def line(cells: list[str]) -> str:
+            return "| " + " | ".join(v.ljust(widths[i]) if i < nk else v.rjust(widths[i])
+                                     for i, v in enumerate(cells)) + " |"
+
+        rule = "|" + "|".join(("-" * (w + 2)) if i < nk else ("-" * (w + 1) + ":") for i, w in enumerate(widths)) + "|"
+        sys.stdout.write("\n".join([line(header), rule, *(line(b) for b in body)]) + "\n")
+    else:
+        from rich.table import Table
+
+        table = Table(*header)
+        for i in range(len(t.key_columns), len(header)):
+            table.columns[i].justify = "right"
+        for b in body:
+            table.add_row(*b)
+        c = console()
+        c.print(table)
+        if not t.rows:
+            c.print("no evaluations found; record one with `nearai benchmark run ... --record`")
+    if any(t.errored):
+        print("! some datums of this evaluation errored (counted as not passed); see --all_metrics", file=sys.stderr)
+    if hidden:
+        print(f"{hidden} more metric columns hidden; raise --num_columns or use --format=csv", file=sys.stderr)
+
+
+def solutions(rows: list[dict[str, Any]], verbose: bool) -> None:
+    import json
+
+    from rich.table import Table
+
+    c = console()
+    if verbose:
+        for r in rows:
+            c.print(json.dumps(r, indent=2, ensure_ascii=False), markup=False)
+        return
+    t = Table("datum", "repeat", "status", "key", "answer", "expected", "error")
+    for r in rows:
+        info = r.get("info") or {}
+        t.add_row(str(r.get("index")), str(r.get("repeat")), str(r.get("status")), str(r.get("key", ""))[:12],
+                  str(info.get("answer", info.get("result", "")))[:40], str(info.get("expected", ""))[:40],
+                  str(r.get("error") or "")[:60])
+    c.print(t)
+    c.print(f"{len(rows)} results")
+
+
+def help_text(title: str, usage: str, rows: list[tuple[str, str]]) -> None:
+    """Plain help: a title, a usage line, and aligned name / description rows."""
+    import sys
+
+    width = max((len(n) for n, _ in rows), default=0)
+    lines = [title, "", f"usage: {usage}"]
+    if rows:
+        lines.append("")
+        lines += [f"  {n.ljust(width)}  {d}".rstrip() for n, d in rows]
+    sys.stdout.write("\n".join(lines) + "\n")

@@ -7,6 +7,7 @@ as ``module:Class`` on the command line.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import re
@@ -14,6 +15,9 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
+from pydantic import BaseModel
+
+from registry_cli.engine.sandbox import Sandbox
 from registry_cli.errors import SolverError
 
 ENTRY_POINT_GROUP = "nearai.solvers"
@@ -50,17 +54,26 @@ class Session(Protocol):
         """A private working folder for this datum (the agent's current directory)."""
         ...
 
+    @property
+    def sandbox(self) -> "Sandbox":
+        """Where this run executes untrusted code (model-written programs, dataset tests)."""
+        ...
+
 
 class SolverStrategy:
-    """Base class. Subclasses set ``version`` when their prompt or judging changes (it is part of cache keys)."""
+    """Base class. Subclasses set ``version`` when their prompt or judging changes (it is part of cache keys).
+
+    Constructor arguments are the run's extra flags (``--exec_timeout=5``), converted by their annotations; the
+    engine binds them with defaults applied and keys the cache on them. ``datum_model``, when set, is checked
+    against the dataset's first datum before any model call.
+    """
 
     version: ClassVar[str] = "1"
+    datum_model: ClassVar[type[BaseModel] | None] = None
 
-    def __init__(self, **solver_args: str) -> None:
-        if solver_args:
-            raise SolverError(f"{type(self).__name__} takes no extra arguments, got {sorted(solver_args)}",
-                              "remove the extra --flags")
-        self.solver_args: dict[str, str] = {}
+    def __init__(self, model: str = "", agent: str = "") -> None:
+        self.model = model
+        self.agent = agent
 
     @classmethod
     def name(cls) -> str:
@@ -105,13 +118,16 @@ def available() -> dict[str, str]:
     return found
 
 
-def get_solver(name: str) -> type[SolverStrategy]:
+def resolve_solver(name: str) -> tuple[type[SolverStrategy], str]:
+    """The solver class and its ``module:Class`` path."""
     if ":" in name:
-        return _load(name)
+        return _load(name), name
     known = available()
     if name not in known:
-        raise SolverError(f"unknown solver {name!r}", f"choose one of: {', '.join(sorted(known))}, or module:Class")
-    return _load(known[name])
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else f"choose one of: {', '.join(sorted(known))}"
+        raise SolverError(f"unknown solver {name!r}", f"{hint} (or name one as module:Class)")
+    return _load(known[name]), known[name]
 
 
 def normalize(result: Any) -> SolveResult:

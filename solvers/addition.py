@@ -17,6 +17,8 @@ class ThreeDigitAdditionDatum(BaseModel):
 class ThreeDigitAdditionSolver(SolverStrategy):
     """Asks for ``a + b`` and compares the stripped answer with the expected sum."""
 
+    datum_model = ThreeDigitAdditionDatum
+
     def evaluation_name(self) -> str:
         return "3_digit_addition"
 

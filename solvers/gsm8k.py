@@ -43,6 +43,8 @@ def final_number(text: str) -> Decimal | None:
 
 
 class GSM8KSolverStrategy(SolverStrategy):
+    datum_model = GSM8KDatum
+
     def evaluation_name(self) -> str:
         return "gsm8k"
 

@@ -1,18 +1,17 @@
 """HumanEval: the model completes a Python function; the program runs against the problem's tests in a separate
-process with a timeout and resource limits. pass@k comes from repeats (``--num_repeats``)."""
+sandbox (see registry_cli.engine.sandbox) with a timeout and resource limits. pass@k comes from repeats (``--num_repeats``)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from registry_cli.engine.sandbox import Limits, Sandbox
+from registry_cli.errors import SolverError
 from solvers import Session, SolverStrategy, SolveResult
 
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.S)
@@ -37,50 +36,35 @@ def build_program(datum: HumanEvalDatum, completion: str) -> str:
     return f"{body}\n\n{datum.test}\n\ncheck({datum.entry_point})\n"
 
 
-def _limits(memory_mb: int, cpu_s: int) -> None:  # runs in the child before exec
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (10 * 2**20, 10 * 2**20))
-    resource.setrlimit(resource.RLIMIT_NPROC, (64, 64)) if hasattr(resource, "RLIMIT_NPROC") else None
-    os.setsid()
-
-
-async def run_program(program: str, timeout: float = 10.0, memory_mb: int = 1024) -> tuple[str, str]:
-    """Run ``program`` with ``python -I`` in a fresh temp folder. Returns (status, detail): passed/failed/timeout."""
+async def run_program(program: str, timeout: float = 10.0, memory_mb: int = 1024,
+                      sandbox: Sandbox | None = None) -> tuple[str, str]:
+    """Run ``program`` in the sandbox, in a fresh folder. Returns (status, detail): passed, failed or timeout."""
+    box = sandbox or Sandbox()
+    limits = Limits(timeout_s=timeout, memory_mb=memory_mb, file_mb=16, disk_mb=64, output_bytes=64 * 1024)
     with tempfile.TemporaryDirectory(prefix="nearai-exec-") as work:
-        path = Path(work) / "program.py"
-        path.write_text(program)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", str(path), cwd=work, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0"},
-            preexec_fn=lambda: _limits(memory_mb, int(timeout) + 1),
-        )
-        try:
-            _, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except asyncio.TimeoutError:
-            try:
-                os.killpg(proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            await proc.wait()
-            return "timeout", f"timed out after {timeout}s"
-        if proc.returncode == 0:
-            return "passed", ""
-        lines = err.decode(errors="replace").strip().splitlines()
-        return "failed", lines[-1][:300] if lines else f"exit code {proc.returncode}"
+        Path(work, "program.py").write_text(program)
+        done = await box.run([box.python(), "-I", "program.py"], Path(work), {}, limits)
+    if done.timed_out:
+        return "timeout", f"timed out after {timeout:g}s"
+    if done.exceeded:
+        return "failed", f"exceeded the {done.exceeded} limit"
+    if done.returncode == 0:
+        return "passed", ""
+    lines = done.stderr.text().strip().splitlines()
+    return "failed", lines[-1][:300] if lines else f"exit code {done.returncode}"
 
 
 class HumanEvalSolverStrategy(SolverStrategy):
     """Options: ``--exec_timeout=10`` seconds, ``--memory_mb=1024``."""
 
-    def __init__(self, exec_timeout: str = "10", memory_mb: str = "1024") -> None:
+    datum_model = HumanEvalDatum
+
+    def __init__(self, exec_timeout: float = 10.0, memory_mb: int = 1024) -> None:
         super().__init__()
-        self.exec_timeout = float(exec_timeout)
-        self.memory_mb = int(memory_mb)
-        self.solver_args = {"exec_timeout": exec_timeout, "memory_mb": memory_mb}
+        if exec_timeout <= 0 or memory_mb < 16:
+            raise SolverError("--exec_timeout must be > 0 and --memory_mb >= 16", "e.g. --exec_timeout=10 --memory_mb=1024")
+        self.exec_timeout = exec_timeout
+        self.memory_mb = memory_mb
 
     def evaluation_name(self) -> str:
         return "human_eval"
@@ -93,7 +77,8 @@ class HumanEvalSolverStrategy(SolverStrategy):
         task = ("Complete the following Python function. Reply with the full function in a ```python block.\n\n"
                 f"```python\n{d.prompt}```")
         completion = await session.run_task(task)
-        status, detail = await run_program(build_program(d, completion), self.exec_timeout, self.memory_mb)
+        status, detail = await run_program(build_program(d, completion), self.exec_timeout, self.memory_mb,
+                                           session.sandbox)
         return SolveResult(passed=status == "passed",
                            info={"task_id": d.task_id, "result": status, "detail": detail, "completion": completion[:4000]})
 

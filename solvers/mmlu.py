@@ -42,6 +42,8 @@ def parse_choice(text: str, n_choices: int) -> str | None:
 
 
 class MMLUSolverStrategy(SolverStrategy):
+    datum_model = MMLUDatum
+
     def evaluation_name(self) -> str:
         return "mmlu"
 

@@ -168,13 +168,13 @@ def test_dataset_dict_needs_subset(local_env: Env, tmp_path: Path, server: FakeO
     import datasets
 
     d = datasets.Dataset.from_dict({"input": ["1 + 1"], "output": ["2"]})
-    datasets.DatasetDict({"train": d, "test": d}).save_to_disk(str(tmp_path / "dd"))
-    proc = bench(local_env, str(tmp_path / "dd"), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}")
+    datasets.DatasetDict({"train": d, "test": d}).save_to_disk(str(tmp_path / "3_digit_addition_dd"))
+    proc = bench(local_env, str(tmp_path / "3_digit_addition_dd"), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}")
     assert proc.returncode == 1 and "has several subsets: test, train" in proc.stderr and "--subset=test" in proc.stderr
-    ok = bench(local_env, str(tmp_path / "dd"), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}",
+    ok = bench(local_env, str(tmp_path / "3_digit_addition_dd"), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}",
                "--subset=test", check=True)
     assert "Final score: 1/1 - 100.00%" in ok.stdout
-    bad = bench(local_env, str(tmp_path / "dd"), "ThreeDigitAdditionSolver", "--model=fake", "--subset=nope")
+    bad = bench(local_env, str(tmp_path / "3_digit_addition_dd"), "ThreeDigitAdditionSolver", "--model=fake", "--subset=nope")
     assert bad.returncode == 1 and "no subset 'nope'" in bad.stderr
 
 
@@ -184,7 +184,7 @@ def test_dataset_dict_needs_subset(local_env: Env, tmp_path: Path, server: FakeO
         (["NoSuchSolver", "--model=m"], "unknown solver 'NoSuchSolver'"),
         (["ThreeDigitAdditionSolver"], "pass --model or --agent"),
         (["ThreeDigitAdditionSolver", "--model=m", "--max_concurrent=zero"], "--max_concurrent expects an integer"),
-        (["ThreeDigitAdditionSolver", "--model=m", "--bogus=1"], "takes no extra arguments"),
+        (["ThreeDigitAdditionSolver", "--model=m", "--bogus=1"], "unknown flag --bogus: not a `benchmark run` flag, and ThreeDigitAdditionSolver takes no arguments"),
     ],
 )
 def test_bad_benchmark_input(local_env: Env, addition: Path, args: list[str], expect: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_cli.runner import pass_at_k
+from registry_cli.engine.metrics import pass_at_k
 from solvers.gsm8k import final_number, reference_answer
 from solvers.humaneval import HumanEvalDatum, build_program, load_problems, run_program
 from solvers.mmlu import parse_choice
@@ -98,7 +98,7 @@ def test_answer_parsers() -> None:
 def test_cache_refuses_planted_pickle(tmp_path: Path) -> None:
     from diskcache import Cache
 
-    from registry_cli.cache import ResultCache
+    from registry_cli.engine.cache import ResultCache
 
     marker = tmp_path / "pwned"
 
@@ -125,7 +125,7 @@ def test_cost_comes_from_litellms_price_table_without_importing_litellm() -> Non
     import subprocess
     import sys
 
-    code = ("import sys; from registry_cli.inference import estimate_cost\n"
+    code = ("import sys; from registry_cli.engine.inference import estimate_cost\n"
             "c = estimate_cost('gpt-4o-mini', 1000, 1000); u = estimate_cost('openai/not-a-model', 1000, 1000)\n"
             "print(c > 0, u == 0, 'litellm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -1,7 +1,8 @@
 """Per-datum result cache: local diskcache (JSON values only, never pickle) plus a remote copy in the store.
 
 Keys are sha256 of canonical JSON of everything that changes the answer (see ``result_key``). Values are JSON.
-Errors are never cached. The remote copy lives at ``cache/v1/<ab>/<key>.json`` in the registry's store, so machines
+Errors are never cached. The cache never raises: an unreadable row is a miss, and a failed write is counted
+(``ResultCache.put`` says how far the value got) so a flaky store or a full disk never ends a run. The remote copy lives at ``cache/v1/<ab>/<key>.json`` in the registry's store, so machines
 sharing a store share results.
 """
 
@@ -16,10 +17,11 @@ from diskcache import Cache, Disk
 from diskcache.core import MODE_PICKLE
 
 from registry_cli.errors import NotFoundInStore, StoreError
+from registry_cli.engine.inference import redact
 from registry_cli.manifest import canonical_json, sha256_hex
 from registry_cli.store import Store
 
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2
 
 
 class UnsafeCacheValue(Exception):
@@ -106,6 +108,8 @@ class ResultCache:
         except UnsafeCacheValue:
             self.refused += 1
             return None
+        except Exception:  # a locked or damaged database is a miss, never a failed run
+            return None
         return value if isinstance(value, dict) else None
 
     def get_remote(self, key: str) -> dict[str, Any] | None:
@@ -115,17 +119,31 @@ class ResultCache:
             value = json.loads(self.remote.get_bytes(remote_key(key)))
         except (NotFoundInStore, ValueError, StoreError):
             return None
+        except Exception:  # any other store failure is a miss too
+            return None
         if not isinstance(value, dict) or value.get("key") != key:
             return None
-        self.local.set(key, value)
+        self._set_local(key, value)
         return value
 
-    def put(self, key: str, value: dict[str, Any]) -> None:
-        """Local first (so a crash keeps it), then the shared remote copy."""
+    def _set_local(self, key: str, value: dict[str, Any]) -> str:
+        try:
+            self.local.set(key, value)
+            return ""
+        except Exception as e:  # e.g. a full disk
+            return f"local cache: {type(e).__name__}: {e}"
+
+    def put(self, key: str, value: dict[str, Any]) -> tuple[bool, bool, str]:
+        """Local first (so a crash keeps it), then the shared remote copy. Returns (kept locally, shared, error)."""
         value = {**value, "key": key}
-        self.local.set(key, value)
-        if self.remote is not None:
+        local_error = self._set_local(key, value)
+        if self.remote is None:
+            return not local_error, False, local_error
+        try:
             self.remote.put_bytes(remote_key(key), canonical_json(value))
+            return not local_error, True, local_error
+        except Exception as e:  # StoreError, or anything a store backend lets through
+            return not local_error, False, local_error or redact(f"store: {e}")
 
     def close(self) -> None:
         self.local.close()

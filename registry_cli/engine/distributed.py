@@ -9,31 +9,35 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from registry_cli.engine.results import CacheStats, Outcome
 from registry_cli.errors import UsageError
 
+if TYPE_CHECKING:
+    from registry_cli.engine.execute import Work
+    from registry_cli.engine.plan import Item
 
-def _run_chunk(env: dict[str, str], opts: Any, rows: dict[int, dict[str, Any]], chunk: list[tuple[int, int, str, str]],
-               solver: Any, spec: Any, agent: Any) -> list[Any]:
+
+def _run_chunk(env: dict[str, str], rows: dict[int, dict[str, Any]], chunk: list[Item], work: Work) -> list[Outcome]:
     """Executed on a Ray worker: a private local cache, the shared store, the normal async engine."""
     import tempfile
 
     os.environ.update(env)
     os.environ["NEARAI_HOME"] = tempfile.mkdtemp(prefix="nearai-ray-")
-    from registry_cli.cache import ResultCache
     from registry_cli.config import load_config
-    from registry_cli.runner import Outcome, _execute
+    from registry_cli.engine.cache import ResultCache
+    from registry_cli.engine.execute import execute_items
     from registry_cli.store import open_store
 
     config = load_config()
     cache = ResultCache(config.cache_dir / "results", open_store(config))
-    outcomes: dict[tuple[int, int], Outcome] = {}
+    outcomes: list[Outcome] = []
     try:
-        asyncio.run(_execute(chunk, rows, solver, spec, agent, cache, opts, outcomes, None))  # type: ignore[arg-type]
+        asyncio.run(execute_items(chunk, rows, work, cache, CacheStats(), outcomes.append))
     finally:
         cache.close()
-    return list(outcomes.values())
+    return outcomes
 
 
 def require_ray() -> None:
@@ -43,8 +47,7 @@ def require_ray() -> None:
         raise UsageError("--ray_address needs Ray installed", "pip install 'nearai-bench[ray]'") from None
 
 
-def run_on_ray(opts: Any, rows: list[dict[str, Any]], todo: list[tuple[int, int, str, str]], solver: Any, spec: Any,
-               agent: Any) -> Iterator[Any]:
+def run_on_ray(address: str, rows: dict[int, dict[str, Any]], todo: list[Item], work: Work) -> Iterator[Outcome]:
     require_ray()
     import ray
 
@@ -55,8 +58,8 @@ def run_on_ray(opts: Any, rows: list[dict[str, Any]], todo: list[tuple[int, int,
     env["NEARAI_STORE"] = config.store_url
     if config.s3_endpoint_url:
         env["NEARAI_S3_ENDPOINT_URL"] = config.s3_endpoint_url
-    address = None if opts.ray_address == "local" else opts.ray_address
-    ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
+    ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False,
+             include_dashboard=False)
     try:
         task = ray.remote(_run_chunk)
         workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -64,8 +67,7 @@ def run_on_ray(opts: Any, rows: list[dict[str, Any]], todo: list[tuple[int, int,
         pending = []
         for start in range(0, len(todo), size):
             chunk = todo[start : start + size]
-            chunk_rows = {i: rows[i] for i, _, _, _ in chunk}
-            pending.append(task.remote(env, opts, chunk_rows, chunk, solver, spec, agent))
+            pending.append(task.remote(env, {i.index: rows[i.index] for i in chunk}, chunk, work))
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield from ray.get(done[0])

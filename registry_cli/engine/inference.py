@@ -18,10 +18,13 @@ import random
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from registry_cli.errors import InferenceError
+
+if TYPE_CHECKING:
+    from registry_cli.engine.params import RunParams
 
 FAST_PROVIDERS = ("", "openai", "hosted_vllm")
 Messages = list[dict[str, Any]]
@@ -33,12 +36,18 @@ class InferenceFailure(Exception):
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """The model side of a run, built from `RunParams` (where the defaults are declared)."""
+
     model: str
-    api_base: str = ""
-    temperature: float = 0.0
-    max_tokens: int = 0
-    timeout: float = 120.0
-    num_retries: int = 10
+    api_base: str
+    temperature: float
+    max_tokens: int
+    timeout: float
+    num_retries: int
+
+    @classmethod
+    def from_params(cls, p: RunParams) -> ModelSpec:
+        return cls(p.model, p.api_base, p.temperature, p.max_tokens, p.timeout, p.num_inference_retries)
 
     @property
     def provider(self) -> str:
@@ -149,19 +158,39 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+def choose_backend(spec: ModelSpec) -> str:
+    """``openai`` (the direct client) for OpenAI-compatible endpoints, else ``litellm``."""
+    forced = os.environ.get("NEARAI_INFERENCE_BACKEND", "")
+    if forced not in ("", "openai", "litellm"):
+        raise InferenceError(f"unknown NEARAI_INFERENCE_BACKEND {forced!r}", "set it to openai or litellm, or unset it")
+    fast = bool(spec.api_base) and spec.provider in FAST_PROVIDERS
+    backend = forced or ("openai" if fast else "litellm")
+    if backend == "openai" and not spec.api_base:
+        raise InferenceError("the openai backend needs --api_base", "pass --api_base=http://host:port/v1")
+    return backend
+
+
+def check_routable(spec: ModelSpec) -> None:
+    """Fail before the run, not once per datum, when litellm cannot route the model name to a provider."""
+    if choose_backend(spec) != "litellm" or spec.api_base:
+        return
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    try:
+        litellm.get_llm_provider(spec.resolved)
+    except Exception:
+        raise InferenceError(f"cannot route model {spec.model!r}: no provider is known for it",
+                             "prefix the provider (openai/..., anthropic/...) or pass --api_base") from None
+
+
 class Inference:
     """Async completion client with bounded retries (429/5xx/connection errors/timeouts) and per-call timeout."""
 
     def __init__(self, spec: ModelSpec, max_connections: int = 64) -> None:
         self.spec = spec
         self.max_connections = max_connections
-        forced = os.environ.get("NEARAI_INFERENCE_BACKEND", "")
-        if forced not in ("", "openai", "litellm"):
-            raise InferenceError(f"unknown NEARAI_INFERENCE_BACKEND {forced!r}", "use openai or litellm")
-        fast = bool(spec.api_base) and spec.provider in FAST_PROVIDERS
-        self.backend = forced or ("openai" if fast else "litellm")
-        if self.backend == "openai" and not spec.api_base:
-            raise InferenceError("the openai backend needs --api_base", "pass --api_base=http://host:port/v1")
+        self.backend = choose_backend(spec)
         self._session: Any = None
         self._litellm: Any = None
 

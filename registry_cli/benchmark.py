@@ -1,0 +1,41 @@
+"""`benchmark run` as one library call: plan, execute, and record when asked. Returns data; never prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from registry_cli.engine.cache import ResultCache
+from registry_cli.engine.execute import OutcomeFn, StartFn, execute
+from registry_cli.engine.params import RunParams
+from registry_cli.engine.plan import Plan, make_plan
+from registry_cli.engine.results import RunSummary
+from registry_cli.errors import NearaiError
+from registry_cli.registry import EntryInfo, Registry
+
+
+@dataclass
+class BenchmarkRun:
+    plan: Plan
+    summary: RunSummary
+    recorded: EntryInfo | None = None
+    record_refused: str = ""  # why --record published nothing
+
+
+def run_benchmark(params: RunParams, on_start: StartFn | None = None,
+                  on_outcome: OutcomeFn | None = None) -> BenchmarkRun:
+    registry = Registry()
+    plan = make_plan(registry, params)
+    cache = ResultCache(registry.config.cache_dir / "results", registry.store)
+    try:
+        summary = execute(plan, cache, on_start, on_outcome)
+    finally:
+        cache.close()
+    run = BenchmarkRun(plan, summary)
+    if params.record:
+        from evaluation.record import record_evaluation
+
+        try:
+            run.recorded = record_evaluation(registry, plan, summary)
+        except NearaiError as e:
+            run.record_refused = str(e)
+    return run

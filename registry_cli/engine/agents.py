@@ -1,0 +1,102 @@
+"""Agents: a folder (or registry entry) with agent.py defining ``run(env)``, run in the sandbox once per task.
+
+The agent process talks JSON lines with the engine over stdin/stdout (see ``agent_host``). Inference happens in
+the engine, so the agent never holds a key; its environment is empty apart from what the sandbox gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry_cli.engine import agent_host
+from registry_cli.engine.dataset import Source
+from registry_cli.engine.inference import Inference, InferenceFailure, Usage
+from registry_cli.engine.sandbox import STREAM_LIMIT, Captured, Limits, Sandbox, kill_tree
+from registry_cli.errors import InferenceError
+
+
+
+class AgentFailure(Exception):
+    """The agent crashed, broke the protocol or timed out: the datum is an error (not cached)."""
+
+
+@dataclass(frozen=True)
+class Agent:
+    source: Source
+
+    @property
+    def folder(self) -> Path:
+        return self.source.folder.resolve()
+
+    @property
+    def identity(self) -> str:
+        return self.source.content_hash
+
+    @property
+    def label(self) -> str:
+        return self.source.label
+
+    @staticmethod
+    def check(path: Path) -> None:
+        if not (path / "agent.py").is_file():
+            raise InferenceError(f"no agent.py in {path}", "an agent folder needs agent.py defining run(env)")
+
+
+async def run_agent(agent: Agent, task: str, model: str, inference: Inference | None, usage: Usage, workdir: Path,
+                    timeout: float, sandbox: Sandbox) -> str:
+    limits = Limits(timeout_s=timeout, memory_mb=2048, file_mb=64, disk_mb=512)
+    proc = await sandbox.spawn([sandbox.python(), "-I", agent_host.__file__, str(agent.folder)], workdir, {}, limits)
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    log = Captured(limits.output_bytes)
+
+    async def drain_log(stream: asyncio.StreamReader) -> None:
+        while chunk := await stream.read(65536):
+            log.feed(chunk)
+
+    logger = asyncio.ensure_future(drain_log(proc.stderr))
+
+    async def converse() -> str:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write((json.dumps({"task": task, "model": model}) + "\n").encode())
+        await proc.stdin.drain()
+        while True:
+            try:
+                line = await proc.stdout.readuntil(b"\n")
+            except asyncio.IncompleteReadError:
+                raise AgentFailure("agent exited without a result") from None
+            except asyncio.LimitOverrunError:
+                raise AgentFailure(f"agent sent a message over {STREAM_LIMIT // 2**20} MiB") from None
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                raise AgentFailure("agent broke the protocol") from None
+            kind = msg.get("type") if isinstance(msg, dict) else None
+            if kind == "result":
+                return str(msg.get("output", ""))
+            if kind == "error":
+                raise AgentFailure(f"agent failed: {msg.get('message', '')}")
+            if kind != "completion":
+                raise AgentFailure(f"agent sent unknown message type {kind!r}")
+            if inference is None:
+                reply = {"error": "no --model given for this agent"}
+            else:
+                try:
+                    reply = {"text": await inference.complete(msg["messages"], usage)}
+                except InferenceFailure as e:
+                    reply = {"error": str(e)}
+            proc.stdin.write((json.dumps(reply) + "\n").encode())
+            await proc.stdin.drain()
+
+    try:
+        return await asyncio.wait_for(converse(), timeout)
+    except asyncio.TimeoutError:
+        raise AgentFailure(f"agent timed out after {timeout:g}s") from None
+    except (BrokenPipeError, ConnectionResetError):
+        raise AgentFailure("agent exited without a result") from None
+    finally:
+        kill_tree(proc)
+        await proc.wait()
+        logger.cancel()

@@ -1,0 +1,105 @@
+"""Planning a run: everything is resolved and checked before the first model call.
+
+The plan binds the solver, resolves the dataset and agent to their identities, selects the datums, and gives
+every (datum, repeat) its cache key. Bad input — an unknown solver or flag, a dataset the solver cannot read, a
+missing subset — fails here, before anything is computed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from registry_cli.engine.agents import Agent
+from registry_cli.engine.cache import datum_hash, result_key
+from registry_cli.engine.dataset import LoadedDataset, load_dataset, resolve_source
+from registry_cli.engine.inference import ModelSpec, choose_backend
+from registry_cli.engine.params import RunParams
+from registry_cli.engine.sandbox import Sandbox, open_sandbox
+from registry_cli.engine.solverspec import SolverSpec, bind_solver
+from registry_cli.errors import DatasetError, UsageError
+from registry_cli.registry import Registry
+
+
+@dataclass(frozen=True)
+class Item:
+    index: int
+    repeat: int
+    datum_hash: str
+    key: str
+
+
+@dataclass
+class Plan:
+    params: RunParams
+    solver: SolverSpec
+    solver_instance: Any
+    benchmark: str
+    data: LoadedDataset
+    model: ModelSpec | None
+    agent: Agent | None
+    sandbox: Sandbox
+    items: list[Item]
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def check_compatibility(solver: SolverSpec, instance: Any, dataset_name: str, first: dict[str, Any] | None) -> None:
+    """The solver must list the dataset (by name, as upstream nearai) and, when it declares a datum model, read
+    the first datum."""
+    compatible = [str(c) for c in instance.compatible_datasets() or []]
+    name = _norm(dataset_name)
+    if compatible and not any(_norm(c) in name for c in compatible):
+        raise DatasetError(f"dataset {dataset_name!r} is not one {solver.name} declares compatible "
+                           f"({', '.join(compatible)})", "pass --check_compatibility=false to run it anyway")
+    model = getattr(solver.cls, "datum_model", None)
+    if model is not None and first is not None:
+        try:
+            model.model_validate(first)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err["loc"]) or "datum"
+            raise DatasetError(f"dataset {dataset_name!r} does not fit {solver.name}: {where}: {err['msg']}",
+                               f"its datums need the fields of {model.__name__}") from None
+
+
+def make_plan(registry: Registry, params: RunParams) -> Plan:
+    if not params.model and not params.agent:
+        raise UsageError("pass --model or --agent", "e.g. --model=openai/gpt-4o-mini or --agent=PATH")
+    solver = bind_solver(params.solver_strategy, params.solver_args)
+    if params.ray_address:
+        from registry_cli.engine.distributed import require_ray
+
+        require_ray()
+    model = ModelSpec.from_params(params) if params.model else None
+    if model is not None:
+        choose_backend(model)  # a bad NEARAI_INFERENCE_BACKEND fails now
+    sandbox = open_sandbox(params.sandbox, params.docker_image)
+    source = resolve_source(registry, params.dataset)
+    agent = None
+    if params.agent:
+        agent_source = resolve_source(registry, params.agent, "agent")
+        Agent.check(agent_source.folder)
+        agent = Agent(agent_source)
+    instance = solver.create(source.label, params.model, agent.label if agent else "")
+    data = load_dataset(source, params.subset, params.limit, params.subsample, params.seed)
+    if params.check_compatibility:
+        check_compatibility(solver, instance, source.name, next(iter(data.rows.values()), None))
+    common = {
+        "solver": solver.identity(),
+        "dataset": source.content_hash,
+        "subset": params.subset or None,
+        "model": model.identity() if model else None,
+        "agent": agent.identity if agent else None,
+    }
+    items = []
+    for index, row in data.rows.items():
+        dh = datum_hash(row)
+        for r in range(params.num_repeats):
+            items.append(Item(index, r, dh, result_key({**common, "datum": dh, "repeat": r})))
+    return Plan(params, solver, instance, str(instance.evaluation_name()), data, model, agent, sandbox, items)

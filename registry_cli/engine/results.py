@@ -1,0 +1,62 @@
+"""What a run produces: one `Outcome` per (datum, repeat) and the `RunSummary` of the whole run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PASSED, FAILED, ERROR = "passed", "failed", "error"
+
+
+@dataclass
+class Outcome:
+    index: int  # the datum's position in its split
+    repeat: int
+    key: str
+    datum_hash: str
+    status: str  # passed | failed | error
+    cached: bool
+    result: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+    def record(self) -> dict[str, Any]:
+        """The per-datum line kept in evaluation entries (content-addressed by the cache key)."""
+        return {"key": self.key, "datum_hash": self.datum_hash, "index": self.index, "repeat": self.repeat,
+                "status": self.status, "info": self.result.get("info", {}), "metrics": self.result.get("metrics", {}),
+                "usage": self.result.get("usage", {}), "error": self.error or None}
+
+    @property
+    def usage(self) -> dict[str, Any]:
+        u = self.result.get("usage")
+        return u if isinstance(u, dict) else {}
+
+
+@dataclass
+class CacheStats:
+    """How the result cache fared; it never fails a run, it counts instead."""
+
+    not_shared: int = 0  # results kept locally that could not be copied to the store
+    not_cached: int = 0  # results that could not be written locally either
+    last_error: str = ""
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[Outcome]
+    duration_s: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    cache: CacheStats = field(default_factory=CacheStats)
+
+    @property
+    def total(self) -> int:
+        return len(self.outcomes)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def cached(self) -> int:
+        return sum(1 for o in self.outcomes if o.cached)
+
+    def usage_total(self, name: str) -> float:
+        return sum(float(o.usage.get(name, 0) or 0) for o in self.outcomes)

@@ -1,0 +1,178 @@
+"""The sandbox seam: every piece of untrusted code (model-written programs, dataset tests, agents) runs through
+here, never in the CLI process.
+
+`Sandbox.run` runs a command to completion with bounded captured output; `Sandbox.spawn` starts an interactive
+one (stdin/stdout pipes) for agents. Both give the code an empty environment apart from what the caller passes,
+a private working folder, resource limits, and kill the whole process tree at the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+OUTPUT_CHUNK = 64 * 1024
+STREAM_LIMIT = 64 * 2**20  # the longest line an interactive process may send
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = 60.0
+    memory_mb: int = 1024
+    file_mb: int = 64  # largest single file
+    disk_mb: int = 512  # everything written under the work folder
+    nproc: int = 256
+    output_bytes: int = 256 * 1024  # captured per stream: the head and the tail are kept, the rest counted
+
+    @property
+    def cpu_s(self) -> int:
+        return int(self.timeout_s) + 1
+
+
+@dataclass
+class Captured:
+    """A stream's head and tail, and how many bytes it had in all."""
+
+    limit: int
+    head: bytearray = field(default_factory=bytearray)
+    tail: bytearray = field(default_factory=bytearray)
+    total: int = 0
+
+    def feed(self, data: bytes) -> None:
+        self.total += len(data)
+        half = self.limit // 2
+        room = half - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > half:
+                del self.tail[: len(self.tail) - half]
+
+    @property
+    def omitted(self) -> int:
+        return self.total - len(self.head) - len(self.tail)
+
+    def text(self) -> str:
+        middle = f"\n[... {self.omitted} bytes omitted ...]\n" if self.omitted else ""
+        return self.head.decode(errors="replace") + middle + self.tail.decode(errors="replace")
+
+
+@dataclass
+class Completed:
+    returncode: int | None
+    stdout: Captured
+    stderr: Captured
+    timed_out: bool = False
+    exceeded: str = ""  # a limit the host enforced by killing the run, e.g. "disk"
+
+
+def _child_setup(limits: Limits) -> Callable[[], None]:
+    def setup() -> None:  # runs in the child between fork and exec
+        import resource
+
+        os.setsid()
+        if sys.platform.startswith("linux"):  # die with the parent, even on kill -9 (before the memory limit)
+            import ctypes
+
+            with contextlib.suppress(Exception):
+                ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        for res, value in ((resource.RLIMIT_AS, limits.memory_mb * 2**20), (resource.RLIMIT_CPU, limits.cpu_s),
+                           (resource.RLIMIT_FSIZE, limits.file_mb * 2**20), (resource.RLIMIT_NPROC, limits.nproc),
+                           (resource.RLIMIT_CORE, 0)):
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(res, (value, value))
+
+    return setup
+
+
+def kill_tree(proc: asyncio.subprocess.Process) -> None:
+    """Kill the process group the sandboxed command leads."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def folder_size(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+    return total
+
+
+def base_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The whole environment code inside gets: nothing of the host's but PATH and the locale."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+           "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(workdir)}
+    env.update(extra or {})
+    return env
+
+
+class Sandbox:
+    """The native backend: rlimits, a new session, an empty environment, death with the parent."""
+
+    kind = "native"
+
+    def python(self) -> str:
+        """The interpreter code inside runs with."""
+        return sys.executable
+
+    async def _start(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
+                     stdin: int | None) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *argv, cwd=str(workdir), env=base_env(workdir, env), stdin=stdin,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_child_setup(limits),
+            limit=STREAM_LIMIT,
+        )
+
+    async def spawn(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits) -> asyncio.subprocess.Process:
+        """An interactive process (stdin/stdout/stderr pipes). The caller kills it with `kill_tree`."""
+        return await self._start(argv, workdir, env, limits, asyncio.subprocess.PIPE)
+
+    async def run(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits) -> Completed:
+        """Run to completion (or the timeout, or the disk limit); output bounded to head and tail."""
+        proc = await self._start(argv, workdir, env, limits, asyncio.subprocess.DEVNULL)
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = Captured(limits.output_bytes), Captured(limits.output_bytes)
+
+        async def pump(stream: asyncio.StreamReader, sink: Captured) -> None:
+            while chunk := await stream.read(OUTPUT_CHUNK):
+                sink.feed(chunk)
+
+        async def watch_disk() -> str:
+            while True:
+                await asyncio.sleep(0.1)
+                if await asyncio.to_thread(folder_size, workdir) > limits.disk_mb * 2**20:
+                    return "disk"
+
+        pumps = asyncio.gather(pump(proc.stdout, out), pump(proc.stderr, err))
+        waiter = asyncio.ensure_future(proc.wait())
+        watcher = asyncio.ensure_future(watch_disk())
+        timed_out, exceeded = False, ""
+        try:
+            done, _ = await asyncio.wait({waiter, watcher}, timeout=limits.timeout_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if watcher in done:
+                exceeded = watcher.result()
+            elif not done:
+                timed_out = True
+        finally:
+            watcher.cancel()
+            kill_tree(proc)  # also whatever the command left running in the background
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pumps, 5)
+            await waiter
+        return Completed(proc.returncode, out, err, timed_out, exceeded)
+
+
+def open_sandbox(kind: str, docker_image: str = "") -> Sandbox:
+    """The backend for ``--sandbox``."""
+    return Sandbox()
