@@ -67,7 +67,7 @@ def entry_name(details: dict[str, Any]) -> str:
 
 def evaluation_identity(plan: Plan) -> dict[str, Any]:
     p, sel = plan.params, plan.data.selection
-    return drop_none({
+    identity: dict[str, Any] = drop_none({
         "benchmark": plan.benchmark,
         "solver": plan.solver.identity(),
         "dataset": plan.data.source.content_hash,
@@ -77,6 +77,7 @@ def evaluation_identity(plan: Plan) -> dict[str, Any]:
         "model": plan.model.identity() if plan.model else None,
         "agent": plan.agent.identity if plan.agent else None,
     })
+    return identity
 
 
 def summary_details(registry: Registry, plan: Plan, summary: RunSummary) -> dict[str, Any]:
@@ -115,7 +116,7 @@ def summary_details(registry: Registry, plan: Plan, summary: RunSummary) -> dict
         "agent_hash": plan.agent.identity if plan.agent else "",
         "namespace": registry.config.namespace,
         "version": agent.split("/")[2] if agent.count("/") == 2 else "",
-        "sandbox": plan.sandbox.kind,
+        "sandbox": plan.sandbox_kind,
         "metrics": m,
     }
 

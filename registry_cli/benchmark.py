@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from registry_cli.engine.cache import ResultCache
-from registry_cli.engine.execute import OutcomeFn, StartFn, execute
+from registry_cli.engine.execute import OutcomeFn, RemoteFn, StartFn, execute
 from registry_cli.engine.params import RunParams
 from registry_cli.engine.plan import Plan, make_plan
 from registry_cli.engine.results import RunSummary
@@ -18,16 +18,21 @@ class BenchmarkRun:
     plan: Plan
     summary: RunSummary
     recorded: EntryInfo | None = None
-    record_refused: str = ""  # why --record published nothing
+    record_error: NearaiError | None = None  # why --record published nothing
 
 
 def run_benchmark(params: RunParams, on_start: StartFn | None = None,
                   on_outcome: OutcomeFn | None = None) -> BenchmarkRun:
+    remote: RemoteFn | None = None
+    if params.ray_address:
+        from registry_cli.engine.distributed import ray_runner
+
+        remote = ray_runner(params.ray_address)
     registry = Registry()
     plan = make_plan(registry, params)
     cache = ResultCache(registry.config.cache_dir / "results", registry.store)
     try:
-        summary = execute(plan, cache, on_start, on_outcome)
+        summary = execute(plan, cache, on_start, on_outcome, remote)
     finally:
         cache.close()
     run = BenchmarkRun(plan, summary)
@@ -37,5 +42,5 @@ def run_benchmark(params: RunParams, on_start: StartFn | None = None,
         try:
             run.recorded = record_evaluation(registry, plan, summary)
         except NearaiError as e:
-            run.record_refused = str(e)
+            run.record_error = e
     return run

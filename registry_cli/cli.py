@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import fire  # type: ignore[import-untyped]
-from fire.decorators import SetParseFn  # type: ignore[import-untyped]
+import fire
+from fire.decorators import SetParseFn
 
 from registry_cli import render
 from registry_cli.cliargs import Flag, as_list, convert, flags_from_dataclass, flags_from_signature, summary
@@ -184,8 +184,8 @@ class BenchmarkCommands:
         with render.BenchmarkProgress(params.quiet) as progress:
             run = run_benchmark(params, progress.start, progress.update)
         render.benchmark_summary(run)
-        if run.record_refused:
-            raise UsageError(run.record_refused)  # after the results are shown
+        if run.record_error is not None:
+            raise run.record_error  # after the results are shown
         if run.summary.count("error"):
             raise SystemExit(3)
 
@@ -275,7 +275,7 @@ def _flag_text(f: Flag) -> tuple[str, str]:
         name = f"--{f.name}" if f.default is not True else f"--[no]{f.name}"
     else:
         name = f"--{f.name}={f.type_name.upper()}"
-    default = "" if f.required or f.default in ("", None) or f.kind is bool and not f.default else f" (default: {f.default})"
+    default = "" if f.required or f.default in ("", None) or (f.kind is bool and not f.default) else f" (default: {f.default})"
     return name, f"{f.help}{default}"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
 
-from registry_cli.errors import IntegrityError, MetadataError
+from registry_cli.errors import IntegrityError, MetadataError, NearaiError
 from registry_cli.names import check_name, check_rel_path, check_version
 
 MANIFEST_SCHEMA = "nearai.manifest/1"
@@ -79,6 +79,8 @@ def parse_metadata(raw: Any, source: str) -> Metadata:
         raise MetadataError(f"{source}: {_validation_message(e)}", "fix metadata.json") from None
     except MetadataError:
         raise
+    except NearaiError as e:  # InvalidNameError from the validators
+        raise MetadataError(f"{source}: {e.message}", e.hint) from None
     except Exception as e:  # InvalidNameError from validators surfaces wrapped by pydantic in some versions
         raise MetadataError(f"{source}: {e}", "fix metadata.json") from None
 

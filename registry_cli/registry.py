@@ -23,10 +23,10 @@ from typing import Any, TypeVar
 from registry_cli.config import Config, load_config
 from registry_cli.errors import (
     EntryNotFoundError,
-    NearaiError,
     IntegrityError,
     InvalidNameError,
     MetadataError,
+    NearaiError,
     NotFoundInStore,
     StoreError,
     VersionExistsError,
@@ -220,7 +220,7 @@ class Registry:
         cached = self.index.get_many(listed)
         out: dict[str, dict[str, Any]] = {}
         stale = [k for k, etag in listed.items() if k not in cached or cached[k][0] != etag]
-        for k, (etag, v) in cached.items():
+        for k, (_, v) in cached.items():
             if k not in stale:
                 out[k] = json.loads(v)
 

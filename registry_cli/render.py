@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from registry_cli.registry import DownloadResult, EntryInfo, UploadResult
 
 
-def console(stderr: bool = False) -> "Console":
+def console(stderr: bool = False) -> Console:
     import os
     import sys
 
@@ -32,7 +32,7 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
-def upload(r: "UploadResult") -> None:
+def upload(r: UploadResult) -> None:
     c = console()
     if r.bumped_from:
         c.print(f"version {r.bumped_from} existed; bumped to {r.info.version} (metadata.json updated)")
@@ -42,7 +42,7 @@ def upload(r: "UploadResult") -> None:
     )
 
 
-def download(r: "DownloadResult") -> None:
+def download(r: DownloadResult) -> None:
     c = console()
     c.print(
         f"{r.info.entry} -> {r.path}: {r.files_downloaded} files downloaded "
@@ -50,7 +50,7 @@ def download(r: "DownloadResult") -> None:
     )
 
 
-def info(i: "EntryInfo") -> None:
+def info(i: EntryInfo) -> None:
     import json
 
     from rich.table import Table
@@ -65,7 +65,7 @@ def info(i: "EntryInfo") -> None:
     c.print(t)
 
 
-def entry_list(entries: list["EntryInfo"], offset: int, total_found: int) -> None:
+def entry_list(entries: list[EntryInfo], offset: int, total_found: int) -> None:
     from rich.table import Table
 
     c = console()
@@ -98,7 +98,7 @@ class BenchmarkProgress:
         self._progress: Any = None
         self._task: Any = None
 
-    def __enter__(self) -> "BenchmarkProgress":
+    def __enter__(self) -> BenchmarkProgress:
         return self
 
     def start(self, total: int, cached: int) -> None:
@@ -130,8 +130,10 @@ class BenchmarkProgress:
             self._progress.__exit__(None, None, None)
 
 
-def benchmark_summary(run: "BenchmarkRun") -> None:
+def benchmark_summary(run: BenchmarkRun) -> None:
     c = console()
+    for warning in run.plan.warnings:
+        console(stderr=True).print(warning, markup=False)
     s = run.summary
     m = s.metrics
     errors = [o for o in s.outcomes if o.status == "error"]
@@ -159,7 +161,7 @@ def benchmark_summary(run: "BenchmarkRun") -> None:
         c.print(f"recorded evaluation {run.recorded.entry}", markup=False)
 
 
-def evaluation_table(t: "EvalTable", fmt_name: str, num_columns: int, name_length: int) -> None:
+def evaluation_table(t: EvalTable, fmt_name: str, num_columns: int, name_length: int) -> None:
     """table and markdown show ``num_columns`` metrics with names shortened; csv and json carry every column."""
     import csv
     import io

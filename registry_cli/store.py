@@ -67,7 +67,7 @@ class LocalStore:
         except OSError as e:
             raise StoreError(f"cannot read {self._path(key)}: {e.strerror}", "check the store folder") from None
 
-    def _write_tmp(self, final: Path, writer: "_Writer", durable: bool = False) -> str:
+    def _write_tmp(self, final: Path, writer: _Writer, durable: bool = False) -> str:
         try:
             fd, tmp = self._tmp(final)
         except OSError as e:
@@ -255,7 +255,7 @@ class S3Store:
                     yield obj["Key"][len(self.prefix) :], str(obj.get("ETag", "")).strip('"')
 
 
-def open_store(config: "Config") -> Store:
+def open_store(config: Config) -> Store:
     if config.store_url.startswith("s3://"):
         return S3Store(config.store_url, config.s3_endpoint_url, config.s3_max_attempts)
     return LocalStore(Path(config.store_url))

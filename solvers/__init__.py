@@ -55,7 +55,7 @@ class Session(Protocol):
         ...
 
     @property
-    def sandbox(self) -> "Sandbox":
+    def sandbox(self) -> Sandbox:
         """Where this run executes untrusted code (model-written programs, dataset tests)."""
         ...
 
@@ -70,6 +70,7 @@ class SolverStrategy:
 
     version: ClassVar[str] = "1"
     datum_model: ClassVar[type[BaseModel] | None] = None
+    runs_code: ClassVar[bool] = False  # True when solve() executes untrusted code: the sandbox is then required
 
     def __init__(self, model: str = "", agent: str = "") -> None:
         self.model = model
@@ -85,7 +86,7 @@ class SolverStrategy:
     def compatible_datasets(self) -> list[str]:
         return []
 
-    def solve(self, datum: dict[str, Any], session: Session) -> "SolveResult | bool | Awaitable[SolveResult | bool]":
+    def solve(self, datum: dict[str, Any], session: Session) -> SolveResult | bool | Awaitable[SolveResult | bool]:
         raise NotImplementedError
 
     def aggregate(self, results: list[dict[str, Any]]) -> dict[str, float]:

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from registry_cli.errors import DatasetError
-from solvers import Session, SolverStrategy, SolveResult
+from solvers import Session, SolveResult, SolverStrategy
 
 _NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 

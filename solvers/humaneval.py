@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from registry_cli.engine.sandbox import Limits, Sandbox
 from registry_cli.errors import SolverError
-from solvers import Session, SolverStrategy, SolveResult
+from solvers import Session, SolveResult, SolverStrategy
 
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.S)
 
@@ -58,6 +58,7 @@ class HumanEvalSolverStrategy(SolverStrategy):
     """Options: ``--exec_timeout=10`` seconds, ``--memory_mb=1024``."""
 
     datum_model = HumanEvalDatum
+    runs_code = True
 
     def __init__(self, exec_timeout: float = 10.0, memory_mb: int = 1024) -> None:
         super().__init__()

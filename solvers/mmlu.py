@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from registry_cli.errors import DatasetError
-from solvers import Session, SolverStrategy, SolveResult
+from solvers import Session, SolveResult, SolverStrategy
 
 LETTERS = "ABCDEFGHIJ"
 

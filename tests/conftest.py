@@ -56,7 +56,7 @@ class Env:
             if k not in self.vars:
                 monkeypatch.delenv(k, raising=False)
 
-    def registry(self):  # noqa: ANN201 - test helper
+    def registry(self):
         from registry_cli.config import load_config
         from registry_cli.registry import Registry
 
@@ -94,7 +94,7 @@ def make_s3_bucket(endpoint: str) -> str:
 
 
 @pytest.fixture
-def server() -> Iterator["FakeOpenAI"]:
+def server() -> Iterator[FakeOpenAI]:
     """A deterministic OpenAI-compatible server on 127.0.0.1 (see tests/openai_server.py)."""
     from tests.openai_server import FakeOpenAI
 

@@ -86,7 +86,7 @@ class FakeOpenAI:
                       "total_tokens": len(prompt.split()) + len(text.split())},
         })
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         ready = threading.Event()
 
         def serve() -> None:

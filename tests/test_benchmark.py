@@ -3,7 +3,6 @@ real subprocesses for the CLI, agents and HumanEval programs, and the moto S3 se
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -184,7 +183,8 @@ def test_dataset_dict_needs_subset(local_env: Env, tmp_path: Path, server: FakeO
         (["NoSuchSolver", "--model=m"], "unknown solver 'NoSuchSolver'"),
         (["ThreeDigitAdditionSolver"], "pass --model or --agent"),
         (["ThreeDigitAdditionSolver", "--model=m", "--max_concurrent=zero"], "--max_concurrent expects an integer"),
-        (["ThreeDigitAdditionSolver", "--model=m", "--bogus=1"], "unknown flag --bogus: not a `benchmark run` flag, and ThreeDigitAdditionSolver takes no arguments"),
+        (["ThreeDigitAdditionSolver", "--model=m", "--bogus=1"],
+         "unknown flag --bogus: not a `benchmark run` flag, and ThreeDigitAdditionSolver takes no arguments"),
     ],
 )
 def test_bad_benchmark_input(local_env: Env, addition: Path, args: list[str], expect: str) -> None:

@@ -22,9 +22,9 @@ def recorded(any_env: Env, server: FakeOpenAI, tmp_path: Path) -> Env:
     ds = build(tmp_path / "3_digit_addition", size=40)
     base = (str(ds), "ThreeDigitAdditionSolver", f"--api_base={server.url}", "--record", "--quiet")
     any_env.run("benchmark", "run", *base, "--model=alpha", check=True)
-    any_env.run("benchmark", "run", *base, "--model=beta", "--limit=20", check=True)
+    any_env.run("benchmark", "run", *base, "--model=beta", check=True)
     any_env.run("benchmark", "run", *base, "--model=alpha", f"--agent={ROOT / 'examples' / 'addition_agent'}",
-                "--limit=10", check=True)
+                check=True)
     return any_env
 
 
@@ -32,7 +32,7 @@ def test_record_list_and_rerecord(recorded: Env) -> None:
     listed = recorded.run("registry", "list", "--category=evaluation", check=True).stdout
     assert "tester/evaluation_3_digit_addition_model_alpha_provider_127.0.0.1/0.0.1" in listed
     assert "tester/evaluation_3_digit_addition_model_beta_provider_127.0.0.1/0.0.1" in listed
-    assert "tester/evaluation_3_digit_addition_model_alpha_agent_addition_agent_provider_127.0.0.1/0.0.1" in listed
+    assert "tester/evaluation_3_digit_addition_model_alpha_agent_addition-agent_provider_127.0.0.1/0.0.1" in listed
     assert listed.count("evaluation_3_digit_addition") == 3
     table = json.loads(recorded.run("evaluation", "table", "--format=json", check=True).stdout)
     alpha = next(r for r in table["rows"] if r["model"] == "openai/alpha" and not r["agent"])
@@ -40,7 +40,9 @@ def test_record_list_and_rerecord(recorded: Env) -> None:
     info = recorded.run("registry", "info", "tester/evaluation_3_digit_addition_model_alpha_provider_127.0.0.1",
                         check=True).stdout
     details = json.loads(info.split("\n", 2)[2].split("\n┏")[0])["details"]
-    assert details["schema"] == "nearai.evaluation/1"
+    assert details["schema"] == "nearai.evaluation/2" and len(details["evaluation_key"]) == 64
+    assert details["selection"] == "" and details["n_datums"] == details["dataset_size"] == 40
+    assert details["solver_class"] == "solvers.addition:ThreeDigitAdditionSolver" and details["solver_args"] == {}
     assert details["metrics"]["n"] == 40 and details["metrics"]["score"] == alpha["3_digit_addition/score"]
     assert details["metrics"]["passed"] + details["metrics"]["failed"] + details["metrics"]["errored"] == 40
     assert details["metrics"]["ci95_low"] <= details["metrics"]["score"] <= details["metrics"]["ci95_high"]
@@ -52,8 +54,8 @@ def test_rerecording_publishes_a_new_version_and_table_shows_latest(recorded: En
                                                                      tmp_path: Path) -> None:
     ds = tmp_path / "3_digit_addition"
     out = recorded.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", f"--api_base={server.url}",
-                       "--model=beta", "--record", "--quiet", check=True).stdout  # now 40 datums (20 cached)
-    assert "20 cached" in out and "model_beta_provider_127.0.0.1/0.0.2" in out
+                       "--model=beta", "--temperature=0", "--record", "--quiet", check=True).stdout
+    assert "40 cached" in out and "model_beta_provider_127.0.0.1/0.0.2" in out
     rows = json.loads(recorded.run("evaluation", "table", "--format=json", "--all_metrics", check=True).stdout)["rows"]
     beta = [r for r in rows if r["model"] == "openai/beta"]
     assert len(beta) == 1 and beta[0]["3_digit_addition/n"] == 40
@@ -91,7 +93,7 @@ def test_read_solutions(recorded: Env, tmp_path: Path) -> None:
     n_failed = int(failed.strip().splitlines()[-1].split()[0])
     assert n_failed > 0 and "failed" in failed and "passed" not in failed.split("┩")[1]
     verbose = other.run("evaluation", "read_solutions", entry, "--verbose", check=True).stdout
-    assert verbose.count('"key":') == 20 and '"datum_hash"' in verbose
+    assert verbose.count('"key":') == 40 and '"datum_hash"' in verbose
     bad = other.run("evaluation", "read_solutions", entry, "--status=maybe")
     assert bad.returncode == 2 and "unknown --status" in bad.stderr
 

@@ -64,7 +64,8 @@ def test_unchanged_upload_transfers_no_bodies(s3_env: Env, tmp_path: Path, monke
     assert first.files_uploaded == 21
     puts: list[str] = []
     reg.store.client.meta.events.register("before-parameter-build.s3.PutObject", lambda params, **kw: puts.append(params["Key"]))
-    reg.store.client.meta.events.register("before-parameter-build.s3.CreateMultipartUpload", lambda params, **kw: puts.append(params["Key"]))
+    reg.store.client.meta.events.register("before-parameter-build.s3.CreateMultipartUpload",
+                                          lambda params, **kw: puts.append(params["Key"]))
     second = reg.upload(src, bump="patch")  # only metadata.json changed (the version)
     assert second.info.version == "1.0.1"
     assert second.files_uploaded == 1

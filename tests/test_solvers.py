@@ -103,7 +103,7 @@ def test_cache_refuses_planted_pickle(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
 
     class Evil:
-        def __reduce__(self):  # noqa: ANN204 - the payload a planted pickle would run
+        def __reduce__(self):
             return (open, (str(marker), "w"))
 
     directory = tmp_path / "results"

@@ -18,7 +18,6 @@ from registry_cli.engine.sandbox import STREAM_LIMIT, Captured, Limits, Sandbox,
 from registry_cli.errors import InferenceError
 
 
-
 class AgentFailure(Exception):
     """The agent crashed, broke the protocol or timed out: the datum is an error (not cached)."""
 
@@ -48,7 +47,9 @@ class Agent:
 async def run_agent(agent: Agent, task: str, model: str, inference: Inference | None, usage: Usage, workdir: Path,
                     timeout: float, sandbox: Sandbox) -> str:
     limits = Limits(timeout_s=timeout, memory_mb=2048, file_mb=64, disk_mb=512)
-    proc = await sandbox.spawn([sandbox.python(), "-I", agent_host.__file__, str(agent.folder)], workdir, {}, limits)
+    host = Path(agent_host.__file__).resolve()
+    proc = await sandbox.spawn([sandbox.python(), "-I", str(host), str(agent.folder)], workdir, {}, limits,
+                               expose=(agent.folder, host))
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     log = Captured(limits.output_bytes)
 

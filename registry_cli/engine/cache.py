@@ -2,8 +2,8 @@
 
 Keys are sha256 of canonical JSON of everything that changes the answer (see ``result_key``). Values are JSON.
 Errors are never cached. The cache never raises: an unreadable row is a miss, and a failed write is counted
-(``ResultCache.put`` says how far the value got) so a flaky store or a full disk never ends a run. The remote copy lives at ``cache/v1/<ab>/<key>.json`` in the registry's store, so machines
-sharing a store share results.
+(``ResultCache.put`` says how far the value got) so a flaky store or a full disk never ends a run. The remote
+copy lives at ``cache/v2/<ab>/<key>.json`` in the registry's store, so machines sharing a store share results.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 from diskcache import Cache, Disk
 from diskcache.core import MODE_PICKLE
 
-from registry_cli.errors import NotFoundInStore, StoreError
 from registry_cli.engine.inference import redact
+from registry_cli.errors import NotFoundInStore, StoreError
 from registry_cli.manifest import canonical_json, sha256_hex
 from registry_cli.store import Store
 
@@ -28,7 +28,7 @@ class UnsafeCacheValue(Exception):
     """A cache row that is not JSON (e.g. a planted pickle). It is treated as a miss, never deserialized."""
 
 
-class JSONOnlyDisk(Disk):
+class JSONOnlyDisk(Disk):  # type: ignore[misc]
     """diskcache storage that writes JSON and refuses to unpickle anything (CVE-2025-69872)."""
 
     def put(self, key: Any) -> Any:

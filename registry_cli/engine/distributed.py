@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from registry_cli.engine.results import CacheStats, Outcome
@@ -47,6 +47,12 @@ def require_ray() -> None:
         raise UsageError("--ray_address needs Ray installed", "pip install 'nearai-bench[ray]'") from None
 
 
+def ray_runner(address: str) -> Callable[[dict[int, dict[str, Any]], list[Item], Work], Iterator[Outcome]]:
+    """A `RemoteFn` for `execute` that answers items on the Ray cluster at ``address``."""
+    require_ray()
+    return lambda rows, todo, work: run_on_ray(address, rows, todo, work)
+
+
 def run_on_ray(address: str, rows: dict[int, dict[str, Any]], todo: list[Item], work: Work) -> Iterator[Outcome]:
     require_ray()
     import ray
@@ -62,7 +68,7 @@ def run_on_ray(address: str, rows: dict[int, dict[str, Any]], todo: list[Item], 
              include_dashboard=False)
     try:
         task = ray.remote(_run_chunk)
-        workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        workers = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
         size = max(1, len(todo) // (workers * 4))
         pending = []
         for start in range(0, len(todo), size):

@@ -29,6 +29,8 @@ from registry_cli.errors import NearaiError
 
 OutcomeFn = Callable[[Outcome], None]
 StartFn = Callable[[int, int], None]
+# runs items elsewhere (e.g. on Ray) and yields their outcomes: (rows, items, work) -> outcomes
+RemoteFn = Callable[[dict[int, dict[str, Any]], list[Item], "Work"], Iterable[Outcome]]
 
 
 @dataclass
@@ -157,9 +159,10 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
         await main()
 
 
-def execute(plan: Plan, cache: ResultCache, on_start: StartFn | None = None,
-            on_outcome: OutcomeFn | None = None) -> RunSummary:
-    """Run the plan; ``on_start(total, cached)`` and ``on_outcome`` feed a progress display."""
+def execute(plan: Plan, cache: ResultCache, on_start: StartFn | None = None, on_outcome: OutcomeFn | None = None,
+            remote: RemoteFn | None = None) -> RunSummary:
+    """Run the plan; ``on_start(total, cached)`` and ``on_outcome`` feed a progress display. With ``remote``,
+    the uncached items are answered there instead of on this machine's event loop."""
     started = time.perf_counter()
     outcomes: dict[tuple[int, int], Outcome] = {}
     stats = CacheStats()
@@ -184,10 +187,8 @@ def execute(plan: Plan, cache: ResultCache, on_start: StartFn | None = None,
         for o in list(outcomes.values()):
             on_outcome(o)
     work = Work.of(plan)
-    if todo and plan.params.ray_address:
-        from registry_cli.engine.distributed import run_on_ray
-
-        for o in run_on_ray(plan.params.ray_address, plan.data.rows, todo, work):
+    if todo and remote is not None:
+        for o in remote(plan.data.rows, todo, work):
             report(o)
     elif todo:
         asyncio.run(execute_items(todo, plan.data.rows, work, cache, stats, report))

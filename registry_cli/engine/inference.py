@@ -194,7 +194,7 @@ class Inference:
         self._session: Any = None
         self._litellm: Any = None
 
-    async def __aenter__(self) -> "Inference":
+    async def __aenter__(self) -> Inference:
         if self.backend == "openai":
             import aiohttp
 

@@ -43,6 +43,8 @@ class Plan:
     agent: Agent | None
     sandbox: Sandbox
     items: list[Item]
+    sandbox_kind: str  # the backend untrusted code runs in; empty when the run executes none
+    warnings: list[str]
 
 
 def _norm(name: str) -> str:
@@ -72,20 +74,20 @@ def make_plan(registry: Registry, params: RunParams) -> Plan:
     if not params.model and not params.agent:
         raise UsageError("pass --model or --agent", "e.g. --model=openai/gpt-4o-mini or --agent=PATH")
     solver = bind_solver(params.solver_strategy, params.solver_args)
-    if params.ray_address:
-        from registry_cli.engine.distributed import require_ray
-
-        require_ray()
     model = ModelSpec.from_params(params) if params.model else None
     if model is not None:
         choose_backend(model)  # a bad NEARAI_INFERENCE_BACKEND fails now
-    sandbox = open_sandbox(params.sandbox, params.docker_image)
     source = resolve_source(registry, params.dataset)
     agent = None
     if params.agent:
         agent_source = resolve_source(registry, params.agent, "agent")
         Agent.check(agent_source.folder)
         agent = Agent(agent_source)
+    runs_code = agent is not None or bool(getattr(solver.cls, "runs_code", False))
+    sandbox = open_sandbox(params.sandbox, params.docker_image) if runs_code else None
+    warnings = []
+    if sandbox is not None and sandbox.kind == "native":
+        warnings.append("warning: --sandbox=native runs untrusted code with your files, network and keys in reach")
     instance = solver.create(source.label, params.model, agent.label if agent else "")
     data = load_dataset(source, params.subset, params.limit, params.subsample, params.seed)
     if params.check_compatibility:
@@ -102,4 +104,5 @@ def make_plan(registry: Registry, params: RunParams) -> Plan:
         dh = datum_hash(row)
         for r in range(params.num_repeats):
             items.append(Item(index, r, dh, result_key({**common, "datum": dh, "repeat": r})))
-    return Plan(params, solver, instance, str(instance.evaluation_name()), data, model, agent, sandbox, items)
+    return Plan(params, solver, instance, str(instance.evaluation_name()), data, model, agent, sandbox or Sandbox(),
+                items, sandbox.kind if sandbox else "", warnings)

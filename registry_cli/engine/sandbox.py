@@ -117,7 +117,8 @@ def base_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, st
 
 
 class Sandbox:
-    """The native backend: rlimits, a new session, an empty environment, death with the parent."""
+    """The native backend: rlimits, a new session, an empty environment, death with the parent. It does not hide
+    the host's files or network: opt in with ``--sandbox=native`` only for code you trust."""
 
     kind = "native"
 
@@ -125,21 +126,30 @@ class Sandbox:
         """The interpreter code inside runs with."""
         return sys.executable
 
+    def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
+                expose: tuple[Path, ...]) -> tuple[list[str], dict[str, str], str]:
+        """(argv, environment, cwd) of the host process that runs ``argv`` in this sandbox."""
+        return argv, base_env(workdir, env), str(workdir)
+
     async def _start(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
-                     stdin: int | None) -> asyncio.subprocess.Process:
+                     stdin: int | None, expose: tuple[Path, ...]) -> asyncio.subprocess.Process:
+        full, environ, cwd = self.command(argv, workdir, env, limits, expose)
         return await asyncio.create_subprocess_exec(
-            *argv, cwd=str(workdir), env=base_env(workdir, env), stdin=stdin,
+            *full, cwd=cwd, env=environ, stdin=stdin,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_child_setup(limits),
             limit=STREAM_LIMIT,
         )
 
-    async def spawn(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits) -> asyncio.subprocess.Process:
-        """An interactive process (stdin/stdout/stderr pipes). The caller kills it with `kill_tree`."""
-        return await self._start(argv, workdir, env, limits, asyncio.subprocess.PIPE)
+    async def spawn(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
+                    expose: tuple[Path, ...] = ()) -> asyncio.subprocess.Process:
+        """An interactive process (stdin/stdout/stderr pipes). The caller kills it with `kill_tree`.
+        ``expose``: host paths the code may read (at the same path)."""
+        return await self._start(argv, workdir, env, limits, asyncio.subprocess.PIPE, expose)
 
-    async def run(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits) -> Completed:
+    async def run(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
+                  expose: tuple[Path, ...] = ()) -> Completed:
         """Run to completion (or the timeout, or the disk limit); output bounded to head and tail."""
-        proc = await self._start(argv, workdir, env, limits, asyncio.subprocess.DEVNULL)
+        proc = await self._start(argv, workdir, env, limits, asyncio.subprocess.DEVNULL, expose)
         assert proc.stdout is not None and proc.stderr is not None
         out, err = Captured(limits.output_bytes), Captured(limits.output_bytes)
 
@@ -173,6 +183,97 @@ class Sandbox:
         return Completed(proc.returncode, out, err, timed_out, exceeded)
 
 
+WORK = "/nearai/work"  # the work folder's path inside a bwrap sandbox
+NOBODY = 65534
+_DROP = ("import os,sys;os.setgroups([]);os.setgid(%d);os.setuid(%d);os.execv(sys.argv[1],sys.argv[1:])"
+         % (NOBODY, NOBODY))
+
+
+class BwrapSandbox(Sandbox):
+    """bubblewrap: new pid/net/ipc/uts (and, unprivileged, user) namespaces; a root made of read-only system
+    folders, the interpreter and what the caller exposes; a private writable work folder and a size-bounded /tmp;
+    no network; rlimits; the whole tree dies with its parent. As root, the code runs as uid 65534, so root's
+    private files stay unreadable and the process limit holds."""
+
+    kind = "bwrap"
+
+    def __init__(self) -> None:
+        self.as_root = os.geteuid() == 0
+
+    def python(self) -> str:
+        return sys.executable
+
+    def _mounts(self, expose: tuple[Path, ...]) -> list[str]:
+        args: list[str] = []
+        for top in ("usr", "etc"):
+            args += ["--ro-bind", f"/{top}", f"/{top}"]
+        for link in ("bin", "lib", "lib64", "sbin", "lib32"):
+            host = Path("/") / link
+            if host.is_symlink():
+                args += ["--symlink", os.readlink(host), f"/{link}"]
+            elif host.is_dir():
+                args += ["--ro-bind", str(host), f"/{link}"]
+        made: set[str] = {"/", "/usr", "/etc", "/tmp", "/proc", "/dev", "/nearai"}
+        roots = {Path(sys.base_prefix), Path(sys.prefix), *expose}
+        for path in sorted(str(p) for p in roots):
+            for parent in reversed(Path(path).parents):
+                if str(parent) not in made:
+                    made.add(str(parent))
+                    args += ["--perms", "0755", "--dir", str(parent)]
+            args += ["--ro-bind", path, path]
+        return args
+
+    def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
+                expose: tuple[Path, ...]) -> tuple[list[str], dict[str, str], str]:
+        inside = base_env(Path(WORK), env)
+        args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                "--die-with-parent", "--new-session", "--clearenv"]
+        if not self.as_root:
+            args.append("--unshare-user")
+        for k, v in inside.items():
+            args += ["--setenv", k, v]
+        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(limits.disk_mb * 2**20),
+                 "--tmpfs", "/tmp"]
+        args += self._mounts(expose)
+        args += ["--perms", "0755", "--dir", "/nearai", "--bind", str(workdir), WORK, "--chdir", WORK]
+        if self.as_root:  # drop to nobody inside: no capabilities, root's files unreadable, RLIMIT_NPROC applies
+            _chown_tree(workdir)
+            args += [self.python(), "-I", "-c", _DROP]
+        return args + argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, str(workdir)
+
+
+def _chown_tree(path: Path) -> None:
+    for dirpath, dirs, files in os.walk(path):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirs + files)]:
+            with contextlib.suppress(OSError):
+                os.lchown(name, NOBODY, NOBODY)
+
+
+def bwrap_works() -> bool:
+    import shutil
+    import subprocess
+
+    if not shutil.which("bwrap"):
+        return False
+    try:
+        probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--die-with-parent",
+                                *([] if os.geteuid() == 0 else ["--unshare-user"]), "true"],
+                               capture_output=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0
+
+
 def open_sandbox(kind: str, docker_image: str = "") -> Sandbox:
-    """The backend for ``--sandbox``."""
-    return Sandbox()
+    """The backend for ``--sandbox``: ``auto`` is bwrap where it works. Raises when the choice is unavailable."""
+    from registry_cli.errors import UsageError
+
+    if kind in ("auto", "bwrap"):
+        if bwrap_works():
+            return BwrapSandbox()
+        raise UsageError("the bwrap sandbox is not available here",
+                         "install it (apt-get install bubblewrap), or pass --sandbox=native to run untrusted code "
+                         "without isolation")
+    if kind == "native":
+        return Sandbox()
+    raise UsageError(f"--sandbox={kind} is not available in this version", "use --sandbox=bwrap or native")
