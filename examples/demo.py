@@ -21,6 +21,7 @@ def nearai(*args: str) -> None:
 def main() -> None:
     sys.path.insert(0, str(ROOT))
     from examples.make_addition_dataset import build
+    from registry_cli.engine.sandbox import bwrap_works
     from tests.openai_server import FakeOpenAI
 
     home = Path(os.environ.get("NEARAI_HOME") or tempfile.mkdtemp(prefix="nearai-demo-"))
@@ -37,7 +38,8 @@ def main() -> None:
         nearai(*run)
         nearai(*run, "--record")  # fully cached: zero model calls
         nearai("benchmark", "run", "demo/3_digit_addition/1.0.0", "ThreeDigitAdditionSolver", "--model=demo-model",
-               f"--api_base={server.url}", f"--agent={ROOT / 'examples' / 'addition_agent'}", "--limit=50", "--record")
+               f"--api_base={server.url}", f"--agent={ROOT / 'examples' / 'addition_agent'}", "--limit=50", "--record",
+               f"--sandbox={'bwrap' if bwrap_works() else 'native'}")  # agents run sandboxed where bwrap exists
         nearai("evaluation", "table", "--all_key_columns")
         print(f"model requests served: {server.requests} (NEARAI_HOME={home})")
     finally:

@@ -93,7 +93,7 @@ if os.fork() == 0:
     os.setsid(); time.sleep(300)
 print("started")
 """
-    rc, out, _, _, _ = run_code(code, tmp_path)
+    _, out, _, _, _ = run_code(code, tmp_path)
     assert "started" in out
     left = []
     for p in Path("/proc").iterdir():
@@ -128,12 +128,12 @@ try:
 except OSError as e:
     print("stopped", n, e)
 """
-    rc, out, _, _, exceeded = run_code(fill, tmp_path, disk_mb=64, file_mb=16, timeout_s=30)
+    _, out, _, _, exceeded = run_code(fill, tmp_path, disk_mb=64, file_mb=16, timeout_s=30)
     assert exceeded == "disk" or "stopped" in out
     written = sum(f.stat().st_size for d in tmp_path.glob("work-*") for f in d.iterdir())
     assert written < 64 * 2**20 + 300 * 2**20  # the limit plus what one poll interval can let through
     tmpfill = fill.replace('f"f{n}"', 'f"/tmp/f{n}"')
-    rc, out, _, _, _ = run_code(tmpfill, tmp_path, disk_mb=32, file_mb=16)
+    _, out, _, _, _ = run_code(tmpfill, tmp_path, disk_mb=32, file_mb=16)
     assert "stopped" in out and "No space left" in out
     bomb = """
 import os, time
@@ -146,7 +146,7 @@ try:
 except OSError as e:
     print("fork failed after", n, e)
 """
-    rc, out, _, _, _ = run_code(bomb, tmp_path, nproc=64, timeout_s=20)
+    _, out, _, _, _ = run_code(bomb, tmp_path, nproc=64, timeout_s=20)
     assert "fork failed after" in out and int(out.split("after ")[1].split()[0]) < 64
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +50,16 @@ async def run_agent(agent: Agent, task: str, model: str, inference: Inference | 
                     timeout: float, sandbox: Sandbox) -> str:
     limits = Limits(timeout_s=timeout, memory_mb=2048, file_mb=64, disk_mb=512)
     host = Path(agent_host.__file__).resolve()
-    proc = await sandbox.spawn([sandbox.python(), "-I", str(host), str(agent.folder)], workdir, {}, limits,
-                               expose=(agent.folder, host))
+    code = Path(tempfile.mkdtemp(prefix="nearai-agent-"))
+    try:  # a world-readable copy: the sandbox may run as another user, and never sees the original folder
+        shutil.copytree(agent.folder, code / "agent", ignore=shutil.ignore_patterns("__pycache__", ".git"))
+        for p in [code, *code.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        proc = await sandbox.spawn([sandbox.python(), "-I", str(host), str(code / "agent")], workdir, {}, limits,
+                                   expose=(code, host))
+    except BaseException:
+        shutil.rmtree(code, ignore_errors=True)
+        raise
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     log = Captured(limits.output_bytes)
 
@@ -101,3 +111,4 @@ async def run_agent(agent: Agent, task: str, model: str, inference: Inference | 
         kill_tree(proc)
         await proc.wait()
         logger.cancel()
+        shutil.rmtree(code, ignore_errors=True)

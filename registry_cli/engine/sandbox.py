@@ -185,8 +185,7 @@ class Sandbox:
 
 WORK = "/nearai/work"  # the work folder's path inside a bwrap sandbox
 NOBODY = 65534
-_DROP = ("import os,sys;os.setgroups([]);os.setgid(%d);os.setuid(%d);os.execv(sys.argv[1],sys.argv[1:])"
-         % (NOBODY, NOBODY))
+_DROP = f"import os,sys;os.setgroups([]);os.setgid({NOBODY});os.setuid({NOBODY});os.execv(sys.argv[1],sys.argv[1:])"
 
 
 class BwrapSandbox(Sandbox):
