@@ -60,7 +60,7 @@ def command(fn: F) -> F:
                 extras[name] = str(value)
         for f in positional:
             if f.required and f.name not in converted:
-                raise UsageError(f"missing {f.name.upper()}", f"see `{fn.__qualname__}` with --help")
+                raise UsageError(f"missing {f.name.upper()}", "see --help")
         return fn(self, **converted, **extras)
 
     return SetParseFn(str)(wrapper)  # type: ignore[no-any-return]
@@ -316,18 +316,31 @@ def precheck(argv: list[str]) -> bool:
     if any(a in HELP_FLAGS for a in argv[2:]):
         return True
     fn = commands[argv[1]]
-    if any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()):
-        return False
+    open_flags = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
     names = [f.name for f in declared_flags(fn)]
-    for tok in argv[2:]:
+    given: set[str] = set()
+    positional = 0
+    tokens = iter(argv[2:])
+    for tok in tokens:
         if tok == "--":
             break
         if not tok.startswith("--"):
+            positional += 1
             continue
         key = tok[2:].split("=", 1)[0].replace("-", "_")
-        if key in names or (key.startswith("no") and key[2:] in names):
+        given.add(key)
+        if "=" not in tok and not tok.startswith("--no"):  # `--flag value`: the next token is its value
+            following = next(tokens, "--")
+            if following.startswith("--"):
+                tokens = iter([following, *tokens])
+        if key in names or (key.startswith("no") and key[2:] in names) or open_flags:
             continue
         raise UsageError(f"unknown flag --{key} for `nearai {argv[0]} {argv[1]}`", _close(key, names))
+    required = [f.name for f in flags_from_signature(fn) if f.required and f.name not in given]
+    if positional < len(required):
+        missing = " ".join(n.upper() for n in required[positional:])
+        usage = " ".join(["nearai", argv[0], argv[1], *(n.upper() for n in required)])
+        raise UsageError(f"missing {missing}", f"usage: {usage} [--FLAGS]; see --help")
     return False
 
 

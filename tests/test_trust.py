@@ -242,6 +242,8 @@ def test_help_is_typed_and_exits_zero(local_env: Env, argv: list[str]) -> None:
 def test_unknown_names_get_close_matches(local_env: Env) -> None:
     for argv, expect in ((["evaluaton", "table"], "did you mean evaluation?"),
                          (["registry", "lst"], "did you mean list?"),
-                         (["evaluation", "table", "--all_metric"], "did you mean all_metrics")):
+                         (["evaluation", "table", "--all_metric"], "did you mean all_metrics"),
+                         (["registry", "upload"], "missing PATH"),
+                         (["benchmark", "run", "some/data", "--limit", "3"], "missing SOLVER_STRATEGY")):
         proc = local_env.run(*argv)
         assert proc.returncode == 2 and expect in proc.stderr and proc.stderr.count("\n") == 1
