@@ -19,7 +19,7 @@ import fire
 from fire.decorators import SetParseFn
 
 from registry_cli import render
-from registry_cli.cliargs import Flag, as_list, convert, flags_from_dataclass, flags_from_signature, summary
+from registry_cli.cliargs import Flag, as_bool, as_list, convert, flags_from_dataclass, flags_from_signature, summary
 from registry_cli.errors import NearaiError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,22 +46,10 @@ def command(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(self: object, *args: object, **kwargs: object) -> Any:
         flags = {f.name: f for f in declared_flags(wrapper)}
-        positional = [f for f in flags_from_signature(fn)]
-        values: dict[str, Any] = {}
-        for flag, value in zip(positional, args):
-            values[flag.name] = value
+        values: dict[str, Any] = dict(zip(flags, args))  # fire passes positionals in signature order
         values.update(kwargs)
-        converted: dict[str, Any] = {}
-        extras: dict[str, str] = {}
-        for name, value in values.items():
-            if name in flags:
-                converted[name] = convert(flags[name], value)
-            else:
-                extras[name] = str(value)
-        for f in positional:
-            if f.required and f.name not in converted:
-                raise UsageError(f"missing {f.name.upper()}", "see --help")
-        return fn(self, **converted, **extras)
+        converted = {n: convert(flags[n], v) if n in flags else str(v) for n, v in values.items()}
+        return fn(self, **converted)
 
     return SetParseFn(str)(wrapper)  # type: ignore[no-any-return]
 
@@ -150,8 +138,6 @@ class RegistryCommands:
             description: a new description
             tags: new comma-separated tags
         """
-        from registry_cli.cliargs import as_bool
-
         changes: dict[str, Any] = {}
         if show_entry:
             changes["show_entry"] = as_bool(show_entry, "show_entry")

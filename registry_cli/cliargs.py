@@ -50,30 +50,28 @@ def as_bool(value: object, flag: str) -> bool:
     raise UsageError(f"--{flag} expects true or false, got {value!r}", f"write --{flag} or --{flag}=false")
 
 
-def as_int(value: object, flag: str, minimum: float | None = None) -> int:
+def _number(value: object, flag: str, parse: Callable[[str], float], what: str, example: str,
+            minimum: float | None) -> float:
+    """``value`` parsed as a finite number no smaller than ``minimum``; a one-line UsageError otherwise."""
     if isinstance(value, bool):
-        raise UsageError(f"--{flag} expects an integer", f"write --{flag}=N")
+        raise UsageError(f"--{flag} expects {what}", f"write --{flag}={example}")
     try:
-        n = int(str(value).strip())
+        x = parse(str(value).strip())
     except ValueError:
-        raise UsageError(f"--{flag} expects an integer, got {value!r}", f"write --{flag}=N") from None
-    if minimum is not None and n < minimum:
-        raise UsageError(f"--{flag} must be >= {minimum:g}, got {n}", f"write --{flag}={minimum:g} or more")
-    return n
-
-
-def as_float(value: object, flag: str, minimum: float | None = None) -> float:
-    if isinstance(value, bool):
-        raise UsageError(f"--{flag} expects a number", f"write --{flag}=0.5")
-    try:
-        x = float(str(value).strip())
-    except ValueError:
-        raise UsageError(f"--{flag} expects a number, got {value!r}", f"write --{flag}=0.5") from None
+        raise UsageError(f"--{flag} expects {what}, got {value!r}", f"write --{flag}={example}") from None
     if not math.isfinite(x):
-        raise UsageError(f"--{flag} must be a finite number, got {value!r}", f"write --{flag}=0.5")
+        raise UsageError(f"--{flag} must be a finite number, got {value!r}", f"write --{flag}={example}")
     if minimum is not None and x < minimum:
         raise UsageError(f"--{flag} must be >= {minimum:g}, got {x:g}", f"write --{flag}={minimum:g} or more")
     return x
+
+
+def as_int(value: object, flag: str, minimum: float | None = None) -> int:
+    return int(_number(value, flag, int, "an integer", "N", minimum))
+
+
+def as_float(value: object, flag: str, minimum: float | None = None) -> float:
+    return _number(value, flag, float, "a number", "0.5", minimum)
 
 
 def as_str(value: object, flag: str) -> str:

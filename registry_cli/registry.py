@@ -94,6 +94,10 @@ class EntryInfo:
     def category(self) -> str:
         return str(self.metadata.get("category", ""))
 
+    @property
+    def hidden(self) -> bool:
+        return self.metadata.get("show_entry", True) is False
+
 
 @dataclass
 class UploadResult:
@@ -270,6 +274,25 @@ class Registry:
         show_latest_version: bool = True,
     ) -> list[EntryInfo]:
         """All entries matching the filters, sorted by (namespace, name, version)."""
+        listed = self._entries(namespace, show_latest_version)
+        wanted_tags = {t.lower() for t in tags or []}
+        out: list[EntryInfo] = []
+        for info in listed:
+            if category and info.category != category:
+                continue
+            if wanted_tags and not wanted_tags.issubset({str(t).lower() for t in info.metadata.get("tags") or []}):
+                continue
+            if not show_all and info.hidden:
+                continue
+            out.append(info)
+        if not show_all and any(any(subject_refs(i.metadata)) for i in out):
+            everything = listed if not namespace and not show_latest_version else self._entries("", False)
+            out = without_hidden_subjects(out, everything)
+        out.sort(key=lambda i: (i.namespace, i.name, version_key(i.version)))
+        return out
+
+    def _entries(self, namespace: str, latest_only: bool) -> list[EntryInfo]:
+        """Every entry version under ``namespace`` (all when empty), or the latest of each entry."""
         prefix = f"refs/{check_name(namespace, 'namespace')}/" if namespace else "refs/"
         triples: list[tuple[str, str, str, str]] = []
         for key, _ in self.store.list(prefix):
@@ -277,7 +300,7 @@ class Registry:
             if len(parts) != 3 or not parts[2].endswith(".json"):
                 continue
             triples.append((parts[0], parts[1], parts[2][: -len(".json")], key))
-        if show_latest_version:
+        if latest_only:
             latest: dict[tuple[str, str], tuple[str, str, str, str]] = {}
             for t in triples:
                 cur = latest.get((t[0], t[1]))
@@ -287,43 +310,8 @@ class Registry:
         hashes = self._ref_hashes([t[3] for t in triples])
         manifests = self.manifests(sorted(set(hashes.values())))
         overlays = self._overlays(f"meta/{namespace}/" if namespace else "meta/")
-        wanted_tags = {t.lower() for t in tags or []}
-        out: list[EntryInfo] = []
-        for ns, name, version, key in triples:
-            if key not in hashes:
-                continue
-            digest = hashes[key]
-            info = self._info(ns, name, version, digest, manifests[digest], overlays.get(meta_key(ns, name, version)))
-            if category and info.category != category:
-                continue
-            if wanted_tags and not wanted_tags.issubset({str(t).lower() for t in info.metadata.get("tags") or []}):
-                continue
-            if not show_all and info.metadata.get("show_entry", True) is False:
-                continue
-            out.append(info)
-        if not show_all:
-            out = self._without_hidden_subjects(out)
-        out.sort(key=lambda i: (i.namespace, i.name, version_key(i.version)))
-        return out
-
-    def _without_hidden_subjects(self, infos: list[EntryInfo]) -> list[EntryInfo]:
-        """Drop entries about a hidden agent or model (e.g. evaluations), as upstream nearai does."""
-        subjects = [i for i in infos if subject_refs(i.metadata)]
-        if not subjects:
-            return infos
-        everything = self.list_entries(show_all=True, show_latest_version=False)
-        hidden_entries = {i.entry for i in everything if i.metadata.get("show_entry", True) is False}
-        latest_models: dict[str, EntryInfo] = {}
-        for i in everything:
-            if i.category == "model":
-                latest_models[i.name] = i  # sorted by version: the last one wins
-        hidden_models = {n for n, i in latest_models.items() if i.metadata.get("show_entry", True) is False}
-
-        def hidden(info: EntryInfo) -> bool:
-            agent, model = subject_refs(info.metadata)
-            return (agent in hidden_entries) or (bool(model) and model.rsplit("/", 1)[-1] in hidden_models)
-
-        return [i for i in infos if not hidden(i)]
+        return [self._info(ns, name, version, hashes[key], manifests[hashes[key]], overlays.get(meta_key(ns, name, version)))
+                for ns, name, version, key in triples if key in hashes]
 
     # ---- publishing -------------------------------------------------------------------------------------------
     def upload(self, path: str | Path, bump: str | None = None) -> UploadResult:
@@ -577,6 +565,23 @@ def apply_overlay(metadata: dict[str, Any], overlay: dict[str, Any] | None) -> d
             elif k in UPDATABLE_FIELDS:
                 meta[k] = v
     return meta
+
+
+def without_hidden_subjects(infos: list[EntryInfo], everything: list[EntryInfo]) -> list[EntryInfo]:
+    """Drop entries about a hidden agent entry or a hidden `model` entry (e.g. evaluations), as upstream nearai
+    does. ``everything`` is every version of every entry."""
+    hidden_entries = {i.entry for i in everything if i.hidden}
+    latest_models: dict[str, EntryInfo] = {}
+    for i in sorted(everything, key=lambda i: version_key(i.version)):
+        if i.category == "model":
+            latest_models[i.name] = i  # the newest version decides
+    hidden_models = {n for n, i in latest_models.items() if i.hidden}
+
+    def hidden(info: EntryInfo) -> bool:
+        agent, model = subject_refs(info.metadata)
+        return agent in hidden_entries or (bool(model) and model.rsplit("/", 1)[-1] in hidden_models)
+
+    return [i for i in infos if not hidden(i)]
 
 
 def subject_refs(metadata: dict[str, Any]) -> tuple[str, str]:
