@@ -235,8 +235,26 @@ class EvaluationCommands:
         render.message(f"wrote {write_report(_registry(), html, benchmark, metric)}")
 
 
+class ScenarioCommands:
+    """AutoGenBench scenarios: tabulate the runs of `benchmark run SCENARIOS ScenarioSolver`."""
+
+    @command
+    def tabulate(self, results_dir: str = "Results", format: str = "table") -> None:
+        """Per task one column per trial, then successes, failures, errors, missing, success rate and pass@k.
+
+        Args:
+            results_dir: the folder holding <scenario>/<id>/<repeat>/ run folders
+            format: table, csv or json
+        """
+        from evaluation.tabulate import tabulate
+
+        if format not in ("table", "csv", "json"):
+            raise UsageError(f"unknown --format {format!r}", "choose one of: table, csv, json")
+        render.tabulation(tabulate(results_dir), format)
+
+
 GROUPS: dict[str, type] = {"registry": RegistryCommands, "benchmark": BenchmarkCommands,
-                           "evaluation": EvaluationCommands}
+                           "evaluation": EvaluationCommands, "scenario": ScenarioCommands}
 TITLE = "nearai: a registry of datasets, agents, solvers and evaluations, and a cached benchmark runner."
 
 
@@ -245,6 +263,7 @@ class CLI:
         self.registry = RegistryCommands()
         self.benchmark = BenchmarkCommands()
         self.evaluation = EvaluationCommands()
+        self.scenario = ScenarioCommands()
 
 
 def _commands(group: type) -> dict[str, Callable[..., Any]]:

@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from evaluation.table import EvalTable
+    from evaluation.tabulate import Tabulation
     from registry_cli.benchmark import BenchmarkRun
     from registry_cli.registry import DownloadResult, EntryInfo, UploadResult
 
@@ -239,6 +240,42 @@ def solutions(rows: list[dict[str, Any]], verbose: bool) -> None:
                   str(r.get("error") or "")[:60])
     c.print(t)
     c.print(f"{len(rows)} results")
+
+
+def tabulation(t: Tabulation, fmt_name: str) -> None:
+    """Per task one column per trial, then per-trial totals and the summary."""
+    import csv
+    import io
+    import json
+    import sys
+
+    header = ["task"] + [f"trial {r}" for r in range(t.trials)]
+    rows = [[task, *t.grid[task]] for task in t.tasks]
+    totals = [[status, *map(str, counts)] for status, counts in t.totals.items()]
+    if fmt_name == "json":
+        sys.stdout.write(json.dumps({"trials": t.trials, "tasks": t.grid, "totals": t.totals, "summary": t.summary},
+                                    indent=2) + "\n")
+        return
+    if fmt_name == "csv":
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([header, *rows, *totals])
+        sys.stdout.write(buf.getvalue())
+        return
+    from rich.table import Table
+
+    table = Table(*header)
+    for row in rows:
+        table.add_row(*row)
+    table.add_section()
+    for row in totals:
+        table.add_row(*row)
+    c = console()
+    c.print(table)
+    s = t.summary
+    rate = f"success rate {100 * s['success_rate']:.2f}% (95% CI {100 * s['ci95_low']:.1f}-{100 * s['ci95_high']:.1f}%)"
+    passes = ", ".join(f"{k}={v:.4f}" for k, v in s.items() if k.startswith("pass@"))
+    c.print(f"{rate} over {s['successes'] + s['failures']:.0f} verdicts; {s['errors']:.0f} errors, "
+            f"{s['missing']:.0f} missing; {passes}", markup=False)
 
 
 def help_text(title: str, usage: str, rows: list[tuple[str, str]]) -> None:

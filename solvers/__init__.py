@@ -13,10 +13,12 @@ import inspect
 import re
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
+from registry_cli.engine.relay import Relay
 from registry_cli.engine.sandbox import Sandbox
 from registry_cli.errors import SolverError
 
@@ -26,6 +28,7 @@ BUILTIN = {
     "HumanEvalSolverStrategy": "solvers.humaneval:HumanEvalSolverStrategy",
     "MMLUSolverStrategy": "solvers.mmlu:MMLUSolverStrategy",
     "GSM8KSolverStrategy": "solvers.gsm8k:GSM8KSolverStrategy",
+    "ScenarioSolver": "solvers.scenario:ScenarioSolver",
 }
 
 
@@ -57,6 +60,25 @@ class Session(Protocol):
     @property
     def sandbox(self) -> Sandbox:
         """Where this run executes untrusted code (model-written programs, dataset tests)."""
+        ...
+
+    @property
+    def repeat(self) -> int:
+        """Which repeat of the datum this is (0-based)."""
+        ...
+
+    @property
+    def timeout(self) -> float:
+        """Seconds allowed for the task (`--timeout`)."""
+        ...
+
+    @property
+    def results_dir(self) -> Path:
+        """Where solvers that keep run folders put them (`--results_dir`)."""
+        ...
+
+    def relay(self) -> Relay:
+        """A key-less OpenAI-compatible endpoint to the model under test, for sandboxed code."""
         ...
 
 

@@ -52,6 +52,8 @@ def _local_name(folder: Path) -> str:
 def resolve_source(registry: Registry, spec: str, what: str = "dataset") -> Source:
     local = Path(spec).expanduser()
     if local.exists():
+        if local.is_file() and local.suffix == ".jsonl" and what == "dataset":  # AutoGenBench scenarios
+            return Source(local, "", local.stem, sha256_file(local))
         if not local.is_dir():
             raise DatasetError(f"{local} is not a folder", f"pass a {what} folder or a registry entry")
         info = registry.identify_local(local)
@@ -126,6 +128,14 @@ class LoadedDataset:
 
 
 def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: str = "", seed: int = 0) -> LoadedDataset:
+    from registry_cli.engine.scenarios import is_scenarios, load_scenarios
+
+    if is_scenarios(source.folder):
+        if subset:
+            raise DatasetError(f"{source.label} is a set of scenarios without subsets", "drop --subset")
+        lines = load_scenarios(source.folder)
+        picked = select(len(lines), "", limit, subsample, seed)
+        return LoadedDataset(source, picked, {i: lines[i] for i in picked.indices})
     import datasets  # heavy: only here
 
     label = source.label

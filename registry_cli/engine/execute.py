@@ -23,6 +23,7 @@ from registry_cli.engine.cache import ResultCache
 from registry_cli.engine.inference import Inference, InferenceFailure, ModelSpec, Usage, check_routable, redact
 from registry_cli.engine.metrics import compute_metrics
 from registry_cli.engine.plan import Item, Plan
+from registry_cli.engine.relay import Relay
 from registry_cli.engine.results import ERROR, FAILED, PASSED, CacheStats, Outcome, RunSummary
 from registry_cli.engine.sandbox import Sandbox
 from registry_cli.errors import NearaiError
@@ -44,18 +45,21 @@ class Work:
     timeout: float
     max_concurrent: int
     force: bool
+    results_dir: str
 
     @classmethod
     def of(cls, plan: Plan) -> Work:
         p = plan.params
-        return cls(plan.solver_instance, plan.model, plan.agent, plan.sandbox, p.timeout, p.max_concurrent, p.force)
+        return cls(plan.solver_instance, plan.model, plan.agent, plan.sandbox, p.timeout, p.max_concurrent, p.force,
+                   p.results_dir)
 
 
 class DatumSession:
     """The Session given to ``solve``: one per datum, with a private working folder and usage accounting."""
 
-    def __init__(self, inference: Inference | None, work: Work) -> None:
+    def __init__(self, inference: Inference | None, work: Work, repeat: int = 0) -> None:
         self._inference, self._work = inference, work
+        self.repeat = repeat
         self.usage = Usage()
         self._path: str | None = None
 
@@ -68,6 +72,18 @@ class DatumSession:
     @property
     def sandbox(self) -> Sandbox:
         return self._work.sandbox
+
+    @property
+    def timeout(self) -> float:
+        return self._work.timeout
+
+    @property
+    def results_dir(self) -> Path:
+        return Path(self._work.results_dir)
+
+    def relay(self) -> Relay:
+        """A key-less OpenAI-compatible endpoint for sandboxed code, billed to this datum."""
+        return Relay(self._inference, self.usage)
 
     async def complete(self, messages: list[dict[str, Any]]) -> str:
         if self._inference is None:
@@ -93,9 +109,10 @@ def _verdict(raw: Any) -> tuple[bool, dict[str, Any], dict[str, float]]:
     return bool(v.passed), v.info, v.metrics
 
 
-async def solve_one(row: dict[str, Any], inference: Inference | None, work: Work) -> tuple[str, dict[str, Any], str]:
+async def solve_one(row: dict[str, Any], inference: Inference | None, work: Work,
+                    repeat: int = 0) -> tuple[str, dict[str, Any], str]:
     """(status, result, error) for one datum; never raises for per-datum failures."""
-    session = DatumSession(inference, work)
+    session = DatumSession(inference, work, repeat)
     t0 = time.perf_counter()
     solver = work.solver
     try:
@@ -139,7 +156,7 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
             if hit is not None:
                 on_outcome(_cached(item, hit))
                 continue
-            status, result, error = await solve_one(rows[item.index], inference, work)
+            status, result, error = await solve_one(rows[item.index], inference, work, item.repeat)
             if status != ERROR:
                 kept, shared, problem = await asyncio.to_thread(
                     cache.put, item.key, {**result, "datum_hash": item.datum_hash, "repeat": item.repeat})

@@ -38,6 +38,7 @@ class RunParams:
     sandbox: str = _flag("auto", "where untrusted code runs: auto, bwrap, docker, podman or native",
                          choices=SANDBOX_KINDS)
     docker_image: str = _flag("python:3.11-slim", "image for --sandbox=docker or podman")
+    results_dir: str = _flag("Results", "where scenario runs keep their folders: RESULTS_DIR/<scenario>/<id>/<repeat>")
     check_compatibility: bool = _flag(True, "refuse a dataset the solver does not declare as compatible")
     force: bool = _flag(False, "recompute every datum, ignoring cached results")
     record: bool = _flag(False, "publish the run as an evaluation entry")

@@ -16,6 +16,10 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from registry_cli.engine.relay import Relay
 
 OUTPUT_CHUNK = 64 * 1024
 STREAM_LIMIT = 64 * 2**20  # the longest line an interactive process may send
@@ -127,13 +131,15 @@ class Sandbox:
         return sys.executable
 
     def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
-                expose: tuple[Path, ...]) -> tuple[list[str], dict[str, str], str]:
+                expose: tuple[Path, ...], relay: Relay | None = None) -> tuple[list[str], dict[str, str], str]:
         """(argv, environment, cwd) of the host process that runs ``argv`` in this sandbox."""
-        return argv, base_env(workdir, env), str(workdir)
+        extra = {**env, **(relay.env(relay.port) if relay else {})}
+        return argv, base_env(workdir, extra), str(workdir)
 
     async def _start(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
-                     stdin: int | None, expose: tuple[Path, ...]) -> asyncio.subprocess.Process:
-        full, environ, cwd = self.command(argv, workdir, env, limits, expose)
+                     stdin: int | None, expose: tuple[Path, ...], relay: Relay | None = None,
+                     ) -> asyncio.subprocess.Process:
+        full, environ, cwd = self.command(argv, workdir, env, limits, expose, relay)
         return await asyncio.create_subprocess_exec(
             *full, cwd=cwd, env=environ, stdin=stdin,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_child_setup(limits),
@@ -147,9 +153,10 @@ class Sandbox:
         return await self._start(argv, workdir, env, limits, asyncio.subprocess.PIPE, expose)
 
     async def run(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
-                  expose: tuple[Path, ...] = ()) -> Completed:
-        """Run to completion (or the timeout, or the disk limit); output bounded to head and tail."""
-        proc = await self._start(argv, workdir, env, limits, asyncio.subprocess.DEVNULL, expose)
+                  expose: tuple[Path, ...] = (), relay: Relay | None = None) -> Completed:
+        """Run to completion (or the timeout, or the disk limit); output bounded to head and tail. With
+        ``relay``, the code reaches the model under test at ``$OPENAI_BASE_URL`` and nowhere else."""
+        proc = await self._start(argv, workdir, env, limits, asyncio.subprocess.DEVNULL, expose, relay)
         assert proc.stdout is not None and proc.stderr is not None
         out, err = Captured(limits.output_bytes), Captured(limits.output_bytes)
 
@@ -184,6 +191,7 @@ class Sandbox:
 
 
 WORK = "/nearai/work"  # the work folder's path inside a bwrap sandbox
+INSIDE_PORT = 8800  # where code inside a bwrap sandbox finds the model relay
 NOBODY = 65534
 _DROP = f"import os,sys;os.setgroups([]);os.setgid({NOBODY});os.setuid({NOBODY});os.execv(sys.argv[1],sys.argv[1:])"
 
@@ -223,7 +231,14 @@ class BwrapSandbox(Sandbox):
         return args
 
     def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
-                expose: tuple[Path, ...]) -> tuple[list[str], dict[str, str], str]:
+                expose: tuple[Path, ...], relay: Relay | None = None) -> tuple[list[str], dict[str, str], str]:
+        if relay is not None:  # a forwarder inside turns the relay's socket into 127.0.0.1:INSIDE_PORT
+            from registry_cli.engine import relay_forwarder
+
+            forwarder = Path(relay_forwarder.__file__).resolve()
+            expose = (*expose, relay.folder, forwarder)
+            env = {**env, **relay.env(INSIDE_PORT)}
+            argv = [self.python(), "-I", str(forwarder), str(relay.socket), str(INSIDE_PORT), "--", *argv]
         inside = base_env(Path(WORK), env)
         args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent", "--new-session", "--clearenv"]

@@ -1,0 +1,75 @@
+"""`nearai scenario tabulate RESULTS_DIR`: the outcome of every scenario trial found under a results folder
+(``<scenario>/<id>/<repeat>/``), per task and summed per trial, with the success rate's 95% interval and pass@k.
+
+A trial is passed or failed (a verdict), error (crashed, timed out, no verdict), or missing (no folder where a
+repeat was expected). Unlike AutoGenBench, crashes never count as failures. Returns data; the CLI renders it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from registry_cli.engine.metrics import pass_at_k, wilson
+from registry_cli.engine.scenarios import COMPLETE_MARKER, PASSED_MARKER
+from registry_cli.errors import UsageError
+
+STATUSES = ("passed", "failed", "error", "missing")
+
+
+@dataclass
+class Tabulation:
+    trials: int
+    tasks: list[str]  # "<scenario>/<id>"
+    grid: dict[str, list[str]]  # task -> status per trial
+    totals: dict[str, list[int]] = field(default_factory=dict)  # status -> count per trial
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+def trial_status(folder: Path) -> str:
+    """The trial's status from its result.json (written by ScenarioSolver), else from its console log."""
+    try:
+        status = str(json.loads((folder / "result.json").read_text())["status"])
+        if status in STATUSES:
+            return status
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        console = (folder / "console_log.txt").read_text(errors="replace")
+    except OSError:
+        return "error"
+    if COMPLETE_MARKER not in console:
+        return "error"
+    return "passed" if PASSED_MARKER in console else "failed"
+
+
+def tabulate(results_dir: str | Path) -> Tabulation:
+    root = Path(results_dir).expanduser()
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a folder", "pass the results folder of a scenario run (default: Results)")
+    found: dict[str, dict[int, str]] = {}
+    for trial in sorted(root.glob("*/*/*")):
+        if trial.is_dir() and trial.name.isdigit():
+            found.setdefault(f"{trial.parent.parent.name}/{trial.parent.name}", {})[int(trial.name)] = trial_status(trial)
+    if not found:
+        raise UsageError(f"no scenario runs under {root}", "expected <scenario>/<id>/<repeat>/ folders")
+    trials = 1 + max(r for runs in found.values() for r in runs)
+    grid = {task: [runs.get(r, "missing") for r in range(trials)] for task, runs in sorted(found.items())}
+    t = Tabulation(trials, sorted(grid), grid)
+    t.totals = {s: [sum(1 for task in grid if grid[task][r] == s) for r in range(trials)] for s in STATUSES}
+    passed = sum(t.totals["passed"])
+    verdicts = passed + sum(t.totals["failed"])
+    low, high = wilson(passed, verdicts)
+    t.summary = {"successes": passed, "failures": sum(t.totals["failed"]), "errors": sum(t.totals["error"]),
+                 "missing": sum(t.totals["missing"]), "success_rate": passed / verdicts if verdicts else 0.0,
+                 "ci95_low": low, "ci95_high": high}
+    for k in range(1, trials + 1):
+        values = []
+        for statuses in grid.values():
+            n = sum(1 for s in statuses if s in ("passed", "failed"))
+            if n >= k:
+                values.append(pass_at_k(n, statuses.count("passed"), k))
+        if values:
+            t.summary[f"pass@{k}"] = sum(values) / len(values)
+    return t

