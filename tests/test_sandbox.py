@@ -87,14 +87,17 @@ assert not found
 def test_background_processes_die_with_the_run(tmp_path: Path) -> None:
     marker = uuid.uuid4().hex
     code = f"""
-import os, subprocess, time
-subprocess.Popen(["/bin/sh", "-c", "exec -a sleeper-{marker} sleep 300"], start_new_session=True)
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "sleeper-{marker}"],
+                         start_new_session=True)
 if os.fork() == 0:
-    os.setsid(); time.sleep(300)
-print("started")
+    os.setsid(); os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(300)", "forked-{marker}"])
+time.sleep(0.5)
+alive = [p for p in os.listdir("/proc") if p.isdigit() and b"{marker}" in open(f"/proc/{{p}}/cmdline", "rb").read()]
+print("started", len(alive), child.poll())
 """
     _, out, _, _, _ = run_code(code, tmp_path)
-    assert "started" in out
+    assert "started 2 None" in out  # both background processes were running when the program ended
     left = []
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
@@ -200,3 +203,82 @@ def run(env):
                         "--verbose", check=True).stdout
     assert '"answer": "found"' in solutions and secret not in solutions  # the agent found nothing
     assert os.environ.get("OPENAI_API_KEY") != secret
+
+
+def test_killing_the_benchmark_leaves_no_sandboxed_process(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from examples.make_addition_dataset import build
+
+    marker = uuid.uuid4().hex
+    agent = tmp_path / "lingering_agent"
+    agent.mkdir()
+    (agent / "agent.py").write_text(f"""
+import subprocess, sys, time
+def run(env):
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "linger-{marker}"],
+                     start_new_session=True)
+    time.sleep(300)
+""")
+    ds = build(tmp_path / "3_digit_addition", size=3)
+    proc = subprocess.Popen([sys.executable, "-m", "registry_cli", "benchmark", "run", str(ds), "ThreeDigitAdditionSolver",
+                             "--model=m", f"--api_base={server.url}", f"--agent={agent}", "--quiet", "--sandbox=bwrap"],
+                            env=local_env.vars, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def lingering() -> list[str]:
+        found = []
+        for p in Path("/proc").iterdir():
+            try:
+                if p.name.isdigit() and marker.encode() in (p / "cmdline").read_bytes():
+                    found.append(p.name)
+            except OSError:
+                pass
+        return found
+
+    deadline = time.time() + 60
+    while len(lingering()) < 3 and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(lingering()) == 3  # one per datum, all running
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 10
+    while lingering() and time.time() < deadline:
+        time.sleep(0.2)
+    assert lingering() == []
+
+
+def test_agent_disk_limit_and_unavailable_backend(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    from examples.make_addition_dataset import build
+
+    hog = tmp_path / "hog_agent"
+    hog.mkdir()
+    (hog / "agent.py").write_text("def run(env):\n    for i in range(100):\n"
+                                  "        open(f'f{i}', 'wb').write(b'x' * (32 << 20))\n    return '1'\n")
+    ds = build(tmp_path / "3_digit_addition", size=1)
+    out = local_env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", f"--agent={hog}", "--quiet")
+    assert out.returncode == 3 and "agent exceeded the disk limit (512 MiB)" in out.stdout
+    missing = local_env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", f"--agent={hog}",
+                            "--sandbox=podman")
+    assert missing.returncode == 2 and "--sandbox=podman: no podman daemon answers here" in missing.stderr
+    assert missing.stderr.count("\n") == 1
+
+
+@pytest.mark.skipif(not __import__("registry_cli.engine.sandbox", fromlist=["container_works"]).container_works("docker"),
+                    reason="no docker daemon answers here (the docker backend needs one and a local python image)")
+def test_docker_backend_runs_humaneval_isolated(tmp_path: Path) -> None:
+    from registry_cli.engine.sandbox import ContainerSandbox
+
+    box = ContainerSandbox("docker", "python:3.11-slim")
+    problems = load_problems()[:3]
+
+    async def all_() -> list[tuple[str, str]]:
+        return [await run_program(build_program(HumanEvalDatum(**p), p["canonical_solution"]), 60, 512, box)
+                for p in problems]
+
+    assert [r for r in asyncio.run(all_()) if r[0] != "passed"] == []
+    status, _ = asyncio.run(run_program("import socket\nsocket.create_connection(('1.1.1.1', 53), 3)\n",
+                                             20, 256, box))
+    assert status == "failed"

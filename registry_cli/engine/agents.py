@@ -16,7 +16,7 @@ from pathlib import Path
 from registry_cli.engine import agent_host
 from registry_cli.engine.dataset import Source
 from registry_cli.engine.inference import Inference, InferenceFailure, Usage
-from registry_cli.engine.sandbox import STREAM_LIMIT, Captured, Limits, Sandbox, kill_tree
+from registry_cli.engine.sandbox import STREAM_LIMIT, Captured, Limits, Sandbox, watch_disk
 from registry_cli.errors import InferenceError
 
 
@@ -101,14 +101,21 @@ async def run_agent(agent: Agent, task: str, model: str, inference: Inference | 
             proc.stdin.write((json.dumps(reply) + "\n").encode())
             await proc.stdin.drain()
 
+    talk = asyncio.ensure_future(converse())
+    watcher = asyncio.ensure_future(watch_disk(workdir, limits))
     try:
-        return await asyncio.wait_for(converse(), timeout)
-    except asyncio.TimeoutError:
-        raise AgentFailure(f"agent timed out after {timeout:g}s") from None
+        done, _ = await asyncio.wait({talk, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if talk in done:
+            return talk.result()
+        if watcher in done:
+            raise AgentFailure(f"agent exceeded the disk limit ({limits.disk_mb} MiB)")
+        raise AgentFailure(f"agent timed out after {timeout:g}s")
     except (BrokenPipeError, ConnectionResetError):
         raise AgentFailure("agent exited without a result") from None
     finally:
-        kill_tree(proc)
+        talk.cancel()
+        watcher.cancel()
+        sandbox.stop(proc)
         await proc.wait()
         logger.cancel()
         shutil.rmtree(code, ignore_errors=True)

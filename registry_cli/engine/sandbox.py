@@ -112,6 +112,14 @@ def folder_size(path: Path) -> int:
     return total
 
 
+async def watch_disk(workdir: Path, limits: Limits) -> str:
+    """Returns "disk" once the work folder holds more than the limit (the caller then kills the run)."""
+    while True:
+        await asyncio.sleep(0.1)
+        if await asyncio.to_thread(folder_size, workdir) > limits.disk_mb * 2**20:
+            return "disk"
+
+
 def base_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The whole environment code inside gets: nothing of the host's but PATH and the locale."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
@@ -140,15 +148,24 @@ class Sandbox:
                      stdin: int | None, expose: tuple[Path, ...], relay: Relay | None = None,
                      ) -> asyncio.subprocess.Process:
         full, environ, cwd = self.command(argv, workdir, env, limits, expose, relay)
-        return await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             *full, cwd=cwd, env=environ, stdin=stdin,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_child_setup(limits),
             limit=STREAM_LIMIT,
         )
+        self.track(proc, full)
+        return proc
+
+    def track(self, proc: asyncio.subprocess.Process, full: list[str]) -> None:
+        """Called with each started process and its host command line (containers note their name)."""
+
+    def stop(self, proc: asyncio.subprocess.Process) -> None:
+        """Kill everything the sandboxed command started."""
+        kill_tree(proc)
 
     async def spawn(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
                     expose: tuple[Path, ...] = ()) -> asyncio.subprocess.Process:
-        """An interactive process (stdin/stdout/stderr pipes). The caller kills it with `kill_tree`.
+        """An interactive process (stdin/stdout/stderr pipes). The caller ends it with `stop`.
         ``expose``: host paths the code may read (at the same path)."""
         return await self._start(argv, workdir, env, limits, asyncio.subprocess.PIPE, expose)
 
@@ -164,15 +181,9 @@ class Sandbox:
             while chunk := await stream.read(OUTPUT_CHUNK):
                 sink.feed(chunk)
 
-        async def watch_disk() -> str:
-            while True:
-                await asyncio.sleep(0.1)
-                if await asyncio.to_thread(folder_size, workdir) > limits.disk_mb * 2**20:
-                    return "disk"
-
         pumps = asyncio.gather(pump(proc.stdout, out), pump(proc.stderr, err))
         waiter = asyncio.ensure_future(proc.wait())
-        watcher = asyncio.ensure_future(watch_disk())
+        watcher = asyncio.ensure_future(watch_disk(workdir, limits))
         timed_out, exceeded = False, ""
         try:
             done, _ = await asyncio.wait({waiter, watcher}, timeout=limits.timeout_s,
@@ -183,7 +194,7 @@ class Sandbox:
                 timed_out = True
         finally:
             watcher.cancel()
-            kill_tree(proc)  # also whatever the command left running in the background
+            self.stop(proc)  # also whatever the command left running in the background
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(pumps, 5)
             await waiter
@@ -232,13 +243,7 @@ class BwrapSandbox(Sandbox):
 
     def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
                 expose: tuple[Path, ...], relay: Relay | None = None) -> tuple[list[str], dict[str, str], str]:
-        if relay is not None:  # a forwarder inside turns the relay's socket into 127.0.0.1:INSIDE_PORT
-            from registry_cli.engine import relay_forwarder
-
-            forwarder = Path(relay_forwarder.__file__).resolve()
-            expose = (*expose, relay.folder, forwarder)
-            env = {**env, **relay.env(INSIDE_PORT)}
-            argv = [self.python(), "-I", str(forwarder), str(relay.socket), str(INSIDE_PORT), "--", *argv]
+        argv, env, expose = with_forwarder(self.python(), argv, env, expose, relay)
         inside = base_env(Path(WORK), env)
         args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                 "--die-with-parent", "--new-session", "--clearenv"]
@@ -254,6 +259,75 @@ class BwrapSandbox(Sandbox):
             _chown_tree(workdir)
             args += [self.python(), "-I", "-c", _DROP]
         return args + argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, str(workdir)
+
+
+def with_forwarder(python: str, argv: list[str], env: dict[str, str], expose: tuple[Path, ...],
+                   relay: Relay | None) -> tuple[list[str], dict[str, str], tuple[Path, ...]]:
+    """For sandboxes without a network: a forwarder inside turns the relay's unix socket into
+    ``127.0.0.1:INSIDE_PORT`` before ``argv`` runs."""
+    if relay is None:
+        return argv, env, expose
+    from registry_cli.engine import relay_forwarder
+
+    forwarder = Path(relay_forwarder.__file__).resolve()
+    return ([python, "-I", str(forwarder), str(relay.socket), str(INSIDE_PORT), "--", *argv],
+            {**env, **relay.env(INSIDE_PORT)}, (*expose, relay.folder, forwarder))
+
+
+class ContainerSandbox(Sandbox):
+    """docker or podman (same CLI), for AutoGenBench users: a fresh container per run from ``--docker_image``,
+    no network but the relay, uid 65534, no capabilities, memory/pids/file-size limits, a size-bounded /tmp.
+    The image must have ``python``. The container is killed by name when the run ends."""
+
+    def __init__(self, kind: str, image: str) -> None:
+        self.kind, self.image = kind, image
+        self._names: dict[int, str] = {}  # host pid -> container name, until stopped
+
+    def python(self) -> str:
+        return "python"
+
+    def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
+                expose: tuple[Path, ...], relay: Relay | None = None) -> tuple[list[str], dict[str, str], str]:
+        import uuid
+
+        argv, env, expose = with_forwarder(self.python(), argv, env, expose, relay)
+        if os.geteuid() == 0:
+            _chown_tree(workdir)
+        args = [self.kind, "run", "--rm", "-i", "--init", "--name", f"nearai-{uuid.uuid4().hex[:16]}",
+                "--network", "none",
+                "--user", f"{NOBODY}:{NOBODY}", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                "--memory", f"{limits.memory_mb}m", "--pids-limit", str(limits.nproc),
+                "--ulimit", f"fsize={limits.file_mb * 2**20}", "--tmpfs", f"/tmp:rw,size={limits.disk_mb}m",
+                "-v", f"{workdir}:{WORK}", "-w", WORK]
+        for p in expose:
+            args += ["-v", f"{p}:{p}:ro"]
+        for k, v in base_env(Path(WORK), env).items():
+            args += ["-e", f"{k}={v}"]
+        return [*args, self.image, *argv], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, str(workdir)
+
+    def track(self, proc: asyncio.subprocess.Process, full: list[str]) -> None:
+        self._names[proc.pid] = full[full.index("--name") + 1]
+
+    def stop(self, proc: asyncio.subprocess.Process) -> None:
+        import subprocess
+
+        name = self._names.pop(proc.pid, "")
+        if name:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.run([self.kind, "kill", name], capture_output=True, timeout=30)
+        kill_tree(proc)
+
+
+def container_works(kind: str) -> bool:
+    import shutil
+    import subprocess
+
+    if not shutil.which(kind):
+        return False
+    try:
+        return subprocess.run([kind, "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def _chown_tree(path: Path) -> None:
@@ -290,4 +364,7 @@ def open_sandbox(kind: str, docker_image: str = "") -> Sandbox:
                          "without isolation")
     if kind == "native":
         return Sandbox()
-    raise UsageError(f"--sandbox={kind} is not available in this version", "use --sandbox=bwrap or native")
+    if container_works(kind):
+        return ContainerSandbox(kind, docker_image)
+    raise UsageError(f"--sandbox={kind}: no {kind} daemon answers here",
+                     f"install and start {kind}, or use --sandbox=bwrap")
