@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +22,11 @@ from registry_cli.engine.results import RunSummary
 from registry_cli.errors import NearaiError, VersionExistsError
 from registry_cli.manifest import FileEntry, Manifest, canonical_json, sha256_hex
 from registry_cli.names import bump_version, check_name
-from registry_cli.registry import EntryInfo, Registry
+from registry_cli.registry import EntryInfo, Registry, scan_folder
+
+RUNS_FOLDER = "runs"
+RUN_FILE_MAX = 2**20  # larger files of a kept run folder are left out of the entry
+RUN_FILES_MAX = 64 * 2**20
 
 
 class RecordRefused(NearaiError):
@@ -121,6 +126,29 @@ def summary_details(registry: Registry, plan: Plan, summary: RunSummary) -> dict
     }
 
 
+def kept_run_folders(registry: Registry, plan: Plan, summary: RunSummary) -> tuple[list[FileEntry], dict[str, str]]:
+    """The run folders solvers kept (scenarios: ``info.run`` under ``--results_dir``) as entry files under
+    ``runs/``, bounded per file and in all; and where each outcome's folder landed."""
+    results = Path(plan.params.results_dir)
+    entries: list[FileEntry] = []
+    where: dict[str, str] = {}
+    total = 0
+    for o in summary.outcomes:
+        run = (o.result.get("info") or {}).get("run")
+        folder = results / str(run) if run else None
+        if folder is None or not folder.is_dir():
+            continue
+        prefix = f"{RUNS_FOLDER}/{run}"
+        for rel, path in scan_folder(folder):
+            size = path.stat().st_size
+            if size > RUN_FILE_MAX or total + size > RUN_FILES_MAX:
+                continue
+            total += size
+            entries.append(FileEntry(path=f"{prefix}/{rel}", sha256=registry.put_blob(path.read_bytes()), size=size))
+        where[o.key] = prefix
+    return entries, where
+
+
 def record_evaluation(registry: Registry, plan: Plan, summary: RunSummary) -> EntryInfo:
     if summary.total and summary.count("error") == summary.total:
         raise RecordRefused(f"not recorded: all {summary.total} datums errored",
@@ -130,9 +158,11 @@ def record_evaluation(registry: Registry, plan: Plan, summary: RunSummary) -> En
     details = summary_details(registry, plan, summary)
     name = entry_name(details)
     ns = check_name(registry.config.namespace, "namespace (NEARAI_NAMESPACE)")
-    lines = "".join(json.dumps(o.record(), sort_keys=True) + "\n" for o in summary.outcomes).encode()
+    run_files, run_folders = kept_run_folders(registry, plan, summary)
+    lines = "".join(json.dumps(dict(o.record(), run_folder=run_folders.get(o.key)), sort_keys=True) + "\n"
+                    for o in summary.outcomes).encode()
     digest = registry.put_blob(lines)
-    files = [FileEntry(path=SOLUTIONS_FILE, sha256=digest, size=len(lines))]
+    files = [FileEntry(path=SOLUTIONS_FILE, sha256=digest, size=len(lines)), *run_files]
     score = 100 * details["metrics"]["score"]
     errored = f", {details['metrics']['errored']} errored" if details["metrics"]["errored"] else ""
     for _ in range(10):  # re-recording publishes the next version; a concurrent recorder makes us take the one after

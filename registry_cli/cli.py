@@ -215,11 +215,11 @@ class EvaluationCommands:
         Args:
             entry: the evaluation entry, namespace/name[/version|latest]
             status: only passed, failed or error
-            verbose: every field of every result, as JSON
+            verbose: every field of every result as JSON, with the console log of kept run folders
         """
         from evaluation.solutions import read_solutions
 
-        render.solutions(read_solutions(_registry(), entry, status), verbose)
+        render.solutions(read_solutions(_registry(), entry, status, with_runs=verbose), verbose)
 
     @command
     def report(self, html: str = "evaluations.html", benchmark: str = "", metric: str = "") -> None:

@@ -99,5 +99,5 @@ class ScenarioSolver(SolverStrategy):
         (folder / "result.json").write_text(json.dumps({"status": status, "problem": problem}) + "\n")
         if verdict is None:
             raise ScenarioFailed(f"{d.scenario}/{d.id}: {problem} (see {folder}/console_log.txt)")
-        return SolveResult(passed=verdict, info={"scenario": d.scenario, "id": d.id, "results": str(folder),
-                                                 "console_tail": console[-2000:]})
+        return SolveResult(passed=verdict, info={"scenario": d.scenario, "id": d.id, "console_tail": console[-2000:],
+                                                 "run": folder.relative_to(session.results_dir).as_posix()})

@@ -44,6 +44,10 @@ def test_humaneval_scenarios_run_cache_and_tabulate(local_env: Env, server: Fake
     assert "ALL TESTS PASSED !#!#" in (run0 / "console_log.txt").read_text()
     for p in results.rglob("*"):
         assert p.is_dir() or secret.encode() not in p.read_bytes()
+    entry = out.stdout.split("recorded evaluation ")[1].split()[0]
+    solutions = env.run("evaluation", "read_solutions", entry, "--verbose", check=True).stdout
+    assert solutions.count('"run_folder": "runs/human_eval/') == 10 and "ALL TESTS PASSED !#!#" in solutions
+    assert '"sandbox": "bwrap"' in env.run("registry", "info", entry, check=True).stdout
     t = tabulate(env, results)
     assert t["trials"] == 2 and len(t["tasks"]) == 5 and t["tasks"]["human_eval/HumanEval_2"] == ["failed", "failed"]
     assert t["summary"]["successes"] == 8 and t["summary"]["failures"] == 2 and t["summary"]["pass@2"] == 0.8
