@@ -312,9 +312,9 @@ class ContainerSandbox(Sandbox):
         import subprocess
 
         name = self._names.pop(proc.pid, "")
-        if name:
+        if name and proc.returncode is None:  # never block the event loop: the kill runs on its own
             with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run([self.kind, "kill", name], capture_output=True, timeout=30)
+                subprocess.Popen([self.kind, "kill", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         kill_tree(proc)
 
 
