@@ -20,9 +20,12 @@ def nearai(*args: str) -> None:
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
+    from examples.humaneval_scenarios.make_scenarios import build as build_scenarios
     from examples.make_addition_dataset import build
     from registry_cli.engine.sandbox import bwrap_works
     from tests.openai_server import FakeOpenAI
+
+    sandbox = "bwrap" if bwrap_works() else "native"  # untrusted code runs sandboxed wherever bwrap exists
 
     home = Path(os.environ.get("NEARAI_HOME") or tempfile.mkdtemp(prefix="nearai-demo-"))
     os.environ["NEARAI_HOME"] = str(home)
@@ -39,8 +42,12 @@ def main() -> None:
         nearai(*run, "--record")  # fully cached: zero model calls
         nearai("benchmark", "run", "demo/3_digit_addition/1.0.0", "ThreeDigitAdditionSolver", "--model=demo-model",
                f"--api_base={server.url}", f"--agent={ROOT / 'examples' / 'addition_agent'}", "--limit=50", "--record",
-               f"--sandbox={'bwrap' if bwrap_works() else 'native'}")  # agents run sandboxed where bwrap exists
-        nearai("evaluation", "table", "--all_key_columns")
+               f"--sandbox={sandbox}")
+        nearai("evaluation", "table")  # the key columns that tell evaluations apart appear by themselves
+        tasks = build_scenarios(work / "scenarios", 5)  # HumanEval as AutoGenBench scenarios, through the relay
+        nearai("benchmark", "run", str(tasks), "ScenarioSolver", "--model=demo-model", f"--api_base={server.url}",
+               "--num_repeats=2", f"--results_dir={work / 'Results'}", f"--sandbox={sandbox}")
+        nearai("scenario", "tabulate", str(work / "Results"))
         print(f"model requests served: {server.requests} (NEARAI_HOME={home})")
     finally:
         server.stop()

@@ -4,7 +4,9 @@
 - ``NEARAI_STORE``: the object store; a directory path (default ``$NEARAI_HOME/store``) or ``s3://bucket/prefix``.
 - ``NEARAI_S3_ENDPOINT_URL``: endpoint for S3-compatible stores (MinIO, R2, Ceph, moto).
 - ``NEARAI_NAMESPACE``: namespace used when publishing (default: the OS user name).
-- ``$NEARAI_HOME/config.json`` may hold ``store``, ``s3_endpoint_url``, ``namespace``; environment variables win.
+- ``NEARAI_SANDBOX``: the default ``--sandbox`` (auto, bwrap, docker, podman, native).
+- ``$NEARAI_HOME/config.json`` may hold ``store``, ``s3_endpoint_url``, ``namespace``, ``sandbox``; environment
+  variables win.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Config:
     s3_endpoint_url: str | None
     namespace: str
     s3_max_attempts: int = 5
+    sandbox: str = "auto"  # the default --sandbox
 
     @property
     def registry_dir(self) -> Path:
@@ -75,4 +78,5 @@ def load_config() -> Config:
         s3_endpoint_url=pick("NEARAI_S3_ENDPOINT_URL", "s3_endpoint_url"),
         namespace=pick("NEARAI_NAMESPACE", "namespace") or _default_namespace(),
         s3_max_attempts=int(attempts),
+        sandbox=pick("NEARAI_SANDBOX", "sandbox") or "auto",
     )

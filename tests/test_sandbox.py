@@ -252,6 +252,7 @@ def run(env):
 
 def test_agent_disk_limit_and_unavailable_backend(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
     from examples.make_addition_dataset import build
+    from tests.conftest import ROOT
 
     hog = tmp_path / "hog_agent"
     hog.mkdir()
@@ -264,6 +265,13 @@ def test_agent_disk_limit_and_unavailable_backend(local_env: Env, server: FakeOp
                             "--sandbox=podman")
     assert missing.returncode == 2 and "--sandbox=podman: no podman daemon answers here" in missing.stderr
     assert missing.stderr.count("\n") == 1
+    configured = Env(local_env.home, dict(local_env.vars, NEARAI_SANDBOX="native"))
+    native = configured.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m",
+                            f"--api_base={server.url}", f"--agent={ROOT / 'examples' / 'addition_agent'}", "--quiet")
+    assert native.returncode == 0 and "warning: --sandbox=native" in native.stderr  # the configured default
+    bogus = Env(local_env.home, dict(local_env.vars, NEARAI_SANDBOX="chroot"))
+    refused = bogus.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", f"--agent={hog}")
+    assert refused.returncode == 2 and "sandbox 'chroot' in the configuration" in refused.stderr
 
 
 @pytest.mark.skipif(not __import__("registry_cli.engine.sandbox", fromlist=["container_works"]).container_works("docker"),

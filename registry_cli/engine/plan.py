@@ -17,7 +17,7 @@ from registry_cli.engine.agents import Agent
 from registry_cli.engine.cache import datum_hash, result_key
 from registry_cli.engine.dataset import LoadedDataset, load_dataset, resolve_source
 from registry_cli.engine.inference import ModelSpec, choose_backend
-from registry_cli.engine.params import RunParams
+from registry_cli.engine.params import SANDBOX_KINDS, RunParams
 from registry_cli.engine.sandbox import Sandbox, open_sandbox
 from registry_cli.engine.solverspec import SolverSpec, bind_solver
 from registry_cli.errors import DatasetError, UsageError
@@ -84,7 +84,11 @@ def make_plan(registry: Registry, params: RunParams) -> Plan:
         Agent.check(agent_source.folder)
         agent = Agent(agent_source)
     runs_code = agent is not None or bool(getattr(solver.cls, "runs_code", False))
-    sandbox = open_sandbox(params.sandbox, params.docker_image) if runs_code else None
+    kind = params.sandbox if params.sandbox != "auto" else registry.config.sandbox  # the flag, else config
+    if kind not in SANDBOX_KINDS:
+        raise UsageError(f"sandbox {kind!r} in the configuration is not one of {', '.join(SANDBOX_KINDS)}",
+                         "fix NEARAI_SANDBOX or `sandbox` in config.json")
+    sandbox = open_sandbox(kind, params.docker_image) if runs_code else None
     warnings = []
     if sandbox is not None and sandbox.kind == "native":
         warnings.append("warning: --sandbox=native runs untrusted code with your files, network and keys in reach")
