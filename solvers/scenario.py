@@ -98,6 +98,7 @@ class ScenarioSolver(SolverStrategy):
         (folder / "timestamp.txt").write_text(f"{started.isoformat(timespec='seconds')}\n")
         (folder / "result.json").write_text(json.dumps({"status": status, "problem": problem}) + "\n")
         if verdict is None:
-            raise ScenarioFailed(f"{d.scenario}/{d.id}: {problem} (see {folder}/console_log.txt)")
+            run = folder.relative_to(session.results_dir).as_posix()
+            raise ScenarioFailed(f"{d.scenario}/{d.id}: {problem} (see {run}/console_log.txt in --results_dir)")
         return SolveResult(passed=verdict, info={"scenario": d.scenario, "id": d.id, "console_tail": console[-2000:],
                                                  "run": folder.relative_to(session.results_dir).as_posix()})

@@ -83,7 +83,7 @@ class DatumSession:
 
     def relay(self) -> Relay:
         """A key-less OpenAI-compatible endpoint for sandboxed code, billed to this datum."""
-        return Relay(self._inference, self.usage)
+        return Relay(self._inference, self.usage, tcp=self._work.sandbox.kind == "native")
 
     async def complete(self, messages: list[dict[str, Any]]) -> str:
         if self._inference is None:

@@ -3,8 +3,9 @@
 Code inside a sandbox reaches the model under test only through ``OPENAI_BASE_URL`` (with a dummy
 ``OPENAI_API_KEY``). The relay answers ``POST /v1/chat/completions`` by calling the run's own `Inference` — which
 holds the real key, retries, and counts tokens and cost into the datum's `Usage` — and ignores the ``model`` the
-code asks for: the run decides the model. It listens on a unix socket (bound into bwrap sandboxes, where a
-forwarder inside turns it back into ``127.0.0.1``) and, for the native backend, on a loopback TCP port.
+code asks for: the run decides the model. It listens on a unix socket in a fresh folder (bound into bwrap and
+container sandboxes, where a forwarder inside turns it back into ``127.0.0.1``) and, only for the native
+backend, on a loopback TCP port.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ DUMMY_KEY = "sk-nearai-relay-no-key"
 
 
 class Relay:
-    def __init__(self, inference: Inference | None, usage: Usage) -> None:
-        self.inference, self.usage = inference, usage
+    def __init__(self, inference: Inference | None, usage: Usage, tcp: bool = False) -> None:
+        """``tcp``: also listen on a loopback port (the native backend's way in); otherwise only the socket."""
+        self.inference, self.usage, self.tcp = inference, usage, tcp
         self.folder = Path(tempfile.mkdtemp(prefix="nearai-relay-"))
         self.folder.chmod(0o755)  # the sandbox may run as another user
         self.socket = self.folder / "relay.sock"
@@ -66,9 +68,10 @@ class Relay:
         unix = web.UnixSite(self._runner, str(self.socket))
         await unix.start()
         self.socket.chmod(0o777)
-        tcp = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await tcp.start()
-        self.port = tcp._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.tcp:
+            site = web.TCPSite(self._runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
