@@ -57,7 +57,11 @@ def test_humaneval_scenarios_run_cache_and_tabulate(local_env: Env, server: Fake
     template = jsonl.parent / "template" / "scenario.py"
     template.write_text(template.read_text() + "\n# edited\n")
     edited = scenarios(env, jsonl, server, results, "--num_repeats=2", "--subsample=2", "--seed=1", check=True)
-    assert "0 cached" in edited.stdout and "Final score:" in edited.stdout and server.requests == 14
+    assert "0 cached" in edited.stdout and "Final score:" in edited.stdout  # the edited template reran...
+    assert server.requests == 10  # ...asking the same questions, which the relay answered from its cache
+    forced = scenarios(env, jsonl, server, results, "--num_repeats=2", "--subsample=2", "--seed=1", "--force",
+                       check=True)
+    assert "0 cached" in forced.stdout and server.requests == 14
 
 
 def test_scorer_errors_and_hostile_scenarios(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:

@@ -98,6 +98,7 @@ class ResultCache:
     def __init__(self, directory: Path, remote: Store | None) -> None:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(directory, 0o700)
+        self.directory = directory
         self.local = Cache(str(directory), disk=JSONOnlyDisk, size_limit=2**40, eviction_policy="none")
         self.remote = remote
         self.refused = 0  # unsafe local rows seen (treated as misses)

@@ -46,12 +46,13 @@ class Work:
     max_concurrent: int
     force: bool
     results_dir: str
+    completions_dir: str  # where the model relay caches completions ("" for none)
 
     @classmethod
-    def of(cls, plan: Plan) -> Work:
+    def of(cls, plan: Plan, completions_dir: str = "") -> Work:
         p = plan.params
         return cls(plan.solver_instance, plan.model, plan.agent, plan.sandbox, p.timeout, p.max_concurrent, p.force,
-                   p.results_dir)
+                   p.results_dir, completions_dir)
 
 
 class DatumSession:
@@ -83,7 +84,9 @@ class DatumSession:
 
     def relay(self) -> Relay:
         """A key-less OpenAI-compatible endpoint for sandboxed code, billed to this datum."""
-        return Relay(self._inference, self.usage, tcp=self._work.sandbox.kind == "native")
+        w = self._work
+        return Relay(self._inference, self.usage, tcp=w.sandbox.kind == "native", cache_dir=w.completions_dir,
+                     repeat=self.repeat, force=w.force)
 
     async def complete(self, messages: list[dict[str, Any]]) -> str:
         if self._inference is None:
@@ -203,7 +206,7 @@ def execute(plan: Plan, cache: ResultCache, on_start: StartFn | None = None, on_
     if on_outcome:
         for o in list(outcomes.values()):
             on_outcome(o)
-    work = Work.of(plan)
+    work = Work.of(plan, str(cache.directory.parent / "completions"))
     if todo and remote is not None:
         for o in remote(plan.data.rows, todo, work):
             report(o)

@@ -2,7 +2,8 @@
 
 Code inside a sandbox reaches the model under test only through ``OPENAI_BASE_URL`` (with a dummy
 ``OPENAI_API_KEY``). The relay answers ``POST /v1/chat/completions`` by calling the run's own `Inference` — which
-holds the real key, retries, and counts tokens and cost into the datum's `Usage` — and ignores the ``model`` the
+holds the real key, retries, and counts tokens and cost into the datum's `Usage`, and can cache completions — and
+ignores the ``model`` the
 code asks for: the run decides the model. It listens on a unix socket in a fresh folder (bound into bwrap and
 container sandboxes, where a forwarder inside turns it back into ``127.0.0.1``) and, only for the native
 backend, on a loopback TCP port.
@@ -17,15 +18,21 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from registry_cli.engine.cache import ResultCache, jsonable, result_key
 from registry_cli.engine.inference import Inference, InferenceFailure, Usage
 
 DUMMY_KEY = "sk-nearai-relay-no-key"
 
 
 class Relay:
-    def __init__(self, inference: Inference | None, usage: Usage, tcp: bool = False) -> None:
-        """``tcp``: also listen on a loopback port (the native backend's way in); otherwise only the socket."""
+    def __init__(self, inference: Inference | None, usage: Usage, tcp: bool = False, cache_dir: str = "",
+                 repeat: int = 0, force: bool = False) -> None:
+        """``tcp``: also listen on a loopback port (the native backend's way in); otherwise only the socket.
+        ``cache_dir``: cache completions there, keyed by the model's identity, the messages and the repeat (so
+        repeats stay independent samples); ``force`` recomputes them."""
         self.inference, self.usage, self.tcp = inference, usage, tcp
+        self.cache = ResultCache(Path(cache_dir), None) if cache_dir and inference is not None else None
+        self.repeat, self.force = repeat, force
         self.folder = Path(tempfile.mkdtemp(prefix="nearai-relay-"))
         self.folder.chmod(0o755)  # the sandbox may run as another user
         self.socket = self.folder / "relay.sock"
@@ -45,10 +52,18 @@ class Relay:
         if self.inference is None:
             return web.json_response({"error": {"message": "this run has no --model"}}, status=400)
         before = (self.usage.prompt_tokens, self.usage.completion_tokens)
-        try:
-            text = await self.inference.complete(messages, self.usage)
-        except InferenceFailure as e:
-            return web.json_response({"error": {"message": str(e)}}, status=502)
+        key = result_key({"completion": self.inference.spec.identity(), "messages": jsonable(messages),
+                          "repeat": self.repeat})
+        hit = self.cache.get_local(key) if self.cache is not None and not self.force else None
+        if hit is not None and isinstance(hit.get("text"), str):
+            text = hit["text"]
+        else:
+            try:
+                text = await self.inference.complete(messages, self.usage)
+            except InferenceFailure as e:
+                return web.json_response({"error": {"message": str(e)}}, status=502)
+            if self.cache is not None:
+                self.cache.put(key, {"text": text})
         pt, ct = self.usage.prompt_tokens - before[0], self.usage.completion_tokens - before[1]
         return web.json_response({
             "id": f"relay-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
@@ -77,6 +92,8 @@ class Relay:
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.cache is not None:
+            self.cache.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def env(self, port: int) -> dict[str, str]:
