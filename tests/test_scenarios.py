@@ -122,3 +122,98 @@ def test_bad_scenario_files_fail_before_running(local_env: Env, server: FakeOpen
     assert "bad.jsonl:1: not JSON" in scenarios(local_env, bad, server, tmp_path / "R").stderr
     missing = local_env.run("scenario", "tabulate", str(tmp_path / "nothing"))
     assert missing.returncode == 2 and "is not a folder" in missing.stderr
+
+
+PROBE = '''
+import glob, os, socket, subprocess, sys, time
+def probe(secret, canary, outside, home, port, marker):
+    found = []
+    for p in glob.glob("/proc/*/environ"):
+        try:
+            if secret.encode() in open(p, "rb").read(): found.append("proc-environ")
+        except OSError: pass
+    if secret in repr(dict(os.environ)): found.append("environ")
+    for path in (canary, home):
+        if os.path.exists(path): found.append("sees " + path)
+    try:
+        open(outside, "w").write("x"); found.append("wrote outside")
+    except OSError: pass
+    try:
+        socket.create_connection(("127.0.0.1", port), 2); found.append("loopback")
+    except OSError: pass
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", marker], start_new_session=True)
+    children = 0
+    try:
+        while children < 2000:
+            if os.fork() == 0:
+                time.sleep(20); os._exit(0)
+            children += 1
+    except OSError:
+        pass
+    if children >= 2000: found.append("unbounded fork")
+    block = "y" * (1 << 20)
+    for _ in range(3 * 1024):
+        sys.stdout.write(block)
+    sys.stdout.flush()
+    return found
+'''
+
+
+def _lingering(marker: str) -> list[str]:
+    out = []
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and marker.encode() in (p / "cmdline").read_bytes():
+                out.append(p.name)
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.parametrize("kind", ["scenario", "agent"])
+def test_every_probe_fails_for_scenarios_and_agents(kind: str, local_env: Env, server: FakeOpenAI,
+                                                     tmp_path: Path) -> None:
+    """The same hostile code as a scenario and as an agent: secrets, files, network, background processes, a fork
+    bomb and 3 GiB of output all fail or stay bounded."""
+    from examples.make_addition_dataset import build as build_addition
+
+    secret, marker = f"sk-probe-{uuid.uuid4().hex}", f"probe-{uuid.uuid4().hex}"
+    env = Env(local_env.home, dict(local_env.vars, OPENAI_API_KEY=secret))
+    canary = tmp_path / "canary"
+    canary.write_text(secret)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    args = (secret, str(canary), str(tmp_path / "outside"), str(local_env.home), listener.getsockname()[1], marker)
+    folder = tmp_path / "code"
+    folder.mkdir()
+    if kind == "scenario":
+        (folder / "scenario.py").write_text(PROBE + f"\nfound = probe(*{args!r})\nprint('\\nFOUND', found)\n"
+                                            "if not found: print('ALL TESTS PASSED !#!#')\n")
+        (folder / "probe.jsonl").write_text('{"id": "probe", "template": "scenario.py", "substitutions": {}}\n')
+        out = scenarios(env, folder / "probe.jsonl", server, tmp_path / "R", check=True)
+        log = (tmp_path / "R" / "probe" / "probe" / "0" / "console_log.txt").read_text()
+        assert "FOUND []" in log and "bytes omitted" in log and len(log) < 600 * 1024
+        assert "Final score: 1/1" in out.stdout
+    else:
+        (folder / "agent.py").write_text(PROBE + f"\ndef run(env):\n    return 'FOUND ' + repr(probe(*{args!r}))\n")
+        ds = build_addition(tmp_path / "3_digit_addition", size=1)
+        out = env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m", f"--api_base={server.url}",
+                      f"--agent={folder}", "--quiet", "--record", timeout=300)
+        entry = out.stdout.split("recorded evaluation ")[1].split()[0]
+        solutions = env.run("evaluation", "read_solutions", entry, "--verbose", check=True).stdout
+        assert '"answer": "FOUND []"' in solutions  # a verdict, not an error: the agent ran to the end
+    listener.close()
+    assert secret not in out.stdout + out.stderr
+    assert not (tmp_path / "outside").exists() and _lingering(marker) == []
+
+
+def test_scenario_filling_the_disk_is_stopped(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    folder = tmp_path / "code"
+    folder.mkdir()
+    (folder / "fill.py").write_text("n = 0\nwhile True:\n    open(f'f{n}', 'wb').write(b'x' * (16 << 20)); n += 1\n")
+    (folder / "fill.jsonl").write_text('{"id": "fill", "template": "fill.py", "substitutions": {}}\n')
+    out = scenarios(local_env, folder / "fill.jsonl", server, tmp_path / "R", "--disk_mb=64")
+    assert out.returncode == 3 and "fill/fill: exceeded the disk limit" in out.stdout
+    kept = sum(p.stat().st_size for p in (tmp_path / "R").rglob("*") if p.is_file())
+    assert kept < 64 * 2**20 + 300 * 2**20
