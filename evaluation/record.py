@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from evaluation import EVALUATION_SCHEMA, SOLUTIONS_FILE
-from registry_cli.engine.cache import drop_none
+from registry_cli.engine.cache import drop_none, jsonable
 from registry_cli.engine.plan import Plan
 from registry_cli.engine.results import RunSummary
 from registry_cli.errors import NearaiError, VersionExistsError
@@ -159,8 +159,9 @@ def record_evaluation(registry: Registry, plan: Plan, summary: RunSummary) -> En
     name = entry_name(details)
     ns = check_name(registry.config.namespace, "namespace (NEARAI_NAMESPACE)")
     run_files, run_folders = kept_run_folders(registry, plan, summary)
-    lines = "".join(json.dumps(dict(o.record(), run_folder=run_folders.get(o.key)), sort_keys=True) + "\n"
-                    for o in summary.outcomes).encode()
+    rows = plan.data.rows
+    lines = "".join(json.dumps(dict(o.record(), run_folder=run_folders.get(o.key), input=jsonable(rows.get(o.index))),
+                               sort_keys=True) + "\n" for o in summary.outcomes).encode()
     digest = registry.put_blob(lines)
     files = [FileEntry(path=SOLUTIONS_FILE, sha256=digest, size=len(lines)), *run_files]
     score = 100 * details["metrics"]["score"]

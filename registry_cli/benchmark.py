@@ -36,11 +36,16 @@ def run_benchmark(params: RunParams, on_start: StartFn | None = None,
     finally:
         cache.close()
     run = BenchmarkRun(plan, summary)
-    if params.record:
-        from evaluation.record import record_evaluation
+    from evaluation.record import record_evaluation, summary_details
+    from evaluation.runs import log_run
 
+    if params.record:
         try:
             run.recorded = record_evaluation(registry, plan, summary)
         except NearaiError as e:
             run.record_error = e
+    if summary.total:
+        problem = log_run(registry, summary_details(registry, plan, summary), run.recorded.entry if run.recorded else "")
+        if problem:
+            plan.warnings.append(f"warning: {problem}")
     return run

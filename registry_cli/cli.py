@@ -177,6 +177,22 @@ class BenchmarkCommands:
 
     run.flags_from = run_flags  # type: ignore[attr-defined]
 
+    @command
+    def list(self, namespace: str = "", benchmark: str = "", total: int = 32) -> None:
+        """List benchmark runs: this machine's and the evaluations in the store, newest first.
+
+        Args:
+            namespace: only this namespace
+            benchmark: only this benchmark
+            total: how many rows to show
+        """
+        from evaluation.runs import list_benchmarks
+
+        if total < 1:
+            raise UsageError("--total must be >= 1", "e.g. --total=32")
+        rows = list_benchmarks(_registry(), namespace, benchmark)
+        render.benchmark_runs(rows[:total], len(rows))
+
 
 class EvaluationCommands:
     """Tabulate and inspect recorded evaluations."""
@@ -253,17 +269,258 @@ class ScenarioCommands:
         render.tabulation(tabulate(results_dir), format)
 
 
+class SuiteCommands:
+    """Many datasets x solvers x models x agents x rollouts from one TOML config (see docs/suites.md)."""
+
+    @command
+    def run(self, config: str, record: bool = False, parallel: int = 0, dry_run: bool = False, verbose: int = 0,
+            force: bool = False, ray_address: str = "") -> None:
+        """Run every cell of the suite CONFIG (a .toml file); finished datums come from the cache.
+
+        Args:
+            config: the suite's TOML file
+            record: publish one evaluation per completed cell
+            parallel: cells at once (default: the config's `parallel`)
+            dry_run: show the cells, datums, cached answers and estimated cost; compute nothing
+            verbose: 1 (-v): a line when a cell starts; 2 (-vv): also a line per errored datum
+            force: recompute every datum, ignoring cached results
+            ray_address: answer datums on a Ray cluster (auto, ray://host:10001, local)
+        """
+        from registry_cli import render_suites
+        from registry_cli.suites.config import load_suite
+
+        if parallel < 0 or verbose < 0:
+            raise UsageError("--parallel and --verbose must be >= 0")
+        suite = load_suite(config)
+        if dry_run:
+            from registry_cli.suites.run import dry_run as plan_only
+
+            render_suites.dry_run(plan_only(suite, force))
+            return
+        from registry_cli.suites.run import run_suite
+        from registry_cli.suites.summary import summarize
+
+        progress = render_suites.SuiteProgress(suite.name, verbose)
+        try:
+            run = run_suite(suite, record, parallel, force, ray_address, progress.events())
+        finally:
+            progress.end()
+        render_suites.suite_summary(summarize(run.folder), "table")
+        render_suites.suite_finished(run)
+        if run.interrupted:
+            raise SystemExit(130)
+        if run.status != "completed":
+            raise SystemExit(3)
+
+    @command
+    def summarize(self, name: str, latest: bool = False, run: str = "", format: str = "table") -> None:
+        """Per cell n, score, 95% CI, pass@k, tokens, cost, time; per task rollouts; paired differences.
+
+        Args:
+            name: the suite's name
+            latest: the latest run (the default)
+            run: this run (its UTC stamp, see `nearai suite list`)
+            format: table, csv, json or markdown
+        """
+        from registry_cli import render_suites
+        from registry_cli.config import load_config
+        from registry_cli.suites.summary import find_run, summarize
+
+        if format not in ("table", "csv", "json", "markdown"):
+            raise UsageError(f"unknown --format {format!r}", "choose one of: table, csv, json, markdown")
+        if latest and run:
+            raise UsageError("pass --latest or --run STAMP, not both")
+        render_suites.suite_summary(summarize(find_run(load_config().home, name, run)), format)
+
+    @command
+    def list(self, name: str = "") -> None:
+        """List suite runs (of NAME, or of every suite).
+
+        Args:
+            name: only this suite
+        """
+        from registry_cli import render_suites
+        from registry_cli.config import load_config
+        from registry_cli.suites.summary import list_runs
+
+        render_suites.suite_runs(list_runs(load_config().home, name))
+
+    @command
+    def eval(self, name: str, latest: bool = False, run: str = "") -> None:
+        """Grade a finished run again with the current solvers, from its stored model outputs (no model calls).
+
+        Args:
+            name: the suite's name
+            latest: the latest run (the default)
+            run: this run (its UTC stamp)
+        """
+        from registry_cli import render_suites
+        from registry_cli.suites.regrade import regrade
+        from registry_cli.suites.summary import find_run
+
+        if latest and run:
+            raise UsageError("pass --latest or --run STAMP, not both")
+        registry = _registry()
+        render_suites.regraded(regrade(registry, find_run(registry.config.home, name, run)))
+
+
+class AgentCommands:
+    """Create, try and publish agents (upstream nearai's agent.py format runs unchanged)."""
+
+    @command
+    def create(self, path: str, name: str = "", description: str = "", model: str = "") -> None:
+        """Start a new agent in the folder PATH: metadata.json and an agent.py to edit.
+
+        Args:
+            path: the new agent's folder (absent or empty)
+            name: the agent's name (default: the folder's)
+            description: one line about the agent
+            model: default model, used when a run gives no --model
+        """
+        from registry_cli.agentdev import create_agent
+
+        folder = create_agent(path, name, description, model)
+        render.message(f"created agent {folder}; try it with: nearai agent task {folder} \"your task\" --model=MODEL")
+
+    @command
+    def upload(self, path: str = ".", bump: bool = False) -> None:
+        """Publish the agent folder PATH (agent.py + metadata.json) to the registry.
+
+        Args:
+            path: the agent's folder
+            bump: the version exists already: publish the next patch version
+        """
+        from registry_cli.agentdev import upload_agent
+
+        render.upload(upload_agent(_registry(), path, "patch" if bump else None))
+
+    @command
+    def task(self, agent: str, task: str, model: str = "", api_base: str = "", sandbox: str = "auto",
+             timeout: float = 120.0, verbose: bool = False) -> None:
+        """Run AGENT once on TASK in the sandbox and print its answer.
+
+        Args:
+            agent: agent folder or registry entry
+            task: the task text (the agent's first user message)
+            model: model under test (default: the agent's details.agent.defaults)
+            api_base: OpenAI-compatible endpoint for the model
+            sandbox: auto, bwrap, docker, podman or native
+            timeout: seconds allowed
+            verbose: also show the agent's messages, system logs and prints
+        """
+        from registry_cli.agentdev import run_task
+        from registry_cli.errors import AgentError
+
+        answer = run_task(_registry(), agent, task, model, api_base, sandbox, timeout)
+        render.agent_answer(answer, verbose)
+        if answer.error:
+            raise AgentError(answer.error, "rerun with --verbose to see its log")
+
+
+class ConfigCommands:
+    """Show and change settings (store, namespace, sandbox, ...) in ~/.nearai or ./.nearai."""
+
+    @command
+    def set(self, key: str, value: str, local: bool = False) -> None:
+        """Set KEY to VALUE in $NEARAI_HOME/config.json (or ./.nearai/config.json with --local).
+
+        Args:
+            key: store, s3_endpoint_url, namespace, sandbox or s3_max_attempts
+            value: the new value ("" removes the key)
+            local: write this project's ./.nearai/config.json instead
+        """
+        from registry_cli.config import set_value
+
+        path = set_value(key, value, local)
+        render.message(f"{key} = {value} in {path}" if value else f"removed {key} from {path}")
+
+    @command
+    def get(self, key: str) -> None:
+        """Print the value of KEY and where it comes from.
+
+        Args:
+            key: store, s3_endpoint_url, namespace, sandbox or s3_max_attempts
+        """
+        from registry_cli.config import check_key, settings
+
+        check_key(key)
+        found = settings().get(key)
+        render.message(f"{key} = {found.value}  ({found.source})" if found else f"{key} is not set")
+
+    @command
+    def show(self) -> None:
+        """Every setting in effect and where it comes from."""
+        from registry_cli.config import KEYS, load_config, settings
+
+        config, found = load_config(), settings()
+        effective = {"store": config.store_url, "s3_endpoint_url": config.s3_endpoint_url or "",
+                     "namespace": config.namespace, "sandbox": config.sandbox,
+                     "s3_max_attempts": str(config.s3_max_attempts)}
+        render.settings([(k, effective[k], found[k].source if k in found else "default", KEYS[k][1]) for k in KEYS],
+                        str(config.home))
+
+
 GROUPS: dict[str, type] = {"registry": RegistryCommands, "benchmark": BenchmarkCommands,
-                           "evaluation": EvaluationCommands, "scenario": ScenarioCommands}
+                           "evaluation": EvaluationCommands, "suite": SuiteCommands, "scenario": ScenarioCommands,
+                           "agent": AgentCommands, "config": ConfigCommands}
 TITLE = "nearai: a registry of datasets, agents, solvers and evaluations, and a cached benchmark runner."
 
 
-class CLI:
+class TopCommands:
+    """Commands without a group."""
+
+    @command
+    def version(self) -> None:
+        """Print the installed version."""
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as installed
+
+        try:
+            render.message(f"nearai {installed('nearai-bench')}")
+        except PackageNotFoundError:
+            render.message("nearai (not installed: running from a source tree)")
+
+    @command
+    def submit(self, command: str = "", name: str = "", nodes: int = 1, cluster: str = "", status: str = "",
+               logs: str = "") -> None:
+        """Run COMMAND as a Ray job on a cluster with this folder as its working directory; or follow a job.
+
+        Args:
+            command: the shell command the job runs, e.g. "nearai benchmark run ..."
+            name: the experiment's name (the job id starts with it)
+            nodes: alive nodes the cluster must have
+            cluster: the Ray dashboard address (default: $RAY_API_SERVER_ADDRESS or http://127.0.0.1:8265)
+            status: show the status of this job id instead of submitting
+            logs: print the logs of this job id instead of submitting
+        """
+        from registry_cli import jobs
+
+        if status or logs:
+            if command or name:
+                raise UsageError("--status and --logs follow a job: drop --command and --name")
+            if status:
+                render.job(jobs.job_status(status, cluster))
+            if logs:
+                render.raw(jobs.job_logs(logs, cluster))
+            return
+        if not command or not name:
+            raise UsageError("nearai submit needs --command and --name",
+                             'e.g. nearai submit --command "nearai benchmark run ..." --name=my-run')
+        render.job(jobs.submit(command, name, nodes, cluster))
+
+
+TOP: dict[str, Callable[..., Any]] = {"version": TopCommands.version, "submit": TopCommands.submit}
+
+
+class CLI(TopCommands):
     def __init__(self) -> None:
         self.registry = RegistryCommands()
         self.benchmark = BenchmarkCommands()
         self.evaluation = EvaluationCommands()
+        self.suite = SuiteCommands()
         self.scenario = ScenarioCommands()
+        self.agent = AgentCommands()
+        self.config = ConfigCommands()
 
 
 def _commands(group: type) -> dict[str, Callable[..., Any]]:
@@ -284,22 +541,10 @@ def _flag_text(f: Flag) -> tuple[str, str]:
     return name, f"{f.help}{default}"
 
 
-def show_help(args: list[str]) -> None:
-    words = [a for a in args if not a.startswith("-")]
-    if not words:
-        render.help_text(TITLE, "nearai GROUP COMMAND [ARGS] [--FLAGS]   (nearai GROUP --help for its commands)",
-                         [(n, (inspect.getdoc(g) or "").splitlines()[0]) for n, g in GROUPS.items()])
-        return
-    group = GROUPS[words[0]]
-    commands = _commands(group)
-    if len(words) == 1:
-        render.help_text((inspect.getdoc(group) or "").splitlines()[0], f"nearai {words[0]} COMMAND [ARGS] [--FLAGS]",
-                         [(n, summary(f)) for n, f in commands.items()])
-        return
-    fn = commands[words[1]]
+def command_help(words: list[str], fn: Callable[..., Any]) -> None:
     flags = declared_flags(fn)
     positional = [f for f in flags_from_signature(fn) if f.required]
-    usage = " ".join(["nearai", words[0], words[1], *(f.name.upper() for f in positional), "[--FLAGS]"])
+    usage = " ".join(["nearai", *words, *(f.name.upper() for f in positional), "[--FLAGS]"])
     rows = [(f.name.upper(), f.help) for f in positional]
     rows += [_flag_text(f) for f in flags if not f.required]
     if getattr(fn, "flags_from", None):
@@ -307,12 +552,33 @@ def show_help(args: list[str]) -> None:
     render.help_text(summary(fn), usage, rows)
 
 
+def show_help(args: list[str]) -> None:
+    words = [a for a in args if not a.startswith("-")]
+    if not words:
+        rows = [(n, (inspect.getdoc(g) or "").splitlines()[0]) for n, g in GROUPS.items()]
+        rows += [(n, summary(f)) for n, f in TOP.items()]
+        render.help_text(TITLE, "nearai GROUP COMMAND [ARGS] [--FLAGS]   (nearai GROUP --help for its commands)", rows)
+        return
+    if words[0] in TOP:
+        command_help(words[:1], TOP[words[0]])
+        return
+    group = GROUPS[words[0]]
+    commands = _commands(group)
+    if len(words) == 1:
+        render.help_text((inspect.getdoc(group) or "").splitlines()[0], f"nearai {words[0]} COMMAND [ARGS] [--FLAGS]",
+                         [(n, summary(f)) for n, f in commands.items()])
+        return
+    command_help(words[:2], commands[words[1]])
+
+
 def precheck(argv: list[str]) -> bool:
     """Check the group, command and flag names before anything runs. True when help was asked for."""
     if not argv or argv[0] in HELP_FLAGS:
         return True
+    if argv[0] in TOP:
+        return any(a in HELP_FLAGS for a in argv[1:]) or check_flags(argv[:1], TOP[argv[0]], argv[1:])
     if argv[0] not in GROUPS:
-        raise UsageError(f"unknown command group {argv[0]!r}", _close(argv[0], list(GROUPS)))
+        raise UsageError(f"unknown command group {argv[0]!r}", _close(argv[0], [*GROUPS, *TOP]))
     commands = _commands(GROUPS[argv[0]])
     if len(argv) == 1 or argv[1] in HELP_FLAGS:
         return True
@@ -320,12 +586,17 @@ def precheck(argv: list[str]) -> bool:
         raise UsageError(f"unknown command `nearai {argv[0]} {argv[1]}`", _close(argv[1], list(commands)))
     if any(a in HELP_FLAGS for a in argv[2:]):
         return True
-    fn = commands[argv[1]]
+    return check_flags(argv[:2], commands[argv[1]], argv[2:])
+
+
+def check_flags(words: list[str], fn: Callable[..., Any], rest: list[str]) -> bool:
+    """Unknown flags and missing positionals of `nearai WORDS REST` are one-line errors. Returns False (no help)."""
+    label = " ".join(["nearai", *words])
     open_flags = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values())
     names = [f.name for f in declared_flags(fn)]
     given: set[str] = set()
     positional = 0
-    tokens = iter(argv[2:])
+    tokens = iter(rest)
     for tok in tokens:
         if tok == "--":
             break
@@ -340,17 +611,18 @@ def precheck(argv: list[str]) -> bool:
                 tokens = iter([following, *tokens])
         if key in names or (key.startswith("no") and key[2:] in names) or open_flags:
             continue
-        raise UsageError(f"unknown flag --{key} for `nearai {argv[0]} {argv[1]}`", _close(key, names))
+        raise UsageError(f"unknown flag --{key} for `{label}`", _close(key, names))
     required = [f.name for f in flags_from_signature(fn) if f.required and f.name not in given]
     if positional < len(required):
         missing = " ".join(n.upper() for n in required[positional:])
-        usage = " ".join(["nearai", argv[0], argv[1], *(n.upper() for n in required)])
+        usage = " ".join([label, *(n.upper() for n in required)])
         raise UsageError(f"missing {missing}", f"usage: {usage} [--FLAGS]; see --help")
     return False
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    args = [{"-v": "--verbose=1", "-vv": "--verbose=2"}.get(a, a) for a in args]
     os.environ.setdefault("PAGER", "cat")
     try:
         if precheck(args):

@@ -61,3 +61,11 @@ class SolverError(NearaiError):
 
 class InferenceError(NearaiError):
     """Model/agent configuration errors detected before running (not per-datum failures)."""
+
+
+class AgentError(NearaiError):
+    """An agent run by `agent task` failed (crashed, timed out, broke the protocol)."""
+
+
+class JobError(NearaiError):
+    """A Ray job could not be submitted or followed."""

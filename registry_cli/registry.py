@@ -31,6 +31,7 @@ from registry_cli.errors import (
     StoreError,
     VersionExistsError,
 )
+from registry_cli.files import atomic_write_text
 from registry_cli.index import ObjectIndex
 from registry_cli.manifest import (
     METADATA_FILE,
@@ -540,19 +541,6 @@ def _read_marker(path: Path) -> str | None:
         return str(json.loads(path.read_text())["manifest"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename: readers see the old or the new text, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def apply_overlay(metadata: dict[str, Any], overlay: dict[str, Any] | None) -> dict[str, Any]:

@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from evaluation.runs import BenchmarkRow
     from evaluation.table import EvalTable
     from evaluation.tabulate import Tabulation
+    from registry_cli.agentdev import AgentAnswer
     from registry_cli.benchmark import BenchmarkRun
+    from registry_cli.jobs import JobInfo
     from registry_cli.registry import DownloadResult, EntryInfo, UploadResult
 
 
@@ -222,6 +225,9 @@ def evaluation_table(t: EvalTable, fmt_name: str, num_columns: int, name_length:
         print(f"{hidden} more metric columns hidden; raise --num_columns or use --format=csv", file=sys.stderr)
 
 
+INPUT_FIELDS = ("input", "question", "text", "prompt", "task", "id", "task_id")  # a datum's most telling field
+
+
 def solutions(rows: list[dict[str, Any]], verbose: bool) -> None:
     import json
 
@@ -232,10 +238,12 @@ def solutions(rows: list[dict[str, Any]], verbose: bool) -> None:
         for r in rows:
             c.print(json.dumps(r, indent=2, ensure_ascii=False), markup=False)
         return
-    t = Table("datum", "repeat", "status", "key", "answer", "expected", "error")
+    t = Table("datum", "repeat", "status", "input", "answer", "expected", "error")
     for r in rows:
         info = r.get("info") or {}
-        t.add_row(str(r.get("index")), str(r.get("repeat")), str(r.get("status")), str(r.get("key", ""))[:12],
+        given = r.get("input")
+        shown = next((str(given[k]) for k in INPUT_FIELDS if isinstance(given, dict) and k in given), "")
+        t.add_row(str(r.get("index")), str(r.get("repeat")), str(r.get("status")), shown.replace("\n", " ")[:40],
                   str(info.get("answer", info.get("result", "")))[:40], str(info.get("expected", ""))[:40],
                   str(r.get("error") or "")[:60])
     c.print(t)
@@ -288,3 +296,56 @@ def help_text(title: str, usage: str, rows: list[tuple[str, str]]) -> None:
         lines.append("")
         lines += [f"  {n.ljust(width)}  {d}".rstrip() for n, d in rows]
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def benchmark_runs(rows: list[BenchmarkRow], found: int) -> None:
+    from rich.table import Table
+
+    c = console()
+    t = Table("when", "namespace", "benchmark", "solver", "args", "model / agent", "score", "solved/total", "where")
+    for r in rows:
+        errored = f" ({r.errored} errors)" if r.errored else ""
+        t.add_row(r.when[:19].replace("T", " "), r.namespace, r.benchmark, r.solver, r.args, r.agent or r.model,
+                  f"{100 * r.score:.2f}%", f"{r.solved}/{r.total}{errored}", r.where)
+    c.print(t)
+    if found > len(rows):
+        c.print(f"showing {len(rows)} of {found}; use --total to see more", markup=False)
+
+
+def agent_answer(a: AgentAnswer, verbose: bool) -> None:
+    c = console()
+    if verbose:
+        for m in a.trace.get("messages", []):
+            c.print(f"[{m['role']}] {m['content']}", markup=False)
+        for log in a.trace.get("logs", []):
+            c.print(f"(system log, {log['level']}) {log['message']}", markup=False)
+        if a.trace.get("stderr"):
+            c.print("(agent output)\n" + a.trace["stderr"].rstrip(), markup=False)
+        c.print(f"(model {a.model or 'none'}, sandbox {a.sandbox}, {a.usage.get('calls', 0)} model calls)", markup=False)
+    if not a.error:
+        c.print(a.output, markup=False)
+
+
+def settings(rows: list[tuple[str, str, str, str]], home: str) -> None:
+    """One line a key: ``key = value  (where it comes from)  # meaning``; long paths never wrap."""
+    import sys
+
+    width = max(len(f"{k} = {v}") for k, v, _, _ in rows)
+    lines = [f"NEARAI_HOME = {home}"]
+    lines += [f"{f'{k} = {v}':<{width}}  ({source})  # {meaning}" for k, v, source, meaning in rows]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def job(j: JobInfo) -> None:
+    c = console()
+    c.print(f"job {j.job_id}: {j.status} on {j.cluster}", markup=False)
+    if j.message:
+        c.print(j.message, markup=False)
+    if j.status == "PENDING":
+        c.print(f"follow it: nearai submit --status {j.job_id}   |   nearai submit --logs {j.job_id}", markup=False)
+
+
+def raw(text: str) -> None:
+    import sys
+
+    sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")

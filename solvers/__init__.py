@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import inspect
 import re
+import sys
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
+from registry_cli.engine.blocking import BlockingSession, current_session
+from registry_cli.engine.cache import jsonable
 from registry_cli.engine.relay import Relay
 from registry_cli.engine.sandbox import Sandbox
 from registry_cli.errors import SolverError
+from registry_cli.manifest import sha256_file
 
 ENTRY_POINT_GROUP = "nearai.solvers"
 BUILTIN = {
@@ -28,6 +34,7 @@ BUILTIN = {
     "HumanEvalSolverStrategy": "solvers.humaneval:HumanEvalSolverStrategy",
     "MMLUSolverStrategy": "solvers.mmlu:MMLUSolverStrategy",
     "GSM8KSolverStrategy": "solvers.gsm8k:GSM8KSolverStrategy",
+    "MBPPSolverStrategy": "solvers.mbpp:MBPPSolverStrategy",
     "ScenarioSolver": "solvers.scenario:ScenarioSolver",
 }
 
@@ -109,7 +116,13 @@ class SolverStrategy:
         return []
 
     def solve(self, datum: dict[str, Any], session: Session) -> SolveResult | bool | Awaitable[SolveResult | bool]:
+        """Judge one datum. nearai's documented form, ``def solve(self, datum) -> bool`` using
+        :meth:`start_inference_session`, works too."""
         raise NotImplementedError
+
+    def start_inference_session(self, label: str = "") -> BlockingSession:
+        """The current datum's session for a synchronous ``solve(datum)``: ``run_task(goal)`` and ``path``."""
+        return current_session(label)
 
     def aggregate(self, results: list[dict[str, Any]]) -> dict[str, float]:
         """Custom run-level metrics from the cached per-datum results (each has passed/info/metrics)."""
@@ -120,15 +133,42 @@ class SolverStrategy:
         return {k: sum(v) / len(v) for k, v in totals.items() if v}
 
 
-def _load(path: str) -> type[SolverStrategy]:
-    module_name, _, attr = path.partition(":")
+def _import_file(file: Path) -> tuple[ModuleType, str]:
+    """A solver module given as a .py file; it is named by its content so an edit changes its identity."""
+    if not file.is_file():
+        raise SolverError(f"no solver file {file}", "name a solver as path/to/file.py:Class or module:Class")
+    digest = sha256_file(file)[:12]
+    name = f"nearai_solver_{file.stem}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name], f"{file.stem}.py@{digest}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise SolverError(f"cannot load {file}", "name a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # pydantic models and dataclasses look their module up while it runs
+    sys.path.insert(0, str(file.parent.resolve()))  # its sibling modules
     try:
-        obj = getattr(importlib.import_module(module_name), attr)
+        spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[name]
+        raise SolverError(f"cannot load {file}: {type(e).__name__}: {e}", "fix the solver file") from None
+    return module, f"{file.stem}.py@{digest}"
+
+
+def _load(path: str) -> tuple[type[SolverStrategy], str]:
+    module_name, _, attr = path.rpartition(":")
+    try:
+        if module_name.endswith(".py"):
+            module, label = _import_file(Path(module_name).expanduser())
+            path = f"{label}:{attr}"
+        else:
+            module = importlib.import_module(module_name)
+        obj = getattr(module, attr)
     except (ImportError, AttributeError) as e:
         raise SolverError(f"cannot load solver {path!r}: {e}", "check the module path and that it is installed") from None
     if not (inspect.isclass(obj) and issubclass(obj, SolverStrategy)):
         raise SolverError(f"{path} is not a SolverStrategy subclass", "subclass solvers.SolverStrategy")
-    return obj
+    return obj, path
 
 
 def available() -> dict[str, str]:
@@ -144,13 +184,13 @@ def available() -> dict[str, str]:
 def resolve_solver(name: str) -> tuple[type[SolverStrategy], str]:
     """The solver class and its ``module:Class`` path."""
     if ":" in name:
-        return _load(name), name
+        return _load(name)
     known = available()
     if name not in known:
         close = difflib.get_close_matches(name, known, n=3)
         hint = f"did you mean {', '.join(close)}?" if close else f"choose one of: {', '.join(sorted(known))}"
         raise SolverError(f"unknown solver {name!r}", f"{hint} (or name one as module:Class)")
-    return _load(known[name]), known[name]
+    return _load(known[name])
 
 
 def normalize(result: Any) -> SolveResult:
@@ -158,4 +198,17 @@ def normalize(result: Any) -> SolveResult:
         return result
     if isinstance(result, bool):
         return SolveResult(passed=result)
-    raise SolverError(f"solve() returned {type(result).__name__}", "return a bool or a SolveResult")
+    if isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], bool):  # upstream's (bool, Any)
+        extra = result[1]
+        return SolveResult(passed=result[0], info=extra if isinstance(extra, dict) else {"detail": jsonable(extra)})
+    raise SolverError(f"solve() returned {type(result).__name__}", "return a bool, (bool, info) or a SolveResult")
+
+
+def takes_session(solve: Any) -> bool:
+    """True for ``solve(datum, session)``; False for nearai's documented ``solve(datum)``."""
+    try:
+        params = inspect.signature(solve).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    return len(positional) != 1 or positional[0].kind is inspect.Parameter.VAR_POSITIONAL

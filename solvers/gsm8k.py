@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from registry_cli.errors import DatasetError
 from solvers import Session, SolveResult, SolverStrategy
+from solvers.shots import Shots
 
 _NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
@@ -43,7 +44,13 @@ def final_number(text: str) -> Decimal | None:
 
 
 class GSM8KSolverStrategy(SolverStrategy):
+    """Options: ``--shots=N`` worked examples first (from the ``train`` split; default 0)."""
+
     datum_model = GSM8KDatum
+
+    def __init__(self, dataset_ref: Any = None, shots: int = 0) -> None:
+        super().__init__()
+        self.shots = Shots(dataset_ref, shots, ("train",))
 
     def evaluation_name(self) -> str:
         return "gsm8k"
@@ -53,8 +60,10 @@ class GSM8KSolverStrategy(SolverStrategy):
 
     async def solve(self, datum: dict[str, Any], session: Session) -> SolveResult:
         d = GSM8KDatum(**datum)
-        prompt = (f"Solve the following problem step by step. End with a line '#### <number>' holding only the final "
-                  f"numeric answer.\n\n{d.question}")
+        solved = [GSM8KDatum(**r) for r in self.shots.for_datum(datum)]
+        examples = "".join(f"Question: {e.question}\nAnswer: {e.answer}\n\n" for e in solved)
+        head = "Solve the following problem step by step. End with a line '#### <number>' holding only the final numeric answer."
+        prompt = f"{head}\n\n" + (f"{examples}Question: {d.question}\nAnswer:" if solved else d.question)
         raw = await session.run_task(prompt)
         got, want = final_number(raw), reference_answer(d.answer)
         return SolveResult(passed=got is not None and got == want,

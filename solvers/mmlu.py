@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from registry_cli.errors import DatasetError
 from solvers import Session, SolveResult, SolverStrategy
+from solvers.shots import Shots
 
 LETTERS = "ABCDEFGHIJ"
 
@@ -41,8 +42,19 @@ def parse_choice(text: str, n_choices: int) -> str | None:
     return m.group(1) if m else None
 
 
+def pose(d: MMLUDatum) -> str:
+    options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(d.choices))
+    return f"{d.question}\n{options}"
+
+
 class MMLUSolverStrategy(SolverStrategy):
+    """Options: ``--shots=N`` solved examples first (from the ``dev`` split, one per 5 rows as upstream; default 0)."""
+
     datum_model = MMLUDatum
+
+    def __init__(self, dataset_ref: Any = None, shots: int = 0) -> None:
+        super().__init__()
+        self.shots = Shots(dataset_ref, shots, ("dev", "validation", "train"), stride=5)
 
     def evaluation_name(self) -> str:
         return "mmlu"
@@ -52,9 +64,11 @@ class MMLUSolverStrategy(SolverStrategy):
 
     async def solve(self, datum: dict[str, Any], session: Session) -> SolveResult:
         d = MMLUDatum(**datum)
-        options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(d.choices))
         subject = f" about {d.subject.replace('_', ' ')}" if d.subject else ""
-        prompt = (f"The following is a multiple choice question{subject}.\n\n{d.question}\n{options}\n\n"
+        solved = [MMLUDatum(**r) for r in self.shots.for_datum(datum)]
+        examples = "".join(f"{pose(e)}\nAnswer: {expected_letter(e.answer, len(e.choices))}\n\n" for e in solved)
+        intro = " Solved examples come first, then the question." if solved else ""
+        prompt = (f"The following is a multiple choice question{subject}.{intro}\n\n{examples}{pose(d)}\n\n"
                   "Answer with the letter of the correct choice only.")
         raw = await session.run_task(prompt)
         got = parse_choice(raw, len(d.choices))

@@ -4,6 +4,9 @@
   by 7 get A+B+1, so a run's score is known in advance;
 - multiple-choice prompts get "A"; GSM8K prompts get "#### 42"; HumanEval prompts get the canonical solution
   (wrong code for task ids in ``humaneval_wrong``);
+- ``replies`` maps a text to the answer given when the prompt's last task (after the last "Task:") holds it;
+  ``prompts`` keeps every prompt received; ``skew`` maps a model name to N: that model also gets additions whose sum
+  is divisible by N wrong (so models differ on the same items);
 - ``latency`` delays every answer; ``fail_first`` answers the first N requests with 429; prompts containing any of
   ``fail_substrings`` always get HTTP 500; ``requests`` counts calls; ``auth_headers`` records what was sent.
 """
@@ -35,6 +38,10 @@ class FakeOpenAI:
     requests: int = 0
     auth_headers: set[str] = field(default_factory=set)
     models: set[str] = field(default_factory=set)
+    replies: dict[str, str] = field(default_factory=dict)
+    skew: dict[str, int] = field(default_factory=dict)
+    prompts: list[str] = field(default_factory=list)
+    asked: list[tuple[str, str]] = field(default_factory=list)  # (model, prompt) of every request
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     port: int = 0
@@ -43,10 +50,17 @@ class FakeOpenAI:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def answer(self, prompt: str) -> str:
+    def answer(self, prompt: str, model: str = "") -> str:
+        last_task = prompt.rsplit("Task:", 1)[-1]
+        for text, reply in self.replies.items():
+            if text in last_task:
+                return reply
         m = ADD_RE.search(prompt)
         if m:
-            return expected_addition(int(m.group(1)), int(m.group(2)))
+            a, b = int(m.group(1)), int(m.group(2))
+            if model in self.skew and (a + b) % self.skew[model] == 0:
+                return str(a + b + 2)
+            return expected_addition(a, b)
         if "multiple choice question" in prompt:
             return "A"
         if "#### <number>" in prompt:
@@ -72,13 +86,15 @@ class FakeOpenAI:
         body = await request.json()
         self.models.add(str(body.get("model")))
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        self.prompts.append(prompt)
+        self.asked.append((str(body.get("model")), prompt))
         if self.latency:
             await asyncio.sleep(self.latency)
         if n <= self.fail_first:
             return web.json_response({"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "0"})
         if any(s in prompt for s in self.fail_substrings):
             return web.json_response({"error": {"message": "boom"}}, status=500)
-        text = self.answer(prompt)
+        text = self.answer(prompt, str(body.get("model")))
         return web.json_response({
             "id": f"cmpl-{n}", "object": "chat.completion", "created": 0, "model": body.get("model"),
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],

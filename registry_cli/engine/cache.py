@@ -146,5 +146,90 @@ class ResultCache:
         except Exception as e:  # StoreError, or anything a store backend lets through
             return not local_error, False, local_error or redact(f"store: {e}")
 
+    @property
+    def remote_is_local(self) -> bool:
+        """The store is a folder on this machine: looking a key up costs a file open, not a round trip."""
+        from registry_cli.store import LocalStore
+
+        return isinstance(self.remote, LocalStore)
+
+    def put_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[tuple[bool, bool, str]]:
+        """`put` for a batch: one local transaction, then the remote copies."""
+        try:
+            with self.local.transact():
+                local_errors = [self._set_local(key, {**value, "key": key}) for key, value in items]
+        except Exception as e:  # the transaction itself failed: nothing of the batch is kept locally
+            local_errors = [f"local cache: {type(e).__name__}: {e}"] * len(items)
+        out = []
+        for (key, value), local_error in zip(items, local_errors):
+            if self.remote is None:
+                out.append((not local_error, False, local_error))
+                continue
+            try:
+                self.remote.put_bytes(remote_key(key), canonical_json({**value, "key": key}))
+                out.append((not local_error, True, local_error))
+            except Exception as e:
+                out.append((not local_error, False, local_error or redact(f"store: {e}")))
+        return out
+
     def close(self) -> None:
         self.local.close()
+
+
+class CacheWriter:
+    """Writes verdicts from a background thread in batches, so answering never waits on the disk or the store.
+
+    A verdict is queued the moment it exists and written within milliseconds; a crash loses only what is queued
+    (at most the answers in flight). `close` writes everything queued and returns how it went.
+    """
+
+    BATCH = 256
+
+    def __init__(self, cache: ResultCache, stats: Any, remote_threads: int = 8) -> None:
+        import queue
+        import threading
+
+        self.cache, self.stats = cache, stats
+        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self._remote_threads = remote_threads
+        self._thread = threading.Thread(target=self._loop, name="nearai-cache-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, key: str, value: dict[str, Any]) -> None:
+        self._queue.put((key, value))
+
+    def _loop(self) -> None:
+        import queue
+
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self.BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch.append(more)
+            self._write(batch)
+            if stop:
+                return
+
+    def _write(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        try:
+            results = self.cache.put_many(batch)
+        except Exception as e:  # never let the writer die: count the batch as not cached
+            results = [(False, False, f"{type(e).__name__}: {e}")] * len(batch)
+        for kept, shared, problem in results:
+            self.stats.not_cached += not kept
+            self.stats.not_shared += kept and not shared
+            self.stats.last_error = problem or self.stats.last_error
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()

@@ -125,6 +125,7 @@ class LoadedDataset:
     source: Source
     selection: Selection
     rows: dict[int, dict[str, Any]]  # split position -> datum, for the selected positions
+    ref: Any = None  # the whole dataset as loaded (a DatasetDict or Dataset; scenarios: their list)
 
 
 def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: str = "", seed: int = 0) -> LoadedDataset:
@@ -135,7 +136,7 @@ def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: st
             raise DatasetError(f"{source.label} is a set of scenarios without subsets", "drop --subset")
         lines = load_scenarios(source.folder)
         picked = select(len(lines), "", limit, subsample, seed)
-        return LoadedDataset(source, picked, {i: lines[i] for i in picked.indices})
+        return LoadedDataset(source, picked, {i: lines[i] for i in picked.indices}, lines)
     import datasets  # heavy: only here
 
     label = source.label
@@ -158,4 +159,4 @@ def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: st
     selection = select(len(table), subset, limit, subsample, seed)
     chosen = table if not selection.partial else table.select(list(selection.indices))
     rows = dict(zip(selection.indices, chosen.to_list()))
-    return LoadedDataset(source, selection, rows)
+    return LoadedDataset(source, selection, rows, loaded)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,23 @@ def _run_chunk(env: dict[str, str], rows: dict[int, dict[str, Any]], chunk: list
     return outcomes
 
 
+class _Connection:
+    """How many callers use the driver's Ray connection."""
+
+    def __init__(self) -> None:
+        self.users = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+_CONNECTED = _Connection()
+
+
 def require_ray() -> None:
     try:
         import ray  # noqa: F401
@@ -64,8 +82,11 @@ def run_on_ray(address: str, rows: dict[int, dict[str, Any]], todo: list[Item], 
     env["NEARAI_STORE"] = config.store_url
     if config.s3_endpoint_url:
         env["NEARAI_S3_ENDPOINT_URL"] = config.s3_endpoint_url
-    ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False,
-             include_dashboard=False)
+    with _CONNECTED:  # a suite runs several cells at once, from threads: one connection, closed by the last
+        if _CONNECTED.users == 0:
+            ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False,
+                     include_dashboard=False)
+        _CONNECTED.users += 1
     try:
         task = ray.remote(_run_chunk)
         workers = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
@@ -78,4 +99,7 @@ def run_on_ray(address: str, rows: dict[int, dict[str, Any]], todo: list[Item], 
             done, pending = ray.wait(pending, num_returns=1)
             yield from ray.get(done[0])
     finally:
-        ray.shutdown()
+        with _CONNECTED:
+            _CONNECTED.users -= 1
+            if _CONNECTED.users == 0:
+                ray.shutdown()

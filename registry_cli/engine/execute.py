@@ -14,18 +14,29 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from registry_cli.engine.agents import Agent, AgentFailure, run_agent
-from registry_cli.engine.cache import ResultCache
-from registry_cli.engine.inference import Inference, InferenceFailure, ModelSpec, Usage, check_routable, redact
+from registry_cli.engine.agents import Agent, AgentFailure, AgentTrace, run_agent
+from registry_cli.engine.blocking import CURRENT
+from registry_cli.engine.cache import CacheWriter, ResultCache
+from registry_cli.engine.inference import (
+    Inference,
+    InferenceFailure,
+    ModelSpec,
+    Usage,
+    check_routable,
+    choose_backend,
+    open_session,
+    redact,
+)
 from registry_cli.engine.metrics import compute_metrics
 from registry_cli.engine.plan import Item, Plan
 from registry_cli.engine.relay import Relay
 from registry_cli.engine.results import ERROR, FAILED, PASSED, CacheStats, Outcome, RunSummary
 from registry_cli.engine.sandbox import Sandbox
+from registry_cli.engine.transcript import Completer, Recording
 from registry_cli.errors import NearaiError
 
 OutcomeFn = Callable[[Outcome], None]
@@ -58,10 +69,13 @@ class Work:
 class DatumSession:
     """The Session given to ``solve``: one per datum, with a private working folder and usage accounting."""
 
-    def __init__(self, inference: Inference | None, work: Work, repeat: int = 0) -> None:
-        self._inference, self._work = inference, work
+    def __init__(self, inference: Completer | None, work: Work, repeat: int = 0) -> None:
+        self._recording = Recording(inference) if inference is not None else None
+        self._inference: Completer | None = self._recording
+        self._work = work
         self.repeat = repeat
         self.usage = Usage()
+        self.agent_runs: list[AgentTrace] = []
         self._path: str | None = None
 
     @property
@@ -96,9 +110,20 @@ class DatumSession:
     async def run_task(self, task: str) -> str:
         w = self._work
         if w.agent is not None:
+            trace = AgentTrace()
+            self.agent_runs.append(trace)
             return await run_agent(w.agent, task, w.model.resolved if w.model else "", self._inference, self.usage,
-                                   Path(self.path), w.timeout, w.sandbox)
+                                   Path(self.path), w.timeout, w.sandbox, trace)
         return await self.complete([{"role": "user", "content": task}])
+
+    def extras(self) -> dict[str, Any]:
+        """What the result keeps besides the verdict: usage, and each agent run's trace."""
+        extra: dict[str, Any] = {"usage": self.usage.as_dict()}
+        if self.agent_runs:
+            extra["agent"] = [t.as_dict() for t in self.agent_runs]
+        if self._recording is not None and self._recording.calls:
+            extra["transcript"] = self._recording.calls
+        return extra
 
     def cleanup(self) -> None:
         if self._path is not None:
@@ -112,27 +137,47 @@ def _verdict(raw: Any) -> tuple[bool, dict[str, Any], dict[str, float]]:
     return bool(v.passed), v.info, v.metrics
 
 
-async def solve_one(row: dict[str, Any], inference: Inference | None, work: Work,
+_STYLE: dict[type[Any], bool] = {}
+
+
+def _takes_session(solver: Any) -> bool:
+    cls = type(solver)
+    if cls not in _STYLE:
+        from solvers import takes_session
+
+        _STYLE[cls] = takes_session(solver.solve)
+    return _STYLE[cls]
+
+
+async def _call_solve(solver: Any, row: dict[str, Any], session: DatumSession) -> Any:
+    if not _takes_session(solver):  # nearai's documented style: solve(datum) with start_inference_session()
+        token = CURRENT.set((session, asyncio.get_running_loop()))
+        try:
+            if inspect.iscoroutinefunction(solver.solve):
+                return await solver.solve(row)
+            return await asyncio.to_thread(solver.solve, row)
+        finally:
+            CURRENT.reset(token)
+    if inspect.iscoroutinefunction(solver.solve):
+        return await solver.solve(row, session)
+    raw = await asyncio.to_thread(solver.solve, row, session)
+    return await raw if inspect.isawaitable(raw) else raw
+
+
+async def solve_one(row: dict[str, Any], inference: Completer | None, work: Work,
                     repeat: int = 0) -> tuple[str, dict[str, Any], str]:
     """(status, result, error) for one datum; never raises for per-datum failures."""
     session = DatumSession(inference, work, repeat)
     t0 = time.perf_counter()
-    solver = work.solver
     try:
-        if inspect.iscoroutinefunction(solver.solve):
-            raw = await solver.solve(row, session)
-        else:
-            raw = await asyncio.to_thread(solver.solve, row, session)
-            if inspect.isawaitable(raw):
-                raw = await raw
-        passed, info, metrics = _verdict(raw)
+        passed, info, metrics = _verdict(await _call_solve(work.solver, row, session))
     except (InferenceFailure, AgentFailure, NearaiError) as e:
-        return ERROR, {"usage": session.usage.as_dict()}, redact(str(e))
+        return ERROR, session.extras(), redact(str(e))
     except Exception as e:  # a solver bug on one datum must not sink the run
-        return ERROR, {"usage": session.usage.as_dict()}, redact(f"{type(e).__name__}: {e}")[:500]
+        return ERROR, session.extras(), redact(f"{type(e).__name__}: {e}")[:500]
     finally:
         session.cleanup()
-    result = {"passed": passed, "info": info, "metrics": metrics, "usage": session.usage.as_dict(),
+    result = {"passed": passed, "info": info, "metrics": metrics, **session.extras(),
               "duration_s": round(time.perf_counter() - t0, 4)}
     return (PASSED if passed else FAILED), result, ""
 
@@ -141,13 +186,39 @@ def _cached(item: Item, hit: dict[str, Any]) -> Outcome:
     return Outcome(item.index, item.repeat, item.key, item.datum_hash, PASSED if hit.get("passed") else FAILED, True, hit)
 
 
+@dataclass
+class Shared:
+    """What the cells of a suite share on one event loop: one HTTP session per endpoint, a cap on requests, and
+    the answers in flight (two cells needing the same cache key ask once)."""
+
+    limiter: asyncio.Semaphore | None = None
+    max_connections: int = 256
+    sessions: dict[str, Any] = field(default_factory=dict)
+    inflight: dict[str, asyncio.Future[tuple[str, dict[str, Any], str]]] = field(default_factory=dict)
+
+    def inference(self, spec: ModelSpec, max_concurrent: int) -> Inference:
+        session = None
+        if choose_backend(spec) == "openai":
+            if spec.api_base not in self.sessions:
+                self.sessions[spec.api_base] = open_session(self.max_connections)
+            session = self.sessions[spec.api_base]
+        return Inference(spec, max_concurrent, session, self.limiter)
+
+    async def close(self) -> None:
+        for session in self.sessions.values():
+            await session.close()
+        self.sessions.clear()
+
+
 async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], work: Work, cache: ResultCache,
-                        stats: CacheStats, on_outcome: OutcomeFn) -> None:
+                        stats: CacheStats, on_outcome: OutcomeFn, shared: Shared | None = None) -> None:
     """Answer ``items`` (remote cache first unless forced), reporting each outcome as it exists."""
     queue: asyncio.Queue[Item] = asyncio.Queue()
     for item in items:
         queue.put_nowait(item)
-    inference = Inference(work.model, work.max_concurrent) if work.model else None
+    inference = None
+    if work.model is not None:
+        inference = shared.inference(work.model, work.max_concurrent) if shared else Inference(work.model, work.max_concurrent)
 
     async def worker() -> None:
         while True:
@@ -155,22 +226,48 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            hit = None if work.force else await asyncio.to_thread(cache.get_remote, item.key)
+            if work.force:
+                hit = None
+            elif cache.remote_is_local:  # a file open: cheaper than a hop to a thread
+                hit = cache.get_remote(item.key)
+            else:
+                hit = await asyncio.to_thread(cache.get_remote, item.key)
             if hit is not None:
                 on_outcome(_cached(item, hit))
                 continue
-            status, result, error = await solve_one(rows[item.index], inference, work, item.repeat)
-            if status != ERROR:
-                kept, shared, problem = await asyncio.to_thread(
-                    cache.put, item.key, {**result, "datum_hash": item.datum_hash, "repeat": item.repeat})
-                stats.not_cached += not kept
-                stats.not_shared += kept and not shared
-                stats.last_error = problem or stats.last_error
+            if shared is not None and item.key in shared.inflight:  # another cell is answering this very key
+                status, result, error = await asyncio.shield(shared.inflight[item.key])
+                if status != ERROR:
+                    on_outcome(Outcome(item.index, item.repeat, item.key, item.datum_hash, status, True, result))
+                    continue
+            status, result, error = await answer(item)
             on_outcome(Outcome(item.index, item.repeat, item.key, item.datum_hash, status, False, result, error))
+
+    async def answer(item: Item) -> tuple[str, dict[str, Any], str]:
+        done: asyncio.Future[tuple[str, dict[str, Any], str]] | None = None
+        if shared is not None:
+            done = asyncio.get_running_loop().create_future()
+            shared.inflight[item.key] = done
+        verdict: tuple[str, dict[str, Any], str] = (ERROR, {}, "cancelled")
+        try:
+            verdict = await solve_one(rows[item.index], inference, work, item.repeat)
+            status, result, _ = verdict
+            if status != ERROR:
+                writer.submit(item.key, {**result, "datum_hash": item.datum_hash, "repeat": item.repeat})
+            return verdict
+        finally:
+            if done is not None and shared is not None:
+                done.set_result(verdict)  # waiters take it, or answer themselves when it is an error
+                shared.inflight.pop(item.key, None)
+
+    writer = CacheWriter(cache, stats)
 
     async def main() -> None:
         workers = [asyncio.create_task(worker()) for _ in range(min(work.max_concurrent, queue.qsize()))]
-        await asyncio.gather(*workers)
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            await asyncio.shield(asyncio.to_thread(writer.close))  # what finished is written, even when cancelled
 
     if inference is not None:
         async with inference:
@@ -179,19 +276,9 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
         await main()
 
 
-def execute(plan: Plan, cache: ResultCache, on_start: StartFn | None = None, on_outcome: OutcomeFn | None = None,
-            remote: RemoteFn | None = None) -> RunSummary:
-    """Run the plan; ``on_start(total, cached)`` and ``on_outcome`` feed a progress display. With ``remote``,
-    the uncached items are answered there instead of on this machine's event loop."""
-    started = time.perf_counter()
+def local_hits(plan: Plan, cache: ResultCache) -> tuple[dict[tuple[int, int], Outcome], list[Item]]:
+    """The outcomes this machine's cache holds, and the items left to answer."""
     outcomes: dict[tuple[int, int], Outcome] = {}
-    stats = CacheStats()
-
-    def report(o: Outcome) -> None:
-        outcomes[(o.index, o.repeat)] = o
-        if on_outcome:
-            on_outcome(o)
-
     todo: list[Item] = []
     for item in plan.items:
         hit = None if plan.params.force else cache.get_local(item.key)
@@ -201,18 +288,57 @@ def execute(plan: Plan, cache: ResultCache, on_start: StartFn | None = None, on_
             todo.append(item)
     if todo and plan.model is not None:
         check_routable(plan.model)
-    if on_start:
-        on_start(len(plan.items), len(outcomes))
-    if on_outcome:
-        for o in list(outcomes.values()):
-            on_outcome(o)
-    work = Work.of(plan, str(cache.directory.parent / "completions"))
-    if todo and remote is not None:
-        for o in remote(plan.data.rows, todo, work):
-            report(o)
-    elif todo:
-        asyncio.run(execute_items(todo, plan.data.rows, work, cache, stats, report))
-    ordered = [outcomes[(i.index, i.repeat)] for i in plan.items if (i.index, i.repeat) in outcomes]
-    custom = plan.solver_instance.aggregate([o.result for o in ordered if o.status != ERROR])
-    metrics = compute_metrics(ordered, plan.params.num_repeats, custom)
-    return RunSummary(ordered, time.perf_counter() - started, metrics, stats)
+    return outcomes, todo
+
+
+class _Run:
+    """One plan's execution: collects outcomes as they come and summarises them."""
+
+    def __init__(self, plan: Plan, cache: ResultCache, on_start: StartFn | None, on_outcome: OutcomeFn | None) -> None:
+        self.plan, self.cache, self.on_outcome = plan, cache, on_outcome
+        self.started = time.perf_counter()
+        self.stats = CacheStats()
+        self.outcomes, self.todo = local_hits(plan, cache)
+        self.work = Work.of(plan, str(cache.directory.parent / "completions"))
+        if on_start:
+            on_start(len(plan.items), len(self.outcomes))
+        if on_outcome:
+            for o in list(self.outcomes.values()):
+                on_outcome(o)
+
+    def report(self, o: Outcome) -> None:
+        self.outcomes[(o.index, o.repeat)] = o
+        if self.on_outcome:
+            self.on_outcome(o)
+
+    def summary(self) -> RunSummary:
+        plan = self.plan
+        ordered = [self.outcomes[(i.index, i.repeat)] for i in plan.items if (i.index, i.repeat) in self.outcomes]
+        custom = plan.solver_instance.aggregate([o.result for o in ordered if o.status != ERROR])
+        metrics = compute_metrics(ordered, plan.params.num_repeats, custom)
+        return RunSummary(ordered, time.perf_counter() - self.started, metrics, self.stats)
+
+
+def execute(plan: Plan, cache: ResultCache, on_start: StartFn | None = None, on_outcome: OutcomeFn | None = None,
+            remote: RemoteFn | None = None) -> RunSummary:
+    """Run the plan; ``on_start(total, cached)`` and ``on_outcome`` feed a progress display. With ``remote``,
+    the uncached items are answered there instead of on this machine's event loop."""
+    run = _Run(plan, cache, on_start, on_outcome)
+    if run.todo and remote is not None:
+        for o in remote(plan.data.rows, run.todo, run.work):
+            run.report(o)
+    elif run.todo:
+        asyncio.run(execute_items(run.todo, plan.data.rows, run.work, cache, run.stats, run.report))
+    return run.summary()
+
+
+async def execute_async(plan: Plan, cache: ResultCache, shared: Shared, on_start: StartFn | None = None,
+                        on_outcome: OutcomeFn | None = None, remote: RemoteFn | None = None) -> RunSummary:
+    """`execute` on an event loop that is already running (suites run many plans at once on one loop)."""
+    run = await asyncio.to_thread(_Run, plan, cache, on_start, on_outcome)
+    if run.todo and remote is not None:
+        for o in await asyncio.to_thread(lambda: list(remote(plan.data.rows, run.todo, run.work))):
+            run.report(o)
+    elif run.todo:
+        await execute_items(run.todo, plan.data.rows, run.work, cache, run.stats, run.report, shared)
+    return run.summary()

@@ -12,6 +12,7 @@ API keys come from the environment at call time and never enter cache keys, entr
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -141,15 +142,19 @@ def _price_map() -> dict[str, Any]:
     return {}
 
 
-def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
+@functools.lru_cache(maxsize=256)
+def _prices(model: str) -> tuple[float, float]:
     table = _price_map()
     name = model.split("/", 1)[1] if model.startswith("openai/") else model
     entry = table.get(model) or table.get(name)
     if not isinstance(entry, dict):
-        return 0.0
-    return float(entry.get("input_cost_per_token") or 0) * prompt_tokens + float(
-        entry.get("output_cost_per_token") or 0
-    ) * completion_tokens
+        return 0.0, 0.0
+    return float(entry.get("input_cost_per_token") or 0), float(entry.get("output_cost_per_token") or 0)
+
+
+def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    per_prompt, per_completion = _prices(model)
+    return per_prompt * prompt_tokens + per_completion * completion_tokens
 
 
 class _Retryable(Exception):
@@ -184,22 +189,34 @@ def check_routable(spec: ModelSpec) -> None:
                              "prefix the provider (openai/..., anthropic/...) or pass --api_base") from None
 
 
+def open_session(max_connections: int) -> Any:
+    """An aiohttp session for OpenAI-compatible servers (call inside a running event loop)."""
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ttl_dns_cache=300)
+    return aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
+
+
 class Inference:
     """Async completion client with bounded retries (429/5xx/connection errors/timeouts) and per-call timeout."""
 
-    def __init__(self, spec: ModelSpec, max_connections: int = 64) -> None:
+    def __init__(self, spec: ModelSpec, max_connections: int = 64, session: Any = None,
+                 limiter: asyncio.Semaphore | None = None) -> None:
+        """``session``: an aiohttp session to share (suites keep one per endpoint); ``limiter``: a cap on requests
+        in flight shared with other clients (a suite-wide limit protecting a shared endpoint)."""
         self.spec = spec
         self.max_connections = max_connections
         self.backend = choose_backend(spec)
-        self._session: Any = None
+        self._session: Any = session
+        self._owns_session = session is None
+        self._limiter = limiter
         self._litellm: Any = None
+        self._parts: tuple[str, dict[str, str], Any] | None = None
 
     async def __aenter__(self) -> Inference:
         if self.backend == "openai":
-            import aiohttp
-
-            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
+            if self._session is None:
+                self._session = open_session(self.max_connections)
         else:
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
             import litellm
@@ -209,18 +226,24 @@ class Inference:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
+        if self._session is not None and self._owns_session:
             await self._session.close()
+
+    async def _once(self, messages: Messages) -> Completion:
+        if self.backend == "openai":
+            return await self._openai(messages)
+        return await self._via_litellm(messages)
 
     async def complete(self, messages: Messages, usage: Usage | None = None) -> str:
         attempt = 0
         while True:
             try:
                 started = time.perf_counter()
-                if self.backend == "openai":
-                    c = await self._openai(messages)
+                if self._limiter is not None:
+                    async with self._limiter:
+                        c = await self._once(messages)
                 else:
-                    c = await self._via_litellm(messages)
+                    c = await self._once(messages)
                 if usage is not None:
                     usage.add(c)
                     usage.latency_s += time.perf_counter() - started
@@ -235,6 +258,16 @@ class Inference:
                     usage.retries += 1
                 await asyncio.sleep(delay)
 
+    def _request_parts(self) -> tuple[str, dict[str, str], Any]:
+        """URL, headers and timeout of every request, made once per client."""
+        if self._parts is None:
+            import aiohttp
+
+            key = api_key()
+            self._parts = (self.spec.api_base.rstrip("/") + "/chat/completions",
+                           {"Authorization": f"Bearer {key}"} if key else {}, aiohttp.ClientTimeout(total=self.spec.timeout))
+        return self._parts
+
     async def _openai(self, messages: Messages) -> Completion:
         import aiohttp
 
@@ -242,11 +275,9 @@ class Inference:
                                 "temperature": self.spec.temperature}
         if self.spec.max_tokens:
             body["max_tokens"] = self.spec.max_tokens
-        headers = {"Authorization": f"Bearer {api_key()}"} if api_key() else {}
-        url = self.spec.api_base.rstrip("/") + "/chat/completions"
+        url, headers, timeout = self._request_parts()
         try:
-            async with self._session.post(url, json=body, headers=headers,
-                                          timeout=aiohttp.ClientTimeout(total=self.spec.timeout)) as resp:
+            async with self._session.post(url, json=body, headers=headers, timeout=timeout) as resp:
                 if resp.status == 429 or resp.status >= 500:
                     ra = resp.headers.get("Retry-After")
                     raise _Retryable(f"HTTP {resp.status} from {public_url(url)}",

@@ -11,7 +11,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-SANDBOX_KINDS = ("auto", "bwrap", "docker", "podman", "native")
+from registry_cli.config import SANDBOXES
+
+SANDBOX_KINDS = SANDBOXES
 
 
 def _flag(default: Any, help: str, minimum: float | None = None, choices: tuple[str, ...] = ()) -> Any:
@@ -29,7 +31,7 @@ class RunParams:
     subsample: str = _flag("", "a seeded random sample: a fraction (0.1) or a count (50) of the datums")
     seed: int = _flag(0, "seed for --subsample", minimum=0)
     num_repeats: int = _flag(1, "answer every datum N times (pass@k for k <= N)", minimum=1)
-    max_concurrent: int = _flag(16, "datums in flight at once", minimum=1)
+    max_concurrent: int = _flag(16, "datums in flight at once (-1: one per CPU)", minimum=-1)
     api_base: str = _flag("", "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (fast path)")
     temperature: float = _flag(0.0, "sampling temperature", minimum=0.0)
     max_tokens: int = _flag(0, "completion token limit (0: the server's default)", minimum=0)
@@ -45,8 +47,13 @@ class RunParams:
     ray_address: str = _flag("", "run datums on a Ray cluster: auto, ray://host:10001, or local")
     quiet: bool = _flag(False, "no progress bar")
     solver_args: dict[str, str] = field(default_factory=dict, metadata={"help": "", "minimum": None, "choices": ()})
+    # set by suites (`environment_variables`), not a flag: reaches agents and scenarios
+    environment_variables: dict[str, str] = field(default_factory=dict, metadata={"help": "", "minimum": None, "choices": ()})
+
+
+NOT_FLAGS = ("solver_args", "environment_variables")
 
 
 def run_fields() -> list[dataclasses.Field[Any]]:
     """The user-settable fields, in declaration order (solver arguments are the extra flags)."""
-    return [f for f in dataclasses.fields(RunParams) if f.name != "solver_args"]
+    return [f for f in dataclasses.fields(RunParams) if f.name not in NOT_FLAGS]

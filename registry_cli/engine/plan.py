@@ -7,13 +7,15 @@ missing subset — fails here, before anything is computed.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from registry_cli.engine.agents import Agent
+from registry_cli.engine.agents import Agent, AgentDefaults
 from registry_cli.engine.cache import datum_hash, result_key
 from registry_cli.engine.dataset import LoadedDataset, load_dataset, resolve_source
 from registry_cli.engine.inference import ModelSpec, choose_backend
@@ -70,19 +72,34 @@ def check_compatibility(solver: SolverSpec, instance: Any, dataset_name: str, fi
                                f"its datums need the fields of {model.__name__}") from None
 
 
+def with_agent_defaults(params: RunParams, defaults: AgentDefaults) -> RunParams:
+    """The agent's metadata defaults (model, temperature, max_tokens) apply when the run names no model."""
+    if params.model or not defaults.model_id:
+        return params
+    changes: dict[str, Any] = {"model": defaults.model_id}
+    if defaults.temperature is not None:
+        changes["temperature"] = defaults.temperature
+    if defaults.max_tokens is not None:
+        changes["max_tokens"] = defaults.max_tokens
+    return dataclasses.replace(params, **changes)
+
+
 def make_plan(registry: Registry, params: RunParams) -> Plan:
     if not params.model and not params.agent:
         raise UsageError("pass --model or --agent", "e.g. --model=openai/gpt-4o-mini or --agent=PATH")
+    if params.max_concurrent == 0 or params.max_concurrent < -1:
+        raise UsageError(f"--max_concurrent must be >= 1 or -1 (one per CPU), got {params.max_concurrent}")
+    if params.max_concurrent == -1:
+        params = dataclasses.replace(params, max_concurrent=os.cpu_count() or 1)
     solver = bind_solver(params.solver_strategy, params.solver_args)
-    model = ModelSpec.from_params(params) if params.model else None
-    if model is not None:
-        choose_backend(model)  # a bad NEARAI_INFERENCE_BACKEND fails now
     source = resolve_source(registry, params.dataset)
     agent = None
     if params.agent:
-        agent_source = resolve_source(registry, params.agent, "agent")
-        Agent.check(agent_source.folder)
-        agent = Agent(agent_source)
+        agent = Agent.load(resolve_source(registry, params.agent, "agent"), params.environment_variables)
+        params = with_agent_defaults(params, agent.defaults)
+    model = ModelSpec.from_params(params) if params.model else None
+    if model is not None:
+        choose_backend(model)  # a bad NEARAI_INFERENCE_BACKEND fails now
     runs_code = agent is not None or bool(getattr(solver.cls, "runs_code", False))
     kind = params.sandbox if params.sandbox != "auto" else registry.config.sandbox  # the flag, else config
     if kind not in SANDBOX_KINDS:
@@ -92,8 +109,8 @@ def make_plan(registry: Registry, params: RunParams) -> Plan:
     warnings = []
     if sandbox is not None and sandbox.kind == "native":
         warnings.append("warning: --sandbox=native runs untrusted code with your files, network and keys in reach")
-    instance = solver.create(source.label, params.model, agent.label if agent else "")
     data = load_dataset(source, params.subset, params.limit, params.subsample, params.seed)
+    instance = solver.create(data.ref, params.model, agent.label if agent else "")
     if params.check_compatibility:
         check_compatibility(solver, instance, source.name, next(iter(data.rows.values()), None))
     common = {

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from registry_cli.engine.cache import ResultCache, jsonable, result_key
-from registry_cli.engine.inference import Inference, InferenceFailure, Usage
+from registry_cli.engine.inference import InferenceFailure, Usage
+from registry_cli.engine.transcript import Completer
 
 DUMMY_KEY = "sk-nearai-relay-no-key"
 
 
 class Relay:
-    def __init__(self, inference: Inference | None, usage: Usage, tcp: bool = False, cache_dir: str = "",
+    def __init__(self, inference: Completer | None, usage: Usage, tcp: bool = False, cache_dir: str = "",
                  repeat: int = 0, force: bool = False) -> None:
         """``tcp``: also listen on a loopback port (the native backend's way in); otherwise only the socket.
         ``cache_dir``: cache completions there, keyed by the model's identity, the messages and the repeat (so

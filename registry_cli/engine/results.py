@@ -23,7 +23,8 @@ class Outcome:
         """The per-datum line kept in evaluation entries (content-addressed by the cache key)."""
         return {"key": self.key, "datum_hash": self.datum_hash, "index": self.index, "repeat": self.repeat,
                 "status": self.status, "info": self.result.get("info", {}), "metrics": self.result.get("metrics", {}),
-                "usage": self.result.get("usage", {}), "error": self.error or None}
+                "usage": self.result.get("usage", {}), "error": self.error or None,
+                **({"agent": self.result["agent"]} if self.result.get("agent") else {})}
 
     @property
     def usage(self) -> dict[str, Any]:

@@ -33,7 +33,9 @@ class SolverSpec:
     def identity(self) -> dict[str, Any]:
         return {"class": self.path, "version": self.version, "args": jsonable(self.args)}
 
-    def create(self, dataset_ref: str = "", model: str = "", agent: str = "") -> Any:
+    def create(self, dataset_ref: Any = None, model: str = "", agent: str = "") -> Any:
+        """An instance; ``dataset_ref`` (the whole loaded dataset, as upstream nearai passes it), ``model`` and
+        ``agent`` reach constructors that name them."""
         accepted = inspect.signature(self.cls).parameters
         engine = {k: v for k, v in (("dataset_ref", dataset_ref), ("model", model), ("agent", agent)) if k in accepted}
         try:

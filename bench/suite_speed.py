@@ -1,0 +1,73 @@
+"""Suite speed: 10 cells x 1,000 addition datums (10 models), parallel = 4, 64 requests per cell, against a local
+OpenAI-compatible server with 50 ms latency; compared in the same run with a bare aiohttp client sending the same
+10,000 requests at the same total concurrency (4 x 64). Then the fully cached re-run of the suite.
+
+    python bench/suite_speed.py      # targets: suite <= 1.3x the bare client; cached re-run < 2 s
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from _common import fresh_home, start_server
+
+CELLS, DATUMS, PARALLEL, PER_CELL = 10, 1000, 4, 64
+
+
+async def bare_client(url: str, prompts: list[str], models: list[str], concurrency: int) -> float:
+    import aiohttp
+
+    sem = asyncio.Semaphore(concurrency)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
+        async def one(model: str, p: str) -> None:
+            async with sem:
+                async with s.post(url + "/chat/completions",
+                                  json={"model": model, "messages": [{"role": "user", "content": p}]}) as r:
+                    await r.json()
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(m, p) for m in models for p in prompts))
+        return time.perf_counter() - t0
+
+
+def run_suite(config: str) -> tuple[float, object]:
+    from registry_cli.suites.config import load_suite
+    from registry_cli.suites.run import run_suite as run
+
+    t0 = time.perf_counter()
+    result = run(load_suite(config))
+    return time.perf_counter() - t0, result
+
+
+def main() -> None:
+    import datasets
+
+    from examples.make_addition_dataset import build
+
+    home = fresh_home()
+    ds = build(home / "3_digit_addition", DATUMS)
+    models = [f"model-{i}" for i in range(CELLS)]
+    srv, url = start_server(0.05)
+    try:
+        config = home / "speed.toml"
+        config.write_text(f'name = "speed"\nparallel = {PARALLEL}\n[[tasks]]\ndataset = "{ds}"\n'
+                          f'solver = "ThreeDigitAdditionSolver"\napi_base = "{url}"\nmax_concurrent = {PER_CELL}\n'
+                          f"model = {models!r}\n".replace("'", '"'))
+        rows = datasets.load_from_disk(str(ds)).to_list()
+        prompts = [f"Please add the following numbers together: {r['input']}\n\nOutput the result only." for r in rows]
+        bare = asyncio.run(bare_client(url, prompts, models, PARALLEL * PER_CELL))
+        t_suite, first = run_suite(str(config))
+        assert first.status == "completed", first.status  # type: ignore[attr-defined]
+        t_cached, again = run_suite(str(config))
+        assert all(s.cached == DATUMS for s in again.states)  # type: ignore[attr-defined]
+    finally:
+        srv.terminate()
+    print(f"bare aiohttp client, {CELLS * DATUMS} requests @{PARALLEL * PER_CELL}:  {bare:.2f} s")
+    print(f"nearai suite run, {CELLS} cells x {DATUMS} @{PARALLEL}x{PER_CELL}:   {t_suite:.2f} s  "
+          f"({t_suite / bare:.2f}x bare; target <= 1.3x)")
+    print(f"fully cached re-run of the suite:            {t_cached:.2f} s  (target < 2 s)")
+
+
+if __name__ == "__main__":
+    main()
