@@ -28,12 +28,31 @@ async def bare_client(url: str, prompts: list[str], concurrency: int) -> float:
         return time.perf_counter() - t0
 
 
+DOC_SOLVER = """from solvers import SolverStrategy
+
+
+class DocSolver(SolverStrategy):
+    def __init__(self, dataset_ref, model="", agent=""):
+        super().__init__(model, agent)
+        self.dataset_ref = dataset_ref
+
+    def evaluation_name(self):
+        return "3_digit_addition"
+
+    def solve(self, datum):
+        session = self.start_inference_session(datum["input"])
+        goal = f"Please add the following numbers together: {datum['input']}\\n\\nOutput the result only."
+        return session.run_task(goal).strip() == datum["output"]
+"""
+
+
 def run(dataset: str, url: str, **kw: object) -> tuple[float, object]:
     from registry_cli.benchmark import run_benchmark
     from registry_cli.engine.params import RunParams
 
-    params = RunParams(dataset=dataset, solver_strategy="ThreeDigitAdditionSolver", model="fake", api_base=url,
-                       max_concurrent=64, quiet=True, **kw)  # type: ignore[arg-type]
+    fields: dict[str, object] = {"solver_strategy": "ThreeDigitAdditionSolver", **kw}
+    params = RunParams(dataset=dataset, model="fake", api_base=url, max_concurrent=64, quiet=True,
+                       **fields)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     summary = run_benchmark(params).summary
     return time.perf_counter() - t0, summary
@@ -57,6 +76,10 @@ def main() -> None:
         t_run, s = run(str(ds1k), url)
         assert s.total == 1000 and s.count("error") == 0, "run had errors"  # type: ignore[attr-defined]
         t_cached1k, _ = run(str(ds1k), url)
+        doc_solver = home / "doc_solver.py"  # nearai's documented style: synchronous solve(datum), a thread per datum
+        doc_solver.write_text(DOC_SOLVER)
+        t_doc, sd = run(str(ds1k), url, solver_strategy=f"{doc_solver}:DocSolver")
+        assert sd.total == 1000 and sd.count("error") == 0, "doc-style run had errors"  # type: ignore[attr-defined]
     finally:
         srv.terminate()
     fast, url0 = start_server(0.0)
@@ -70,6 +93,7 @@ def main() -> None:
     print(f"bare aiohttp client, 1000 requests @64:     {bare:.2f} s")
     print(f"nearai benchmark run, 1000 datums @64:      {t_run:.2f} s  ({t_run / bare:.2f}x bare; target <= 3 s)")
     print(f"cached re-run, 1000 datums:                 {t_cached1k:.2f} s")
+    print(f"docs-style synchronous solver, 1000 @64:   {t_doc:.2f} s  ({t_doc / bare:.2f}x bare)")
     print(f"fill 10,000 datums (0 ms server):           {t_fill:.2f} s")
     print(f"fully cached re-run, 10,000 datums:         {t_cached:.2f} s  (target <= 1 s)")
 

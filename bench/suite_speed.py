@@ -3,6 +3,9 @@ OpenAI-compatible server with 50 ms latency; compared in the same run with a bar
 10,000 requests at the same total concurrency (4 x 64). Then the fully cached re-run of the suite.
 
     python bench/suite_speed.py      # targets: suite <= 1.3x the bare client; cached re-run < 2 s
+
+The machine's speed drifts during a run (a 2-core VM), so the bare client and the suite take turns, three rounds
+each (the suite with --force after the first), and the best of each is compared.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import time
 
 from _common import fresh_home, start_server
 
-CELLS, DATUMS, PARALLEL, PER_CELL = 10, 1000, 4, 64
+CELLS, DATUMS, PARALLEL, PER_CELL, ROUNDS = 10, 1000, 4, 64, 3
 
 
 async def bare_client(url: str, prompts: list[str], models: list[str], concurrency: int) -> float:
@@ -31,12 +34,12 @@ async def bare_client(url: str, prompts: list[str], models: list[str], concurren
         return time.perf_counter() - t0
 
 
-def run_suite(config: str) -> tuple[float, object]:
+def run_suite(config: str, force: bool = False) -> tuple[float, object]:
     from registry_cli.suites.config import load_suite
     from registry_cli.suites.run import run_suite as run
 
     t0 = time.perf_counter()
-    result = run(load_suite(config))
+    result = run(load_suite(config), force=force)
     return time.perf_counter() - t0, result
 
 
@@ -56,15 +59,20 @@ def main() -> None:
                           f"model = {models!r}\n".replace("'", '"'))
         rows = datasets.load_from_disk(str(ds)).to_list()
         prompts = [f"Please add the following numbers together: {r['input']}\n\nOutput the result only." for r in rows]
-        bare = asyncio.run(bare_client(url, prompts, models, PARALLEL * PER_CELL))
-        t_suite, first = run_suite(str(config))
-        assert first.status == "completed", first.status  # type: ignore[attr-defined]
+        bares, suites = [], []
+        for round_ in range(ROUNDS):
+            bares.append(asyncio.run(bare_client(url, prompts, models, PARALLEL * PER_CELL)))
+            t, result = run_suite(str(config), force=round_ > 0)
+            assert result.status == "completed", result.status  # type: ignore[attr-defined]
+            suites.append(t)
+        bare, t_suite = min(bares), min(suites)
         t_cached, again = run_suite(str(config))
         assert all(s.cached == DATUMS for s in again.states)  # type: ignore[attr-defined]
     finally:
         srv.terminate()
-    print(f"bare aiohttp client, {CELLS * DATUMS} requests @{PARALLEL * PER_CELL}:  {bare:.2f} s")
-    print(f"nearai suite run, {CELLS} cells x {DATUMS} @{PARALLEL}x{PER_CELL}:   {t_suite:.2f} s  "
+    print(f"rounds (bare / suite): {', '.join(f'{b:.2f}/{t:.2f}' for b, t in zip(bares, suites))}")
+    print(f"bare aiohttp client, {CELLS * DATUMS} requests @{PARALLEL * PER_CELL}:  {bare:.2f} s (best of {ROUNDS})")
+    print(f"nearai suite run, {CELLS} cells x {DATUMS} @{PARALLEL}x{PER_CELL}:   {t_suite:.2f} s (best of {ROUNDS})  "
           f"({t_suite / bare:.2f}x bare; target <= 1.3x)")
     print(f"fully cached re-run of the suite:            {t_cached:.2f} s  (target < 2 s)")
 

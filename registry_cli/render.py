@@ -151,7 +151,7 @@ def benchmark_summary(run: BenchmarkRun) -> None:
             f"cost ${s.usage_total('cost'):.4f}{extra}", markup=False)
     if s.cache.not_shared:
         c.print(f"{s.cache.not_shared} results kept locally but not shared to the store ({s.cache.last_error}); "
-                "the next run shares them", markup=False)
+                "they stay cached on this machine", markup=False)
     if s.cache.not_cached:
         c.print(f"{s.cache.not_cached} results could not be cached ({s.cache.last_error})", markup=False)
     selection = run.plan.data.selection.label

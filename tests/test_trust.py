@@ -247,3 +247,13 @@ def test_unknown_names_get_close_matches(local_env: Env) -> None:
                          (["benchmark", "run", "some/data", "--limit", "3"], "missing SOLVER_STRATEGY")):
         proc = local_env.run(*argv)
         assert proc.returncode == 2 and expect in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_item_keys_equal_result_keys() -> None:
+    from registry_cli.engine.cache import item_keys, result_key
+
+    common = {"solver": {"class": "a:B", "version": "1", "args": {"x": None, "y": 2}}, "dataset": "d", "subset": None,
+              "model": {"model": "openai/m", "api_base": None, "temperature": 0.0}, "agent": None}
+    key = item_keys(common)
+    for dh, r in (("h1", 0), ("h2", 3)):
+        assert key(dh, r) == result_key({**common, "datum": dh, "repeat": r})

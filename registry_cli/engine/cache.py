@@ -2,14 +2,18 @@
 
 Keys are sha256 of canonical JSON of everything that changes the answer (see ``result_key``). Values are JSON.
 Errors are never cached. The cache never raises: an unreadable row is a miss, and a failed write is counted
-(``ResultCache.put`` says how far the value got) so a flaky store or a full disk never ends a run. The remote
-copy lives at ``cache/v2/<ab>/<key>.json`` in the registry's store, so machines sharing a store share results.
+(``ResultCache.put`` says how far the value got) so a flaky store or a full disk never ends a run. The shared
+copy lives in packs under ``cache/v2/packs/<group>/`` in the registry's store, so machines sharing a store share
+results.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,6 @@ from diskcache import Cache, Disk
 from diskcache.core import MODE_PICKLE
 
 from registry_cli.engine.inference import redact
-from registry_cli.errors import NotFoundInStore, StoreError
 from registry_cli.manifest import canonical_json, sha256_hex
 from registry_cli.store import Store
 
@@ -90,11 +93,35 @@ def result_key(parts: dict[str, Any]) -> str:
     return sha256_hex(canonical_json(drop_none({"schema": CACHE_SCHEMA, **parts})))
 
 
-def remote_key(key: str) -> str:
-    return f"cache/v{CACHE_SCHEMA}/{key[:2]}/{key}.json"
+def item_keys(common: dict[str, Any]) -> Callable[[str, int], str]:
+    """`result_key` of ``{**common, "datum": datum_hash, "repeat": repeat}``, with the common part cleaned once."""
+    base = drop_none({"schema": CACHE_SCHEMA, **common})
+    return lambda datum, repeat: sha256_hex(canonical_json({**base, "datum": datum, "repeat": repeat}))
+
+
+def cache_group(common: dict[str, Any]) -> str:
+    """What the items of one run share (solver, dataset, subset, model, agent): names its packs in the store."""
+    return sha256_hex(canonical_json(drop_none({"schema": CACHE_SCHEMA, **common})))[:32]
+
+
+def pack_prefix(group: str) -> str:
+    return f"cache/v{CACHE_SCHEMA}/packs/{group}/"
+
+
+def _valid(value: Any) -> bool:
+    key = value.get("key") if isinstance(value, dict) else None
+    return isinstance(key, str) and len(key) == 64 and all(c in "0123456789abcdef" for c in key)
 
 
 class ResultCache:
+    """Verdicts by cache key: this machine's diskcache first, then the store's packs.
+
+    The store keeps results in packs, one JSON-lines object per batch written, under a folder per group (the run's
+    solver, dataset, model and agent). A run that misses locally lists its group's packs once and imports the ones
+    it has not seen, so sharing costs a LIST and a GET per pack, never a request per datum. Nothing here raises:
+    a store that cannot be read is a miss, one that cannot be written is counted.
+    """
+
     def __init__(self, directory: Path, remote: Store | None) -> None:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(directory, 0o700)
@@ -113,20 +140,6 @@ class ResultCache:
             return None
         return value if isinstance(value, dict) else None
 
-    def get_remote(self, key: str) -> dict[str, Any] | None:
-        if self.remote is None:
-            return None
-        try:
-            value = json.loads(self.remote.get_bytes(remote_key(key)))
-        except (NotFoundInStore, ValueError, StoreError):
-            return None
-        except Exception:  # any other store failure is a miss too
-            return None
-        if not isinstance(value, dict) or value.get("key") != key:
-            return None
-        self._set_local(key, value)
-        return value
-
     def _set_local(self, key: str, value: dict[str, Any]) -> str:
         try:
             self.local.set(key, value)
@@ -134,43 +147,63 @@ class ResultCache:
         except Exception as e:  # e.g. a full disk
             return f"local cache: {type(e).__name__}: {e}"
 
-    def put(self, key: str, value: dict[str, Any]) -> tuple[bool, bool, str]:
-        """Local first (so a crash keeps it), then the shared remote copy. Returns (kept locally, shared, error)."""
-        value = {**value, "key": key}
-        local_error = self._set_local(key, value)
-        if self.remote is None:
-            return not local_error, False, local_error
+    def sync(self, group: str) -> int:
+        """Import the store's packs of ``group`` not imported before; how many results came in."""
+        if self.remote is None or not group:
+            return 0
         try:
-            self.remote.put_bytes(remote_key(key), canonical_json(value))
-            return not local_error, True, local_error
-        except Exception as e:  # StoreError, or anything a store backend lets through
-            return not local_error, False, local_error or redact(f"store: {e}")
-
-    @property
-    def remote_is_local(self) -> bool:
-        """The store is a folder on this machine: looking a key up costs a file open, not a round trip."""
-        from registry_cli.store import LocalStore
-
-        return isinstance(self.remote, LocalStore)
-
-    def put_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[tuple[bool, bool, str]]:
-        """`put` for a batch: one local transaction, then the remote copies."""
-        try:
-            with self.local.transact():
-                local_errors = [self._set_local(key, {**value, "key": key}) for key, value in items]
-        except Exception as e:  # the transaction itself failed: nothing of the batch is kept locally
-            local_errors = [f"local cache: {type(e).__name__}: {e}"] * len(items)
-        out = []
-        for (key, value), local_error in zip(items, local_errors):
-            if self.remote is None:
-                out.append((not local_error, False, local_error))
+            names = sorted(name for name, _ in self.remote.list(pack_prefix(group)))
+        except Exception:  # an unreadable store is a miss
+            return 0
+        imported = 0
+        for name in names:
+            marker = f"pack:{name}"
+            if self.get_local(marker) is not None:
                 continue
             try:
-                self.remote.put_bytes(remote_key(key), canonical_json({**value, "key": key}))
-                out.append((not local_error, True, local_error))
-            except Exception as e:
-                out.append((not local_error, False, local_error or redact(f"store: {e}")))
-        return out
+                data = self.remote.get_bytes(name)
+            except Exception:
+                continue
+            values = []
+            for line in data.splitlines():
+                try:
+                    value = json.loads(line)
+                except ValueError:  # a torn or foreign line: skip it, keep the rest
+                    continue
+                if _valid(value):
+                    values.append(value)
+            try:
+                with self.local.transact():
+                    for value in values:
+                        self.local.set(value["key"], value)
+                    self.local.set(marker, {"pack": name, "results": len(values)})
+            except Exception:
+                continue
+            imported += len(values)
+        return imported
+
+    def put(self, key: str, value: dict[str, Any], group: str = "") -> tuple[bool, bool, str]:
+        """Keep one result. Returns (kept locally, shared to the store, problem)."""
+        return self.put_many([(key, value)], group)[0]
+
+    def put_many(self, items: list[tuple[str, dict[str, Any]]], group: str = "") -> list[tuple[bool, bool, str]]:
+        """A batch: one local transaction, then (with a store and a group) one pack in the store."""
+        values = [{**value, "key": key} for key, value in items]
+        try:
+            with self.local.transact():
+                local_errors = [self._set_local(v["key"], v) for v in values]
+        except Exception as e:  # the transaction itself failed: nothing of the batch is kept locally
+            local_errors = [f"local cache: {type(e).__name__}: {e}"] * len(values)
+        if self.remote is None or not group:
+            return [(not err, False, err) for err in local_errors]
+        name = f"{pack_prefix(group)}{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.jsonl"
+        try:
+            self.remote.put_bytes(name, b"".join(canonical_json(v) + b"\n" for v in values))
+        except Exception as e:  # StoreError, or anything a store backend lets through
+            problem = redact(f"store: {e}")
+            return [(not err, False, err or problem) for err in local_errors]
+        self._set_local(f"pack:{name}", {"pack": name, "results": len(values)})  # ours: never imported back
+        return [(not err, True, err) for err in local_errors]
 
     def close(self) -> None:
         self.local.close()
@@ -185,13 +218,12 @@ class CacheWriter:
 
     BATCH = 256
 
-    def __init__(self, cache: ResultCache, stats: Any, remote_threads: int = 8) -> None:
+    def __init__(self, cache: ResultCache, stats: Any, group: str = "") -> None:
         import queue
         import threading
 
-        self.cache, self.stats = cache, stats
+        self.cache, self.stats, self.group = cache, stats, group
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
-        self._remote_threads = remote_threads
         self._thread = threading.Thread(target=self._loop, name="nearai-cache-writer", daemon=True)
         self._thread.start()
 
@@ -222,7 +254,7 @@ class CacheWriter:
 
     def _write(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
         try:
-            results = self.cache.put_many(batch)
+            results = self.cache.put_many(batch, self.group)
         except Exception as e:  # never let the writer die: count the batch as not cached
             results = [(False, False, f"{type(e).__name__}: {e}")] * len(batch)
         for kept, shared, problem in results:

@@ -126,6 +126,26 @@ class LoadedDataset:
     selection: Selection
     rows: dict[int, dict[str, Any]]  # split position -> datum, for the selected positions
     ref: Any = None  # the whole dataset as loaded (a DatasetDict or Dataset; scenarios: their list)
+    _hashes: dict[int, str] | None = None
+
+    def datum_hashes(self) -> dict[int, str]:
+        """Each selected datum's content hash, computed once (suites plan many cells over one dataset)."""
+        if self._hashes is None:
+            from registry_cli.engine.cache import datum_hash
+
+            self._hashes = {i: datum_hash(row) for i, row in self.rows.items()}
+        return self._hashes
+
+
+_LOADED: dict[tuple[Source, str, int, str, int], LoadedDataset] = {}
+
+
+def load_dataset_once(source: Source, subset: str = "", limit: int = 0, subsample: str = "", seed: int = 0) -> LoadedDataset:
+    """`load_dataset`, remembered for this process: the cells of a suite often share a dataset and selection."""
+    key = (source, subset, limit, subsample, seed)
+    if key not in _LOADED:
+        _LOADED[key] = load_dataset(source, subset, limit, subsample, seed)
+    return _LOADED[key]
 
 
 def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: str = "", seed: int = 0) -> LoadedDataset:

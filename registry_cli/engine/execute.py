@@ -58,12 +58,13 @@ class Work:
     force: bool
     results_dir: str
     completions_dir: str  # where the model relay caches completions ("" for none)
+    cache_group: str = ""  # names the result packs written to the store
 
     @classmethod
     def of(cls, plan: Plan, completions_dir: str = "") -> Work:
         p = plan.params
         return cls(plan.solver_instance, plan.model, plan.agent, plan.sandbox, p.timeout, p.max_concurrent, p.force,
-                   p.results_dir, completions_dir)
+                   p.results_dir, completions_dir, plan.cache_group)
 
 
 class DatumSession:
@@ -189,7 +190,7 @@ def _cached(item: Item, hit: dict[str, Any]) -> Outcome:
 @dataclass
 class Shared:
     """What the cells of a suite share on one event loop: one HTTP session per endpoint, a cap on requests, and
-    the answers in flight (two cells needing the same cache key ask once)."""
+    the answers given or in flight by cache key (two cells needing the same answer ask once, whichever runs first)."""
 
     limiter: asyncio.Semaphore | None = None
     max_connections: int = 256
@@ -200,7 +201,7 @@ class Shared:
         session = None
         if choose_backend(spec) == "openai":
             if spec.api_base not in self.sessions:
-                self.sessions[spec.api_base] = open_session(self.max_connections)
+                self.sessions[spec.api_base] = open_session(spec.api_base, self.max_connections)
             session = self.sessions[spec.api_base]
         return Inference(spec, max_concurrent, session, self.limiter)
 
@@ -226,16 +227,7 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            if work.force:
-                hit = None
-            elif cache.remote_is_local:  # a file open: cheaper than a hop to a thread
-                hit = cache.get_remote(item.key)
-            else:
-                hit = await asyncio.to_thread(cache.get_remote, item.key)
-            if hit is not None:
-                on_outcome(_cached(item, hit))
-                continue
-            if shared is not None and item.key in shared.inflight:  # another cell is answering this very key
+            if shared is not None and item.key in shared.inflight:  # another cell answers (or answered) this key
                 status, result, error = await asyncio.shield(shared.inflight[item.key])
                 if status != ERROR:
                     on_outcome(Outcome(item.index, item.repeat, item.key, item.datum_hash, status, True, result))
@@ -258,9 +250,10 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
         finally:
             if done is not None and shared is not None:
                 done.set_result(verdict)  # waiters take it, or answer themselves when it is an error
-                shared.inflight.pop(item.key, None)
+                if verdict[0] == ERROR:
+                    shared.inflight.pop(item.key, None)  # an error is not an answer: the next cell asks again
 
-    writer = CacheWriter(cache, stats)
+    writer = CacheWriter(cache, stats, work.cache_group)
 
     async def main() -> None:
         workers = [asyncio.create_task(worker()) for _ in range(min(work.max_concurrent, queue.qsize()))]
@@ -276,16 +269,25 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
         await main()
 
 
-def local_hits(plan: Plan, cache: ResultCache) -> tuple[dict[tuple[int, int], Outcome], list[Item]]:
-    """The outcomes this machine's cache holds, and the items left to answer."""
+def local_hits(plan: Plan, cache: ResultCache, sync: bool = True) -> tuple[dict[tuple[int, int], Outcome], list[Item]]:
+    """The outcomes the cache holds — this machine's, then (``sync``) the store's packs for what is missing —
+    and the items left to answer."""
     outcomes: dict[tuple[int, int], Outcome] = {}
     todo: list[Item] = []
-    for item in plan.items:
-        hit = None if plan.params.force else cache.get_local(item.key)
-        if hit is not None:
-            outcomes[(item.index, item.repeat)] = _cached(item, hit)
-        else:
-            todo.append(item)
+
+    def look(items: list[Item]) -> list[Item]:
+        missing = []
+        for item in items:
+            hit = None if plan.params.force else cache.get_local(item.key)
+            if hit is not None:
+                outcomes[(item.index, item.repeat)] = _cached(item, hit)
+            else:
+                missing.append(item)
+        return missing
+
+    todo = look(plan.items)
+    if todo and sync and not plan.params.force and cache.sync(plan.cache_group):
+        todo = look(todo)
     if todo and plan.model is not None:
         check_routable(plan.model)
     return outcomes, todo

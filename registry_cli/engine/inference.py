@@ -1,8 +1,8 @@
 """Model inference: async chat completions with retries, timeouts, token usage and cost.
 
 Two backends share one interface:
-- ``openai``: a direct aiohttp client for OpenAI-compatible endpoints given by ``api_base`` (vLLM, Ollama, local
-  servers). It costs ~0.2 ms CPU per call, so hundreds of concurrent requests stay cheap.
+- ``openai``: a direct HTTP/1.1 keep-alive client (``engine.http``) for OpenAI-compatible endpoints given by
+  ``api_base`` (vLLM, Ollama, local servers), cheap in CPU per call, so hundreds of concurrent requests stay cheap.
 - ``litellm``: every other provider (``anthropic/...``, ``gpt-4o``, ...), through ``litellm.acompletion``.
 ``NEARAI_INFERENCE_BACKEND=litellm`` forces litellm for OpenAI-compatible endpoints too.
 
@@ -12,7 +12,6 @@ API keys come from the environment at call time and never enter cache keys, entr
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 import random
@@ -22,6 +21,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from registry_cli.engine.http import HttpError, HttpPool
 from registry_cli.errors import InferenceError
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def _price_map() -> dict[str, Any]:
     return {}
 
 
-@functools.lru_cache(maxsize=256)
+@lru_cache(maxsize=256)
 def _prices(model: str) -> tuple[float, float]:
     table = _price_map()
     name = model.split("/", 1)[1] if model.startswith("openai/") else model
@@ -189,12 +189,13 @@ def check_routable(spec: ModelSpec) -> None:
                              "prefix the provider (openai/..., anthropic/...) or pass --api_base") from None
 
 
-def open_session(max_connections: int) -> Any:
-    """An aiohttp session for OpenAI-compatible servers (call inside a running event loop)."""
-    import aiohttp
-
-    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0, ttl_dns_cache=300)
-    return aiohttp.ClientSession(connector=connector, json_serialize=json.dumps)
+def open_session(api_base: str, max_connections: int) -> HttpPool:
+    """Kept-alive connections to an OpenAI-compatible server (call inside a running event loop)."""
+    try:
+        return HttpPool(api_base, max_connections)
+    except ValueError:
+        raise InferenceError(f"--api_base {public_url(api_base)!r} is not an http(s) URL",
+                             "e.g. --api_base=http://localhost:8000/v1") from None
 
 
 class Inference:
@@ -202,7 +203,7 @@ class Inference:
 
     def __init__(self, spec: ModelSpec, max_connections: int = 64, session: Any = None,
                  limiter: asyncio.Semaphore | None = None) -> None:
-        """``session``: an aiohttp session to share (suites keep one per endpoint); ``limiter``: a cap on requests
+        """``session``: an `HttpPool` to share (suites keep one per endpoint); ``limiter``: a cap on requests
         in flight shared with other clients (a suite-wide limit protecting a shared endpoint)."""
         self.spec = spec
         self.max_connections = max_connections
@@ -211,12 +212,12 @@ class Inference:
         self._owns_session = session is None
         self._limiter = limiter
         self._litellm: Any = None
-        self._parts: tuple[str, dict[str, str], Any] | None = None
+        self._parts: tuple[str, dict[str, str]] | None = None
 
     async def __aenter__(self) -> Inference:
         if self.backend == "openai":
             if self._session is None:
-                self._session = open_session(self.max_connections)
+                self._session = open_session(self.spec.api_base, self.max_connections)
         else:
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
             import litellm
@@ -228,6 +229,7 @@ class Inference:
     async def __aexit__(self, *exc: object) -> None:
         if self._session is not None and self._owns_session:
             await self._session.close()
+            self._session = None
 
     async def _once(self, messages: Messages) -> Completion:
         if self.backend == "openai":
@@ -258,39 +260,35 @@ class Inference:
                     usage.retries += 1
                 await asyncio.sleep(delay)
 
-    def _request_parts(self) -> tuple[str, dict[str, str], Any]:
-        """URL, headers and timeout of every request, made once per client."""
+    def _request_parts(self) -> tuple[str, dict[str, str]]:
+        """URL and headers of every request, made once per client."""
         if self._parts is None:
-            import aiohttp
-
             key = api_key()
             self._parts = (self.spec.api_base.rstrip("/") + "/chat/completions",
-                           {"Authorization": f"Bearer {key}"} if key else {}, aiohttp.ClientTimeout(total=self.spec.timeout))
+                           {"Authorization": f"Bearer {key}"} if key else {})
         return self._parts
 
     async def _openai(self, messages: Messages) -> Completion:
-        import aiohttp
-
         body: dict[str, Any] = {"model": self.spec.resolved.split("/", 1)[1], "messages": messages,
                                 "temperature": self.spec.temperature}
         if self.spec.max_tokens:
             body["max_tokens"] = self.spec.max_tokens
-        url, headers, timeout = self._request_parts()
+        url, headers = self._request_parts()
         try:
-            async with self._session.post(url, json=body, headers=headers, timeout=timeout) as resp:
-                if resp.status == 429 or resp.status >= 500:
-                    ra = resp.headers.get("Retry-After")
-                    raise _Retryable(f"HTTP {resp.status} from {public_url(url)}",
-                                     float(ra) if ra and ra.replace(".", "", 1).isdigit() else None)
-                if resp.status >= 400:
-                    text = (await resp.text())[:200]
-                    raise InferenceFailure(redact(f"HTTP {resp.status} from {public_url(url)}: {text}"))
-                data = await resp.json(content_type=None)
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError) as e:
-            raise _Retryable(f"{type(e).__name__} talking to {public_url(url)}") from None
+            resp = await self._session.post("/chat/completions", json.dumps(body).encode(), headers, self.spec.timeout)
+        except HttpError as e:
+            raise _Retryable(f"{e} ({public_url(url)})") from None
+        if resp.status == 429 or resp.status >= 500:
+            ra = resp.headers.get("retry-after")
+            raise _Retryable(f"HTTP {resp.status} from {public_url(url)}",
+                             float(ra) if ra and ra.replace(".", "", 1).isdigit() else None)
+        if resp.status >= 400:
+            text = resp.body[:200].decode(errors="replace")
+            raise InferenceFailure(redact(f"HTTP {resp.status} from {public_url(url)}: {text}"))
         try:
+            data = json.loads(resp.body)
             text = data["choices"][0]["message"]["content"] or ""
-        except (KeyError, IndexError, TypeError):
+        except (ValueError, KeyError, IndexError, TypeError):
             raise InferenceFailure(f"malformed completion from {public_url(url)}") from None
         u = data.get("usage") or {}
         pt, ct = int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)

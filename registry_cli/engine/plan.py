@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from registry_cli.engine.agents import Agent, AgentDefaults
-from registry_cli.engine.cache import datum_hash, result_key
-from registry_cli.engine.dataset import LoadedDataset, load_dataset, resolve_source
+from registry_cli.engine.cache import cache_group, item_keys
+from registry_cli.engine.dataset import LoadedDataset, load_dataset_once, resolve_source
 from registry_cli.engine.inference import ModelSpec, choose_backend
 from registry_cli.engine.params import SANDBOX_KINDS, RunParams
 from registry_cli.engine.sandbox import Sandbox, open_sandbox
@@ -47,6 +47,7 @@ class Plan:
     items: list[Item]
     sandbox_kind: str  # the backend untrusted code runs in; empty when the run executes none
     warnings: list[str]
+    cache_group: str = ""  # names this run's result packs in the store
 
 
 def _norm(name: str) -> str:
@@ -109,7 +110,7 @@ def make_plan(registry: Registry, params: RunParams) -> Plan:
     warnings = []
     if sandbox is not None and sandbox.kind == "native":
         warnings.append("warning: --sandbox=native runs untrusted code with your files, network and keys in reach")
-    data = load_dataset(source, params.subset, params.limit, params.subsample, params.seed)
+    data = load_dataset_once(source, params.subset, params.limit, params.subsample, params.seed)
     instance = solver.create(data.ref, params.model, agent.label if agent else "")
     if params.check_compatibility:
         check_compatibility(solver, instance, source.name, next(iter(data.rows.values()), None))
@@ -121,9 +122,9 @@ def make_plan(registry: Registry, params: RunParams) -> Plan:
         "agent": agent.identity if agent else None,
     }
     items = []
-    for index, row in data.rows.items():
-        dh = datum_hash(row)
+    key = item_keys(common)
+    for index, dh in data.datum_hashes().items():
         for r in range(params.num_repeats):
-            items.append(Item(index, r, dh, result_key({**common, "datum": dh, "repeat": r})))
+            items.append(Item(index, r, dh, key(dh, r)))
     return Plan(params, solver, instance, str(instance.evaluation_name()), data, model, agent, sandbox or Sandbox(),
-                items, sandbox.kind if sandbox else "", warnings)
+                items, sandbox.kind if sandbox else "", warnings, cache_group(common))
