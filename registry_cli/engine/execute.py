@@ -9,11 +9,14 @@ reported but never cached, and a cache that cannot be written is counted, never 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,28 +153,44 @@ def _takes_session(solver: Any) -> bool:
     return _STYLE[cls]
 
 
-async def _call_solve(solver: Any, row: dict[str, Any], session: DatumSession) -> Any:
+async def _in_thread(pool: Executor | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on a worker thread with this task's context (so a blocking session finds its datum)."""
+    if pool is None:
+        return await asyncio.to_thread(fn, *args)
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(context.run, fn, *args))
+
+
+async def _call_solve(solver: Any, row: dict[str, Any], session: DatumSession, pool: Executor | None) -> Any:
     if not _takes_session(solver):  # nearai's documented style: solve(datum) with start_inference_session()
         token = CURRENT.set((session, asyncio.get_running_loop()))
         try:
             if inspect.iscoroutinefunction(solver.solve):
                 return await solver.solve(row)
-            return await asyncio.to_thread(solver.solve, row)
+            return await _in_thread(pool, solver.solve, row)
         finally:
             CURRENT.reset(token)
     if inspect.iscoroutinefunction(solver.solve):
         return await solver.solve(row, session)
-    raw = await asyncio.to_thread(solver.solve, row, session)
+    raw = await _in_thread(pool, solver.solve, row, session)
     return await raw if inspect.isawaitable(raw) else raw
 
 
+def solver_threads(work: Work) -> Executor | None:
+    """Threads for a synchronous ``solve``, one per datum in flight (asyncio's default pool has only a few)."""
+    if inspect.iscoroutinefunction(work.solver.solve):
+        return None
+    return ThreadPoolExecutor(max_workers=max(1, work.max_concurrent), thread_name_prefix="nearai-solve")
+
+
 async def solve_one(row: dict[str, Any], inference: Completer | None, work: Work,
-                    repeat: int = 0) -> tuple[str, dict[str, Any], str]:
-    """(status, result, error) for one datum; never raises for per-datum failures."""
+                    repeat: int = 0, pool: Executor | None = None) -> tuple[str, dict[str, Any], str]:
+    """(status, result, error) for one datum; never raises for per-datum failures. ``pool`` runs a synchronous
+    ``solve`` (default: asyncio's own threads)."""
     session = DatumSession(inference, work, repeat)
     t0 = time.perf_counter()
     try:
-        passed, info, metrics = _verdict(await _call_solve(work.solver, row, session))
+        passed, info, metrics = _verdict(await _call_solve(work.solver, row, session, pool))
     except (InferenceFailure, AgentFailure, NearaiError) as e:
         return ERROR, session.extras(), redact(str(e))
     except Exception as e:  # a solver bug on one datum must not sink the run
@@ -242,7 +261,7 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
             shared.inflight[item.key] = done
         verdict: tuple[str, dict[str, Any], str] = (ERROR, {}, "cancelled")
         try:
-            verdict = await solve_one(rows[item.index], inference, work, item.repeat)
+            verdict = await solve_one(rows[item.index], inference, work, item.repeat, pool)
             status, result, _ = verdict
             if status != ERROR:
                 writer.submit(item.key, {**result, "datum_hash": item.datum_hash, "repeat": item.repeat})
@@ -254,6 +273,7 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
                     shared.inflight.pop(item.key, None)  # an error is not an answer: the next cell asks again
 
     writer = CacheWriter(cache, stats, work.cache_group)
+    pool = solver_threads(work)
 
     async def main() -> None:
         workers = [asyncio.create_task(worker()) for _ in range(min(work.max_concurrent, queue.qsize()))]
@@ -261,6 +281,8 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
             await asyncio.gather(*workers)
         finally:
             await asyncio.shield(asyncio.to_thread(writer.close))  # what finished is written, even when cancelled
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
 
     if inference is not None:
         async with inference:
