@@ -48,6 +48,14 @@ def main() -> None:
         nearai("benchmark", "run", str(tasks), "ScenarioSolver", "--model=demo-model", f"--api_base={server.url}",
                "--num_repeats=2", f"--results_dir={work / 'Results'}", f"--sandbox={sandbox}")
         nearai("scenario", "tabulate", str(work / "Results"))
+        server.skew = {"demo-model-b": 3}  # a second model, wrong on more items
+        suite = work / "compare.toml"  # two models x two tasks, one event loop, a run folder with its manifest
+        suite.write_text(f'name = "compare"\nparallel = 2\n[defaults]\ndataset = "demo/3_digit_addition/1.0.0"\n'
+                         f'solver = "ThreeDigitAdditionSolver"\napi_base = "{server.url}"\nmax_concurrent = 32\n'
+                         '[[tasks]]\nname = "smoke"\nmodel = ["demo-model", "demo-model-b"]\nlimit = 50\n'
+                         '[[tasks]]\nname = "rollouts"\nmodel = ["demo-model", "demo-model-b"]\nlimit = 200\nrollouts = 3\n')
+        nearai("suite", "run", str(suite), "--record")
+        nearai("suite", "summarize", "compare", "--latest", "--format=markdown")  # with the paired difference
         print(f"model requests served: {server.requests} (NEARAI_HOME={home})")
     finally:
         server.stop()

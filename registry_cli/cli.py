@@ -450,14 +450,9 @@ class ConfigCommands:
     @command
     def show(self) -> None:
         """Every setting in effect and where it comes from."""
-        from registry_cli.config import KEYS, load_config, settings
+        from registry_cli.config import effective_settings, home_dir
 
-        config, found = load_config(), settings()
-        effective = {"store": config.store_url, "s3_endpoint_url": config.s3_endpoint_url or "",
-                     "namespace": config.namespace, "sandbox": config.sandbox,
-                     "s3_max_attempts": str(config.s3_max_attempts)}
-        render.settings([(k, effective[k], found[k].source if k in found else "default", KEYS[k][1]) for k in KEYS],
-                        str(config.home))
+        render.settings(effective_settings(), str(home_dir()))
 
 
 GROUPS: dict[str, type] = {"registry": RegistryCommands, "benchmark": BenchmarkCommands,

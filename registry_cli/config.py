@@ -158,3 +158,11 @@ def load_config() -> Config:
         s3_max_attempts=int(attempts),
         sandbox=found.get("sandbox") or "auto",
     )
+
+
+def effective_settings() -> list[tuple[str, str, str, str]]:
+    """(key, value in effect, where it comes from, meaning) for every key, defaults included."""
+    config, found = load_config(), settings()
+    effective = {"store": config.store_url, "s3_endpoint_url": config.s3_endpoint_url or "",
+                 "namespace": config.namespace, "sandbox": config.sandbox, "s3_max_attempts": str(config.s3_max_attempts)}
+    return [(k, effective[k], found[k].source if k in found else "default", KEYS[k][1]) for k in KEYS]
