@@ -280,7 +280,7 @@ class SuiteCommands:
         Args:
             config: the suite's TOML file
             record: publish one evaluation per completed cell
-            parallel: cells at once (default: the config's `parallel`)
+            parallel: cells at once (0: the config's `parallel`)
             dry_run: show the cells, datums, cached answers and estimated cost; compute nothing
             verbose: 1 (-v): a line when a cell starts; 2 (-vv): also a line per errored datum
             force: recompute every datum, ignoring cached results
