@@ -12,10 +12,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def start_server(latency: float) -> tuple[subprocess.Popen[str], str]:
+def start_server(latency: float, pin: bool = False) -> tuple[subprocess.Popen[str], str]:
+    """The fake server in its own process. ``pin``: the server on the last core, this process on the others, so
+    the floor and the measured run get the same CPU whatever else the machine does."""
     proc = subprocess.Popen([sys.executable, "-m", "tests.openai_server", str(latency)], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
+    cores = sorted(os.sched_getaffinity(0))
+    if pin and len(cores) >= 2:
+        os.sched_setaffinity(proc.pid, {cores[-1]})
+        os.sched_setaffinity(0, set(cores[:-1]))
     return proc, proc.stdout.readline().strip()
 
 

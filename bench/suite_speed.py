@@ -4,8 +4,9 @@ OpenAI-compatible server with 50 ms latency; compared in the same run with a bar
 
     python bench/suite_speed.py      # targets: suite <= 1.3x the bare client; cached re-run < 2 s
 
-The machine's speed drifts during a run (a 2-core VM), so the bare client and the suite take turns, three rounds
-each (the suite with --force after the first), and the best of each is compared.
+The server is pinned to one core and the clients to the rest, so the server's share of the CPU is the same for the
+bare client and the suite; they take turns, three rounds each (the suite with --force after the first), and the
+best of each is compared.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def main() -> None:
     home = fresh_home()
     ds = build(home / "3_digit_addition", DATUMS)
     models = [f"model-{i}" for i in range(CELLS)]
-    srv, url = start_server(0.05)
+    srv, url = start_server(0.05, pin=True)
     try:
         config = home / "speed.toml"
         config.write_text(f'name = "speed"\nparallel = {PARALLEL}\n[[tasks]]\ndataset = "{ds}"\n'
