@@ -7,6 +7,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -310,3 +311,31 @@ def test_dry_run_counts_cached_datums_and_computes_nothing(local_env: Env, serve
     line = next(ln for ln in dry.stdout.splitlines() if "m1" in ln)
     assert [c.strip() for c in line.split("│")[2:6]] == ["10", "20", "4", "16"]
     assert "$" in next(ln for ln in dry.stdout.splitlines() if "gpt-4o-mini" in ln)  # a known price
+
+
+def test_live_status_on_a_terminal(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    import pty
+
+    build(tmp_path / "3_digit_addition", size=40)
+    config = write(tmp_path / "tty.toml", f'name = "tty"\nparallel = 2\n[defaults]\napi_base = "{server.url}"\n'
+                                          'solver = "ThreeDigitAdditionSolver"\ndataset = "3_digit_addition"\n'
+                                          '[[tasks]]\nmodel = ["m1", "m2"]\n')
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "registry_cli", "suite", "run", str(config)],
+                            env={**local_env.vars, "TERM": "xterm"}, stdout=slave, stderr=slave, stdin=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    assert proc.wait(timeout=120) == 0
+    shown = b"".join(chunks).decode(errors="replace")
+    assert "\x1b[" in shown  # redrawn in place, as a live display does
+    assert "suite tty: completed" in shown and "Paired differences" in shown
+    assert "done   [" in shown  # cell lines are printed above the live table too

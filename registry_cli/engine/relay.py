@@ -20,7 +20,7 @@ from typing import Any
 
 from registry_cli.engine.cache import ResultCache, jsonable, result_key
 from registry_cli.engine.inference import InferenceFailure, Usage
-from registry_cli.engine.transcript import Completer
+from registry_cli.engine.transcript import Completer, Recording
 
 DUMMY_KEY = "sk-nearai-relay-no-key"
 
@@ -58,6 +58,8 @@ class Relay:
         hit = self.cache.get_local(key) if self.cache is not None and not self.force else None
         if hit is not None and isinstance(hit.get("text"), str):
             text = hit["text"]
+            if isinstance(self.inference, Recording):  # the datum's transcript holds it all the same
+                self.inference.note(messages, text)
         else:
             try:
                 text = await self.inference.complete(messages, self.usage)

@@ -35,8 +35,12 @@ class Recording:
 
     async def complete(self, messages: Messages, usage: Usage | None = None) -> str:
         text = await self.inner.complete(messages, usage)
-        self.calls.append({"messages": messages_digest(messages), "text": text})
+        self.note(messages, text)
         return text
+
+    def note(self, messages: Messages, text: str) -> None:
+        """Keep an answer given without a call (the relay's own cache had it)."""
+        self.calls.append({"messages": messages_digest(messages), "text": text})
 
 
 class Replay:
