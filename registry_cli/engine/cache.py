@@ -126,7 +126,8 @@ class ResultCache:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(directory, 0o700)
         self.directory = directory
-        self.local = Cache(str(directory), disk=JSONOnlyDisk, size_limit=2**40, eviction_policy="none")
+        self.local = Cache(str(directory), disk=JSONOnlyDisk, size_limit=2**40, eviction_policy="none",
+                           cull_limit=0)  # nothing expires or is evicted: skip the culling queries on every write
         self.remote = remote
         self.refused = 0  # unsafe local rows seen (treated as misses)
 
@@ -219,37 +220,31 @@ class CacheWriter:
     BATCH = 256
 
     def __init__(self, cache: ResultCache, stats: Any, group: str = "") -> None:
-        import queue
+        import collections
         import threading
 
         self.cache, self.stats, self.group = cache, stats, group
-        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self._items: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()  # appends take no lock
+        self._wake = threading.Event()
+        self._closing = False
         self._thread = threading.Thread(target=self._loop, name="nearai-cache-writer", daemon=True)
         self._thread.start()
 
     def submit(self, key: str, value: dict[str, Any]) -> None:
-        self._queue.put((key, value))
+        self._items.append((key, value))
+        if not self._wake.is_set():  # wake the writer only when it may be asleep
+            self._wake.set()
 
     def _loop(self) -> None:
-        import queue
-
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self.BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch.append(more)
-            self._write(batch)
-            if stop:
+            self._wake.wait()
+            self._wake.clear()  # before draining: a submit from now on wakes us again
+            while self._items:
+                batch: list[tuple[str, dict[str, Any]]] = []
+                while self._items and len(batch) < self.BATCH:
+                    batch.append(self._items.popleft())
+                self._write(batch)
+            if self._closing and not self._items:
                 return
 
     def _write(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
@@ -263,5 +258,6 @@ class CacheWriter:
             self.stats.last_error = problem or self.stats.last_error
 
     def close(self) -> None:
-        self._queue.put(None)
+        self._closing = True
+        self._wake.set()
         self._thread.join()

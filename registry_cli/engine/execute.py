@@ -231,8 +231,10 @@ class Shared:
 
 
 async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], work: Work, cache: ResultCache,
-                        stats: CacheStats, on_outcome: OutcomeFn, shared: Shared | None = None) -> None:
-    """Answer ``items`` (remote cache first unless forced), reporting each outcome as it exists."""
+                        stats: CacheStats, on_outcome: OutcomeFn, shared: Shared | None = None,
+                        on_drained: Callable[[], None] | None = None) -> None:
+    """Answer ``items``, reporting each outcome as it exists. ``on_drained`` is called once every item has been
+    started (only the last ones are in flight): a suite starts its next cell then, keeping the endpoint busy."""
     queue: asyncio.Queue[Item] = asyncio.Queue()
     for item in items:
         queue.put_nowait(item)
@@ -246,6 +248,8 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
+            if on_drained is not None and queue.empty():
+                on_drained()
             if shared is not None and item.key in shared.inflight:  # another cell answers (or answered) this key
                 status, result, error = await asyncio.shield(shared.inflight[item.key])
                 if status != ERROR:
@@ -357,12 +361,13 @@ def execute(plan: Plan, cache: ResultCache, on_start: StartFn | None = None, on_
 
 
 async def execute_async(plan: Plan, cache: ResultCache, shared: Shared, on_start: StartFn | None = None,
-                        on_outcome: OutcomeFn | None = None, remote: RemoteFn | None = None) -> RunSummary:
+                        on_outcome: OutcomeFn | None = None, remote: RemoteFn | None = None,
+                        on_drained: Callable[[], None] | None = None) -> RunSummary:
     """`execute` on an event loop that is already running (suites run many plans at once on one loop)."""
     run = await asyncio.to_thread(_Run, plan, cache, on_start, on_outcome)
     if run.todo and remote is not None:
         for o in await asyncio.to_thread(lambda: list(remote(plan.data.rows, run.todo, run.work))):
             run.report(o)
     elif run.todo:
-        await execute_items(run.todo, plan.data.rows, run.work, cache, run.stats, run.report, shared)
+        await execute_items(run.todo, plan.data.rows, run.work, cache, run.stats, run.report, shared, on_drained)
     return run.summary()

@@ -213,34 +213,49 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
     run = SuiteRun(config, folder.path, states)
 
     async def one(state: CellState, plan: Plan, gate: asyncio.Semaphore, shared: Shared) -> None:
-        async with gate:
-            state.status, state.started_at = "running", now()
+        await gate.acquire()
+        held = True
+
+        def make_room() -> None:  # the cell's last datums are in flight: the next cell may start
+            nonlocal held
+            if held:
+                held = False
+                gate.release()
+
+        try:
+            await _cell(state, plan, shared, make_room)
+        finally:
+            make_room()
+
+    async def _cell(state: CellState, plan: Plan, shared: Shared, make_room: Callable[[], None]) -> None:
+        """One cell, start to finish; ``make_room`` lets the next cell start once this one's datums are all under way."""
+        state.status, state.started_at = "running", now()
+        folder.write(states, "running")
+        events.started(state)
+
+        def on_outcome(o: Outcome) -> None:
+            state.done += 1
+            state.cached += o.cached
+            state.passed += o.status == "passed"
+            state.errors += o.status == ERROR
+            state.cost += float(o.usage.get("cost") or 0.0)
+            events.outcome(state, o)
+
+        try:
+            summary = await execute_async(plan, cache, shared, None, on_outcome, remote, make_room)
+        except asyncio.CancelledError:
+            state.status = "cancelled"
+            raise
+        except NearaiError as e:
+            state.status, state.error = "failed", str(e)
+        except Exception as e:  # one broken cell must not sink the others
+            state.status, state.error = "failed", f"{type(e).__name__}: {e}"[:500]
+        else:
+            await _finish(state, plan, summary)
+        finally:
+            state.finished_at = now()
             folder.write(states, "running")
-            events.started(state)
-
-            def on_outcome(o: Outcome) -> None:
-                state.done += 1
-                state.cached += o.cached
-                state.passed += o.status == "passed"
-                state.errors += o.status == ERROR
-                state.cost += float(o.usage.get("cost") or 0.0)
-                events.outcome(state, o)
-
-            try:
-                summary = await execute_async(plan, cache, shared, None, on_outcome, remote)
-            except asyncio.CancelledError:
-                state.status = "cancelled"
-                raise
-            except NearaiError as e:
-                state.status, state.error = "failed", str(e)
-            except Exception as e:  # one broken cell must not sink the others
-                state.status, state.error = "failed", f"{type(e).__name__}: {e}"[:500]
-            else:
-                await _finish(state, plan, summary)
-            finally:
-                state.finished_at = now()
-                folder.write(states, "running")
-                events.finished(state)
+            events.finished(state)
 
     async def _finish(state: CellState, plan: Plan, summary: RunSummary) -> None:
         state.metrics = {k: v for k, v in summary.metrics.items()}
