@@ -85,13 +85,23 @@ def evaluation_identity(plan: Plan) -> dict[str, Any]:
     return identity
 
 
-def summary_details(registry: Registry, plan: Plan, summary: RunSummary) -> dict[str, Any]:
-    p, sel = plan.params, plan.data.selection
+def run_metrics(summary: RunSummary) -> dict[str, Any]:
+    """The run's metrics with its token counts, cost and duration."""
     m: dict[str, Any] = dict(summary.metrics)
     m["prompt_tokens"] = int(summary.usage_total("prompt_tokens"))
     m["completion_tokens"] = int(summary.usage_total("completion_tokens"))
     m["cost"] = round(summary.usage_total("cost"), 6)
     m["duration_s"] = round(summary.duration_s, 3)
+    return m
+
+
+def summary_details(registry: Registry, plan: Plan, summary: RunSummary) -> dict[str, Any]:
+    return {**run_details(registry, plan), "metrics": run_metrics(summary)}
+
+
+def run_details(registry: Registry, plan: Plan) -> dict[str, Any]:
+    """What a run used, named so it can be fetched again: the identity part of an evaluation's details."""
+    p, sel = plan.params, plan.data.selection
     agent = plan.agent.label if plan.agent else ""
     model = plan.model
     return {
@@ -122,7 +132,6 @@ def summary_details(registry: Registry, plan: Plan, summary: RunSummary) -> dict
         "namespace": registry.config.namespace,
         "version": agent.split("/")[2] if agent.count("/") == 2 else "",
         "sandbox": plan.sandbox_kind,
-        "metrics": m,
     }
 
 

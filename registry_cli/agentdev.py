@@ -81,15 +81,13 @@ def run_task(registry: Registry, agent: str, task: str, model: str = "", api_bas
     from registry_cli.engine.agents import Agent, AgentFailure, AgentTrace, run_agent
     from registry_cli.engine.dataset import resolve_source
     from registry_cli.engine.inference import Inference, ModelSpec, Usage, check_routable
-    from registry_cli.engine.params import SANDBOX_KINDS, RunParams
-    from registry_cli.engine.plan import with_agent_defaults
+    from registry_cli.engine.params import RunParams
+    from registry_cli.engine.plan import sandbox_kind, with_agent_defaults
     from registry_cli.engine.sandbox import open_sandbox
 
     if not task.strip():
         raise UsageError("the task is empty", 'e.g. nearai agent task ./my-agent "Add 2 and 3"')
-    kind = sandbox if sandbox != "auto" else registry.config.sandbox
-    if kind not in SANDBOX_KINDS:
-        raise UsageError(f"unknown sandbox {kind!r}", f"choose one of: {', '.join(SANDBOX_KINDS)}")
+    kind = sandbox_kind(sandbox, registry.config.sandbox)
     loaded = Agent.load(resolve_source(registry, agent, "agent"))
     params = with_agent_defaults(RunParams(agent=agent, model=model, api_base=api_base, timeout=timeout), loaded.defaults)
     spec = ModelSpec.from_params(params) if params.model else None

@@ -7,10 +7,8 @@ either nothing or the whole object. ``create`` is the create-only write used as 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
@@ -53,8 +51,6 @@ class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.url = str(root)
-        self._folders: set[Path] = set()
-        self._counter = itertools.count()
 
     def _path(self, key: str) -> Path:
         return self.root / key
@@ -91,34 +87,9 @@ class LocalStore:
         return tmp
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        """Write via a uniquely named temp file and rename (readers never see half a file); the folders made
-        once are remembered, since result caches write thousands of small files."""
         final = self._path(key)
-        parent = final.parent
-        tmp = f"{parent}/.tmp-{os.getpid()}-{threading.get_ident()}-{next(self._counter)}"
-        try:
-            if parent not in self._folders:
-                parent.mkdir(parents=True, exist_ok=True)
-                self._folders.add(parent)
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileNotFoundError:  # the folder went away since (a cleanup): make it again
-                parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except OSError as e:
-            raise StoreError(f"cannot write to {parent}: {e.strerror}", "check permissions and free space") from None
-        try:
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-            finally:
-                os.close(fd)
-            os.replace(tmp, final)
-        except OSError as e:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise StoreError(f"cannot write {final}: {e.strerror}", "check permissions and free space") from None
+        tmp = self._write_tmp(final, lambda f: f.write(data))
+        os.replace(tmp, final)
 
     def create(self, key: str, data: bytes) -> bool:
         final = self._path(key)

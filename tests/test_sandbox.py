@@ -16,7 +16,7 @@ import pytest
 
 from registry_cli.engine.sandbox import BwrapSandbox, Limits, bwrap_works
 from solvers.humaneval import HumanEvalDatum, build_program, load_problems, run_program
-from tests.conftest import Env
+from tests.conftest import Env, processes_with
 from tests.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not installed or cannot run here")
@@ -228,26 +228,16 @@ def run(env):
                              "--model=m", f"--api_base={server.url}", f"--agent={agent}", "--quiet", "--sandbox=bwrap"],
                             env=local_env.vars, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def lingering() -> list[str]:
-        found = []
-        for p in Path("/proc").iterdir():
-            try:
-                if p.name.isdigit() and marker.encode() in (p / "cmdline").read_bytes():
-                    found.append(p.name)
-            except OSError:
-                pass
-        return found
-
     deadline = time.time() + 60
-    while len(lingering()) < 3 and time.time() < deadline:
+    while len(processes_with(marker)) < 3 and time.time() < deadline:
         time.sleep(0.2)
-    assert len(lingering()) == 3  # one per datum, all running
+    assert len(processes_with(marker)) == 3  # one per datum, all running
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.time() + 10
-    while lingering() and time.time() < deadline:
+    while processes_with(marker) and time.time() < deadline:
         time.sleep(0.2)
-    assert lingering() == []
+    assert processes_with(marker) == []
 
 
 def test_agent_disk_limit_and_unavailable_backend(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from examples.humaneval_scenarios.make_scenarios import build
 from registry_cli.engine.sandbox import bwrap_works
-from tests.conftest import Env
+from tests.conftest import Env, processes_with
 from tests.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not installed or cannot run here")
@@ -159,17 +159,6 @@ def probe(secret, canary, outside, home, port, marker):
 '''
 
 
-def _lingering(marker: str) -> list[str]:
-    out = []
-    for p in Path("/proc").iterdir():
-        try:
-            if p.name.isdigit() and marker.encode() in (p / "cmdline").read_bytes():
-                out.append(p.name)
-        except OSError:
-            pass
-    return out
-
-
 @pytest.mark.parametrize("kind", ["scenario", "agent"])
 def test_every_probe_fails_for_scenarios_and_agents(kind: str, local_env: Env, server: FakeOpenAI,
                                                      tmp_path: Path) -> None:
@@ -205,7 +194,7 @@ def test_every_probe_fails_for_scenarios_and_agents(kind: str, local_env: Env, s
         assert '"answer": "FOUND []"' in solutions  # a verdict, not an error: the agent ran to the end
     listener.close()
     assert secret not in out.stdout + out.stderr
-    assert not (tmp_path / "outside").exists() and _lingering(marker) == []
+    assert not (tmp_path / "outside").exists() and processes_with(marker) == []
 
 
 def test_scenario_filling_the_disk_is_stopped(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:

@@ -180,17 +180,17 @@ environment_variables = {{ BUDGET = "10" }}
 [[tasks]]
 name = "large"
 temperature = 0.7
-environment_variables = {{ BUDGET = "99" }}
+environment_variables = {{ BUDGET = "budget-99-of-sweep" }}
 """)
     local_env.run("suite", "run", str(config), check=True, timeout=300)
     m = manifest(local_env, "sweep")
     assert [c["resolved"]["temperature"] for c in m["cells"]] == [0.0, 0.7]
     assert m["cells"][0]["resolved"]["agent_hash"] != m["cells"][1]["resolved"]["agent_hash"]  # env vars key the cache
     folder = sorted((local_env.home / "suites" / "sweep").iterdir())[-1]
-    for n, budget in ((0, "10"), (1, "99")):
+    for n, budget in ((0, "10"), (1, "budget-99-of-sweep")):
         rows = [json.loads(x) for x in (folder / "cells" / f"{n:03d}.jsonl").read_text().splitlines()]
         assert len(rows) == 6 and all(r["agent"][0]["logs"][0]["message"] == f"budget={budget}" for r in rows)
-    assert "99" not in json.dumps(m["cells"][1]["resolved"])  # values are hashed into the identity, not stored
+    assert "budget-99-of-sweep" not in json.dumps(m["cells"][1]["resolved"])  # values are hashed into the identity, not stored
 
 
 @pytest.mark.parametrize(("body", "message"), [

@@ -9,8 +9,10 @@ results.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -220,9 +222,6 @@ class CacheWriter:
     BATCH = 256
 
     def __init__(self, cache: ResultCache, stats: Any, group: str = "") -> None:
-        import collections
-        import threading
-
         self.cache, self.stats, self.group = cache, stats, group
         self._items: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()  # appends take no lock
         self._wake = threading.Event()

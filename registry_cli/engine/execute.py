@@ -214,7 +214,7 @@ class Shared:
     limiter: asyncio.Semaphore | None = None
     max_connections: int = 256
     sessions: dict[str, Any] = field(default_factory=dict)
-    inflight: dict[str, asyncio.Future[tuple[str, dict[str, Any], str]]] = field(default_factory=dict)
+    answers: dict[str, asyncio.Future[tuple[str, dict[str, Any], str]]] = field(default_factory=dict)
 
     def inference(self, spec: ModelSpec, max_concurrent: int) -> Inference:
         session = None
@@ -241,6 +241,8 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
     inference = None
     if work.model is not None:
         inference = shared.inference(work.model, work.max_concurrent) if shared else Inference(work.model, work.max_concurrent)
+    writer = CacheWriter(cache, stats, work.cache_group)
+    pool = solver_threads(work)
 
     async def worker() -> None:
         while True:
@@ -250,8 +252,8 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
                 return
             if on_drained is not None and queue.empty():
                 on_drained()
-            if shared is not None and item.key in shared.inflight:  # another cell answers (or answered) this key
-                status, result, error = await asyncio.shield(shared.inflight[item.key])
+            if shared is not None and item.key in shared.answers:  # another cell answers (or answered) this key
+                status, result, error = await asyncio.shield(shared.answers[item.key])
                 if status != ERROR:
                     on_outcome(Outcome(item.index, item.repeat, item.key, item.datum_hash, status, True, result))
                     continue
@@ -262,7 +264,7 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
         done: asyncio.Future[tuple[str, dict[str, Any], str]] | None = None
         if shared is not None:
             done = asyncio.get_running_loop().create_future()
-            shared.inflight[item.key] = done
+            shared.answers[item.key] = done
         verdict: tuple[str, dict[str, Any], str] = (ERROR, {}, "cancelled")
         try:
             verdict = await solve_one(rows[item.index], inference, work, item.repeat, pool)
@@ -274,10 +276,7 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
             if done is not None and shared is not None:
                 done.set_result(verdict)  # waiters take it, or answer themselves when it is an error
                 if verdict[0] == ERROR:
-                    shared.inflight.pop(item.key, None)  # an error is not an answer: the next cell asks again
-
-    writer = CacheWriter(cache, stats, work.cache_group)
-    pool = solver_threads(work)
+                    shared.answers.pop(item.key, None)  # an error is not an answer: the next cell asks again
 
     async def main() -> None:
         workers = [asyncio.create_task(worker()) for _ in range(min(work.max_concurrent, queue.qsize()))]

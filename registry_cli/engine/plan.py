@@ -73,6 +73,17 @@ def check_compatibility(solver: SolverSpec, instance: Any, dataset_name: str, fi
                                f"its datums need the fields of {model.__name__}") from None
 
 
+def sandbox_kind(flag: str, configured: str) -> str:
+    """The sandbox a run uses: the flag, else (for ``auto``) the configuration's choice, checked."""
+    if flag not in SANDBOX_KINDS:
+        raise UsageError(f"unknown sandbox {flag!r}", f"choose one of: {', '.join(SANDBOX_KINDS)}")
+    kind = flag if flag != "auto" else configured
+    if kind not in SANDBOX_KINDS:
+        raise UsageError(f"sandbox {kind!r} in the configuration is not one of {', '.join(SANDBOX_KINDS)}",
+                         "fix NEARAI_SANDBOX or `sandbox` in config.json")
+    return kind
+
+
 def with_agent_defaults(params: RunParams, defaults: AgentDefaults) -> RunParams:
     """The agent's metadata defaults (model, temperature, max_tokens) apply when the run names no model."""
     if params.model or not defaults.model_id:
@@ -102,10 +113,7 @@ def make_plan(registry: Registry, params: RunParams) -> Plan:
     if model is not None:
         choose_backend(model)  # a bad NEARAI_INFERENCE_BACKEND fails now
     runs_code = agent is not None or bool(getattr(solver.cls, "runs_code", False))
-    kind = params.sandbox if params.sandbox != "auto" else registry.config.sandbox  # the flag, else config
-    if kind not in SANDBOX_KINDS:
-        raise UsageError(f"sandbox {kind!r} in the configuration is not one of {', '.join(SANDBOX_KINDS)}",
-                         "fix NEARAI_SANDBOX or `sandbox` in config.json")
+    kind = sandbox_kind(params.sandbox, registry.config.sandbox)
     sandbox = open_sandbox(kind, params.docker_image) if runs_code else None
     warnings = []
     if sandbox is not None and sandbox.kind == "native":

@@ -19,9 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from evaluation.record import run_details, run_metrics
 from registry_cli.engine.cache import ResultCache, jsonable
 from registry_cli.engine.execute import RemoteFn, Shared, execute_async, local_hits
-from registry_cli.engine.inference import estimate_cost, public_url
+from registry_cli.engine.inference import estimate_cost
 from registry_cli.engine.plan import Plan, make_plan
 from registry_cli.engine.results import ERROR, Outcome, RunSummary
 from registry_cli.errors import NearaiError
@@ -97,18 +98,6 @@ class DryCell:
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def resolved(plan: Plan) -> dict[str, Any]:
-    """A cell's identity as run: what it used, named so it can be fetched again."""
-    model, agent, sel = plan.model, plan.agent, plan.data.selection
-    return {"benchmark": plan.benchmark, "dataset": plan.data.source.label, "dataset_hash": plan.data.source.content_hash,
-            "subset": sel.subset, "selection": sel.label, "n_datums": len(sel.indices), "solver": plan.solver.name,
-            "solver_class": plan.solver.path, "solver_version": plan.solver.version,
-            "solver_args": jsonable(plan.solver.args), "model": model.resolved if model else "",
-            "api_base": public_url(model.api_base) if model else "", "temperature": model.temperature if model else None,
-            "agent": agent.label if agent else "", "agent_hash": agent.identity if agent else "",
-            "rollouts": plan.params.num_repeats, "sandbox": plan.sandbox_kind}
 
 
 def plan_cells(registry: Registry, config: SuiteConfig, force: bool = False) -> list[Plan]:
@@ -203,7 +192,8 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
         from registry_cli.engine.distributed import ray_runner
 
         remote = ray_runner(ray_address)
-    states = [CellState(cell, resolved=resolved(plan), total=len(plan.items)) for cell, plan in zip(config.cells, plans)]
+    states = [CellState(cell, resolved={**run_details(registry, plan), "rollouts": plan.params.num_repeats},
+                        total=len(plan.items)) for cell, plan in zip(config.cells, plans)]
     width = parallel or config.parallel
     folder = _Folder(registry.config.home, config, {"record": record, "parallel": width, "force": force,
                                                      "max_requests": config.max_requests, "ray_address": ray_address})
@@ -258,10 +248,7 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
             events.finished(state)
 
     async def _finish(state: CellState, plan: Plan, summary: RunSummary) -> None:
-        state.metrics = {k: v for k, v in summary.metrics.items()}
-        state.metrics["prompt_tokens"] = int(summary.usage_total("prompt_tokens"))
-        state.metrics["completion_tokens"] = int(summary.usage_total("completion_tokens"))
-        state.metrics["cost"] = round(summary.usage_total("cost"), 6)
+        state.metrics = run_metrics(summary)
         state.duration_s = summary.duration_s
         all_errored = bool(summary.total) and summary.count(ERROR) == summary.total
         state.status = "failed" if all_errored else "completed"
