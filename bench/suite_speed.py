@@ -4,6 +4,8 @@ OpenAI-compatible server with 50 ms latency; compared in the same run with a bar
 
     python bench/suite_speed.py      # targets: suite <= 1.3x the bare client; cached re-run < 2 s
 
+It also prints the client process's CPU per datum, the suite's against the bare client's.
+
 The server is pinned to one core and the clients to the rest, so the server's share of the CPU is the same for the
 bare client and the suite; they take turns, three rounds each (the suite with --force after the first), and the
 best of each is compared.
@@ -12,6 +14,7 @@ best of each is compared.
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
 
 from _common import fresh_home, start_server
@@ -33,6 +36,11 @@ async def bare_client(url: str, prompts: list[str], models: list[str], concurren
         t0 = time.perf_counter()
         await asyncio.gather(*(one(m, p) for m in models for p in prompts))
         return time.perf_counter() - t0
+
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def run_suite(config: str, force: bool = False) -> tuple[float, object]:
@@ -60,12 +68,16 @@ def main() -> None:
                           f"model = {models!r}\n".replace("'", '"'))
         rows = datasets.load_from_disk(str(ds)).to_list()
         prompts = [f"Please add the following numbers together: {r['input']}\n\nOutput the result only." for r in rows]
-        bares, suites = [], []
+        bares, suites, bare_cpu, suite_cpu = [], [], [], []
         for round_ in range(ROUNDS):
+            c0 = cpu()
             bares.append(asyncio.run(bare_client(url, prompts, models, PARALLEL * PER_CELL)))
+            c1 = cpu()
             t, result = run_suite(str(config), force=round_ > 0)
             assert result.status == "completed", result.status  # type: ignore[attr-defined]
             suites.append(t)
+            bare_cpu.append(c1 - c0)
+            suite_cpu.append(cpu() - c1)
         bare, t_suite = min(bares), min(suites)
         t_cached, again = run_suite(str(config))
         assert all(s.cached == DATUMS for s in again.states)  # type: ignore[attr-defined]
@@ -75,6 +87,9 @@ def main() -> None:
     print(f"bare aiohttp client, {CELLS * DATUMS} requests @{PARALLEL * PER_CELL}:  {bare:.2f} s (best of {ROUNDS})")
     print(f"nearai suite run, {CELLS} cells x {DATUMS} @{PARALLEL}x{PER_CELL}:   {t_suite:.2f} s (best of {ROUNDS})  "
           f"({t_suite / bare:.2f}x bare; target <= 1.3x)")
+    per = CELLS * DATUMS / 1000
+    print(f"client CPU per datum (best round): bare {min(bare_cpu) / per:.3f} ms, suite {min(suite_cpu[1:]) / per:.3f} ms "
+          f"({min(suite_cpu[1:]) / min(bare_cpu):.2f}x; the first suite round, which imports, is left out)")
     print(f"fully cached re-run of the suite:            {t_cached:.2f} s  (target < 2 s)")
 
 

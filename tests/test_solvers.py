@@ -121,6 +121,33 @@ def test_cache_refuses_planted_pickle(tmp_path: Path) -> None:
     assert oct(directory.stat().st_mode & 0o777) == "0o700"
 
 
+def test_cache_never_reads_or_deletes_a_file_a_row_names(tmp_path: Path) -> None:
+    import sqlite3
+
+    from registry_cli.engine.cache import ResultCache
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text('{"passed": true}')  # JSON, so a cache that read it would take it as a verdict
+    directory = tmp_path / "results"
+    cache = ResultCache(directory, None)
+    cache.put("good", {"passed": True, "big": "x" * 100_000})  # a large value stays in the database too
+    cache.close()
+    assert not [p for p in directory.rglob("*") if p.is_file() and p.suffix == ".val"]
+    db = sqlite3.connect(directory / "cache.db")
+    for key in ("planted", "good"):  # a new row, and an existing one pointed at the file
+        db.execute("INSERT OR REPLACE INTO Cache (key, raw, store_time, expire_time, access_time, access_count, "
+                   "tag, size, mode, filename, value) VALUES (?, 1, 0, NULL, 0, 0, NULL, 0, 2, ?, NULL)",
+                   (key, str(secret)))
+    db.commit()
+    db.close()
+    cache = ResultCache(directory, None)
+    assert cache.get_local("planted") is None and cache.get_local("good") is None
+    cache.put("planted", {"passed": False})  # replacing the row must not remove the file it named
+    cache.local.delete("good")
+    cache.close()
+    assert secret.read_text() == '{"passed": true}'
+
+
 def test_cost_comes_from_litellms_price_table_without_importing_litellm() -> None:
     import subprocess
     import sys

@@ -1,10 +1,10 @@
-"""Per-datum result cache: local diskcache (JSON values only, never pickle) plus a remote copy in the store.
+"""Per-datum result cache: packs of checksummed JSON lines per run (see `packs`), shared through the store, plus a
+diskcache for single entries (JSON kept in the database only, never pickle, never files named by a row).
 
 Keys are sha256 of canonical JSON of everything that changes the answer (see ``result_key``). Values are JSON.
-Errors are never cached. The cache never raises: an unreadable row is a miss, and a failed write is counted
-(``ResultCache.put`` says how far the value got) so a flaky store or a full disk never ends a run. The shared
-copy lives in packs under ``cache/v2/packs/<group>/`` in the registry's store, so machines sharing a store share
-results.
+Errors are never cached. The cache never raises: an unreadable or altered value is a miss, and a failed write is
+counted, so a flaky store or a full disk never ends a run. The shared copy lives in packs under
+``cache/v2/packs/<group>/`` in the registry's store, so machines sharing a store share results.
 """
 
 from __future__ import annotations
@@ -12,16 +12,17 @@ from __future__ import annotations
 import collections
 import json
 import os
+import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from diskcache import Cache, Disk
-from diskcache.core import MODE_PICKLE
+from diskcache.core import MODE_RAW
 
+from registry_cli.engine import packs
 from registry_cli.engine.inference import redact
 from registry_cli.manifest import canonical_json, sha256_hex
 from registry_cli.store import Store
@@ -34,7 +35,8 @@ class UnsafeCacheValue(Exception):
 
 
 class JSONOnlyDisk(Disk):  # type: ignore[misc]
-    """diskcache storage that writes JSON and refuses to unpickle anything (CVE-2025-69872)."""
+    """diskcache storage that keeps JSON inside the database and nothing else: it never unpickles (CVE-2025-69872),
+    never reads a file a row names and never deletes one, so a planted row is a miss, not a file read or removal."""
 
     def put(self, key: Any) -> Any:
         if not isinstance(key, str):
@@ -49,16 +51,18 @@ class JSONOnlyDisk(Disk):  # type: ignore[misc]
     def store(self, value: Any, read: bool, key: Any = None) -> Any:
         if read:
             raise TypeError("file values are not supported")
-        return super().store(json.dumps(value, separators=(",", ":")).encode(), False)
+        return 0, MODE_RAW, None, sqlite3.Binary(json.dumps(value, separators=(",", ":")).encode())
 
     def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
-        if mode == MODE_PICKLE or read:
-            raise UnsafeCacheValue("pickled cache value refused")
-        data = super().fetch(mode, filename, value, False)
+        if mode != MODE_RAW or filename is not None or read:
+            raise UnsafeCacheValue("only JSON kept in the database is read")
         try:
-            return json.loads(data)
+            return json.loads(bytes(value) if isinstance(value, (bytes, memoryview)) else value)
         except (ValueError, TypeError):
             raise UnsafeCacheValue("non-JSON cache value refused") from None
+
+    def remove(self, file_path: Any) -> None:
+        """Rows written here name no file; a file named by any other row is left alone."""
 
 
 def jsonable(obj: Any) -> Any:
@@ -110,18 +114,14 @@ def pack_prefix(group: str) -> str:
     return f"cache/v{CACHE_SCHEMA}/packs/{group}/"
 
 
-def _valid(value: Any) -> bool:
-    key = value.get("key") if isinstance(value, dict) else None
-    return isinstance(key, str) and len(key) == 64 and all(c in "0123456789abcdef" for c in key)
-
-
 class ResultCache:
-    """Verdicts by cache key: this machine's diskcache first, then the store's packs.
+    """Verdicts by cache key, on this machine and in the store.
 
-    The store keeps results in packs, one JSON-lines object per batch written, under a folder per group (the run's
-    solver, dataset, model and agent). A run that misses locally lists its group's packs once and imports the ones
-    it has not seen, so sharing costs a LIST and a GET per pack, never a request per datum. Nothing here raises:
-    a store that cannot be read is a miss, one that cannot be written is counted.
+    A run's verdicts go to packs (see `packs`): appended locally as they come, one file per run and group, and
+    shared with the store as one content-addressed object when the run ends, so sharing costs a PUT per run and
+    reading a LIST plus a GET per pack, never a request per datum. Single entries (completions cached by the model
+    relay, results put one by one) and the rows of earlier versions live in a diskcache. Nothing here raises: what
+    cannot be read is a miss, what cannot be written is counted.
     """
 
     def __init__(self, directory: Path, remote: Store | None) -> None:
@@ -129,11 +129,22 @@ class ResultCache:
         os.chmod(directory, 0o700)
         self.directory = directory
         self.local = Cache(str(directory), disk=JSONOnlyDisk, size_limit=2**40, eviction_policy="none",
-                           cull_limit=0)  # nothing expires or is evicted: skip the culling queries on every write
+                           cull_limit=0,  # nothing expires or is evicted: skip the culling queries on every write
+                           disk_min_file_size=2**40)  # values stay in the database, never in files
         self.remote = remote
         self.refused = 0  # unsafe local rows seen (treated as misses)
+        self._rows = self._count()
+
+    def _count(self) -> int:
+        try:
+            return len(self.local)
+        except Exception:
+            return 1  # unknown: keep looking there
 
     def get_local(self, key: str) -> dict[str, Any] | None:
+        """A single entry kept on this machine (not the packs: see `group_results`)."""
+        if not self._rows:
+            return None
         try:
             value = self.local.get(key)
         except UnsafeCacheValue:
@@ -143,86 +154,71 @@ class ResultCache:
             return None
         return value if isinstance(value, dict) else None
 
-    def _set_local(self, key: str, value: dict[str, Any]) -> str:
-        try:
-            self.local.set(key, value)
-            return ""
-        except Exception as e:  # e.g. a full disk
-            return f"local cache: {type(e).__name__}: {e}"
+    def group_results(self, group: str) -> dict[str, dict[str, Any]]:
+        """Every verified verdict of ``group`` on this machine, by key."""
+        return packs.load(self.pack_folder(group)) if group else {}
+
+    def pack_folder(self, group: str) -> Path:
+        return self.directory / "packs" / group
 
     def sync(self, group: str) -> int:
-        """Import the store's packs of ``group`` not imported before; how many results came in."""
+        """Share this machine's packs of ``group`` the store lacks, then fetch the store's packs missing here; how
+        many results came in."""
         if self.remote is None or not group:
             return 0
+        self.share(group)
+        prefix = pack_prefix(group)
         try:
-            names = sorted(name for name, _ in self.remote.list(pack_prefix(group)))
+            names = packs.store_names(self.remote.list(prefix), prefix)
         except Exception:  # an unreadable store is a miss
             return 0
-        imported = 0
-        for name in names:
-            marker = f"pack:{name}"
-            if self.get_local(marker) is not None:
-                continue
-            try:
-                data = self.remote.get_bytes(name)
-            except Exception:
-                continue
-            values = []
-            for line in data.splitlines():
-                try:
-                    value = json.loads(line)
-                except ValueError:  # a torn or foreign line: skip it, keep the rest
-                    continue
-                if _valid(value):
-                    values.append(value)
-            try:
-                with self.local.transact():
-                    for value in values:
-                        self.local.set(value["key"], value)
-                    self.local.set(marker, {"pack": name, "results": len(values)})
-            except Exception:
-                continue
-            imported += len(values)
-        return imported
+        return packs.fetch_into(self.pack_folder(group), names, self.remote.get_bytes, prefix)
 
-    def put(self, key: str, value: dict[str, Any], group: str = "") -> tuple[bool, bool, str]:
-        """Keep one result. Returns (kept locally, shared to the store, problem)."""
-        return self.put_many([(key, value)], group)[0]
+    def share(self, group: str, ours: Path | None = None) -> str:
+        """Seal every finished pack of ``group`` (uploading it when there is a store); the last problem, or "".
+        ``ours``: a pack this process wrote and closed, whole, so its lines need no checking."""
+        problem = ""
+        put = self.remote.put_bytes if self.remote is not None else None
+        for path in packs.unsealed(self.pack_folder(group)):
+            try:
+                packs.seal(path, put, pack_prefix(group), trusted=path == ours)
+            except Exception as e:  # StoreError, a full disk: the pack stays and is shared by a later run
+                problem = redact(f"store: {e}")
+        return problem
 
-    def put_many(self, items: list[tuple[str, dict[str, Any]]], group: str = "") -> list[tuple[bool, bool, str]]:
-        """A batch: one local transaction, then (with a store and a group) one pack in the store."""
-        values = [{**value, "key": key} for key, value in items]
+    def put(self, key: str, value: dict[str, Any]) -> tuple[bool, str]:
+        """Keep one entry on this machine. Returns (kept, problem)."""
+        return self.put_many([(key, value)])[0]
+
+    def put_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[tuple[bool, str]]:
+        """Single entries in one local transaction."""
         try:
             with self.local.transact():
-                local_errors = [self._set_local(v["key"], v) for v in values]
-        except Exception as e:  # the transaction itself failed: nothing of the batch is kept locally
-            local_errors = [f"local cache: {type(e).__name__}: {e}"] * len(values)
-        if self.remote is None or not group:
-            return [(not err, False, err) for err in local_errors]
-        name = f"{pack_prefix(group)}{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.jsonl"
-        try:
-            self.remote.put_bytes(name, b"".join(canonical_json(v) + b"\n" for v in values))
-        except Exception as e:  # StoreError, or anything a store backend lets through
-            problem = redact(f"store: {e}")
-            return [(not err, False, err or problem) for err in local_errors]
-        self._set_local(f"pack:{name}", {"pack": name, "results": len(values)})  # ours: never imported back
-        return [(not err, True, err) for err in local_errors]
+                for key, value in items:
+                    self.local.set(key, {**value, "key": key})
+            self._rows = 1
+            return [(True, "")] * len(items)
+        except Exception as e:  # e.g. a full disk: nothing of the batch is kept
+            return [(False, f"local cache: {type(e).__name__}: {e}")] * len(items)
 
     def close(self) -> None:
         self.local.close()
 
 
 class CacheWriter:
-    """Writes verdicts from a background thread in batches, so answering never waits on the disk or the store.
+    """Writes a run's verdicts from a background thread, so answering never waits on the disk or the store.
 
-    A verdict is queued the moment it exists and written within milliseconds; a crash loses only what is queued
-    (at most the answers in flight). `close` writes everything queued and returns how it went.
+    Verdicts are appended to the run's pack in batches within milliseconds of existing; a crash loses only what is
+    queued (at most the answers in flight). The pack is shared with the store when it grows large or old and when
+    the run ends (`close`), off the run's critical path; a run that could not share it leaves it for the next.
     """
 
-    BATCH = 256
+    BATCH, TICK = 256, 0.02  # a batch is written when it is full or 20 ms old, whichever comes first
+    ROTATE_LINES, ROTATE_SECONDS = 50_000, 300.0
 
     def __init__(self, cache: ResultCache, stats: Any, group: str = "") -> None:
         self.cache, self.stats, self.group = cache, stats, group
+        self.pack = packs.PackWriter(cache.pack_folder(group), jsonable) if group else None
         self._items: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()  # appends take no lock
         self._wake = threading.Event()
         self._closing = False
@@ -231,32 +227,50 @@ class CacheWriter:
 
     def submit(self, key: str, value: dict[str, Any]) -> None:
         self._items.append((key, value))
-        if not self._wake.is_set():  # wake the writer only when it may be asleep
+        if len(self._items) >= self.BATCH and not self._wake.is_set():  # else the writer's next tick takes it
             self._wake.set()
 
     def _loop(self) -> None:
         while True:
-            self._wake.wait()
+            self._wake.wait(self.TICK)
             self._wake.clear()  # before draining: a submit from now on wakes us again
             while self._items:
                 batch: list[tuple[str, dict[str, Any]]] = []
                 while self._items and len(batch) < self.BATCH:
                     batch.append(self._items.popleft())
                 self._write(batch)
+            if self.pack is not None and self.pack.lines and (
+                    self.pack.lines >= self.ROTATE_LINES or time.monotonic() - self.pack.opened >= self.ROTATE_SECONDS):
+                self._share()
             if self._closing and not self._items:
                 return
 
     def _write(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        if self.pack is None:
+            self._count([kept for kept, _ in self.cache.put_many(batch)], "")
+            return
         try:
-            results = self.cache.put_many(batch, self.group)
-        except Exception as e:  # never let the writer die: count the batch as not cached
-            results = [(False, False, f"{type(e).__name__}: {e}")] * len(batch)
-        for kept, shared, problem in results:
-            self.stats.not_cached += not kept
-            self.stats.not_shared += kept and not shared
-            self.stats.last_error = problem or self.stats.last_error
+            self.pack.append({**value, "key": key} for key, value in batch)
+            problem = ""
+        except Exception as e:  # never let the writer die: a full disk, a value JSON cannot hold
+            problem = f"local cache: {type(e).__name__}: {e}"
+        self._count([not problem] * len(batch), problem)
+
+    def _count(self, kept: list[bool], problem: str) -> None:
+        self.stats.not_cached += kept.count(False)
+        self.stats.last_error = problem or self.stats.last_error
+
+    def _share(self) -> None:
+        assert self.pack is not None
+        lines = self.pack.lines
+        problem = self.cache.share(self.group, self.pack.rotate())
+        if problem:
+            self.stats.not_shared += lines
+            self.stats.last_error = problem
 
     def close(self) -> None:
         self._closing = True
         self._wake.set()
         self._thread.join()
+        if self.pack is not None:
+            self._share()

@@ -298,12 +298,14 @@ def local_hits(plan: Plan, cache: ResultCache, sync: bool = True) -> tuple[dict[
     """The outcomes the cache holds — this machine's, then (``sync``) the store's packs for what is missing —
     and the items left to answer."""
     outcomes: dict[tuple[int, int], Outcome] = {}
-    todo: list[Item] = []
+    if plan.params.force:
+        return outcomes, _routable(plan, list(plan.items))
+    found = cache.group_results(plan.cache_group)
 
     def look(items: list[Item]) -> list[Item]:
         missing = []
         for item in items:
-            hit = None if plan.params.force else cache.get_local(item.key)
+            hit = found.get(item.key) or cache.get_local(item.key)
             if hit is not None:
                 outcomes[(item.index, item.repeat)] = _cached(item, hit)
             else:
@@ -311,11 +313,17 @@ def local_hits(plan: Plan, cache: ResultCache, sync: bool = True) -> tuple[dict[
         return missing
 
     todo = look(plan.items)
-    if todo and sync and not plan.params.force and cache.sync(plan.cache_group):
+    if todo and sync and cache.sync(plan.cache_group):
+        found = cache.group_results(plan.cache_group)
         todo = look(todo)
+    return outcomes, _routable(plan, todo)
+
+
+def _routable(plan: Plan, todo: list[Item]) -> list[Item]:
+    """``todo``, once the model is known to be reachable when there is something to ask it."""
     if todo and plan.model is not None:
         check_routable(plan.model)
-    return outcomes, todo
+    return todo
 
 
 class _Run:

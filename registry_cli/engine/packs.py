@@ -1,0 +1,189 @@
+"""Result packs: a run's verdicts as checksummed JSON lines, one file per run and group, here and in the store.
+
+A line is ``{"sum":"<sha256 of the value's JSON>","value":<canonical JSON>}``. Readers verify every line and skip
+one that does not check out (the torn tail of a killed run, a flipped byte), so a damaged line is a miss and is
+recomputed, never a wrong verdict.
+
+On this machine a group's packs live in ``<cache>/packs/<group>/``:
+
+- ``run-<time>-<id>.jsonl`` while a run appends to it, under an exclusive ``flock`` (a crash releases it);
+- ``<sha256>.jsonl`` once the store holds the same bytes as ``cache/v2/packs/<group>/<sha256>.jsonl``, whether
+  this machine sealed it or fetched it. Store names are the hash of their content, so a download that does not
+  hash to its name is dropped, and two machines writing the same keys each add a pack: nothing is overwritten.
+
+A run that crashed leaves its ``run-`` pack unlocked; the next run sharing the store seals and uploads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from registry_cli.files import atomic_write_bytes
+from registry_cli.manifest import canonical_json
+
+_HEAD = b'{"sum":"'
+_MID = b'","value":'
+_START = len(_HEAD) + 64 + len(_MID)
+SEALED = re.compile(r"^[0-9a-f]{64}\.jsonl$")
+
+
+def encode_line(value: dict[str, Any], normalize: Callable[[Any], Any] | None = None) -> bytes:
+    """One pack line; ``normalize`` makes JSON of what plain JSON refuses (NaN, numpy scalars), when given."""
+    try:
+        data = canonical_json(value)
+    except (TypeError, ValueError):
+        if normalize is None:
+            raise
+        data = canonical_json(normalize(value))
+    return _HEAD + hashlib.sha256(data).hexdigest().encode() + _MID + data + b"}\n"
+
+
+def decode_line(line: bytes) -> dict[str, Any] | None:
+    """The value of one pack line, or None when the line is torn, altered or not a result."""
+    line = line.rstrip(b"\n")
+    if len(line) <= _START or not line.startswith(_HEAD) or not line.endswith(b"}"):
+        return None
+    data = line[_START:-1]
+    if line[len(_HEAD) + 64:_START] != _MID or hashlib.sha256(data).hexdigest().encode() != line[len(_HEAD):len(_HEAD) + 64]:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    key = value.get("key") if isinstance(value, dict) else None
+    return value if isinstance(key, str) and len(key) == 64 else None
+
+
+def decode(data: bytes) -> list[dict[str, Any]]:
+    return [v for v in map(decode_line, data.split(b"\n")) if v is not None]
+
+
+def verified_lines(data: bytes) -> bytes:
+    """Only the lines of ``data`` that check out, each ending with a newline."""
+    return b"".join(line + b"\n" for line in data.split(b"\n") if decode_line(line) is not None)
+
+
+def load(folder: Path) -> dict[str, dict[str, Any]]:
+    """Every verified result in a group's local packs, by key; the newest pack wins where keys repeat."""
+    found: dict[str, dict[str, Any]] = {}
+    try:
+        paths = sorted(folder.glob("*.jsonl"), key=_age)
+    except OSError:
+        return found
+    for path in paths:
+        try:
+            data = path.read_bytes()
+        except OSError:  # sealed and renamed by another process since the listing: its new name is read next time
+            continue
+        for value in decode(data):
+            found[value["key"]] = value
+    return found
+
+
+def _age(path: Path) -> tuple[float, str]:
+    try:
+        return path.stat().st_mtime, path.name
+    except OSError:
+        return 0.0, path.name
+
+
+class PackWriter:
+    """Appends a run's verdicts to its own ``run-`` pack; one ``write`` per batch, so a killed process loses only
+    what it had not handed over yet. ``rotate`` closes the pack (to be sealed) and starts the next on demand."""
+
+    def __init__(self, folder: Path, normalize: Callable[[Any], Any] | None = None) -> None:
+        self.folder, self.normalize = folder, normalize
+        self.lines = 0
+        self.opened = 0.0
+        self._file: IO[bytes] | None = None
+        self.path: Path | None = None
+
+    def append(self, values: Iterable[dict[str, Any]]) -> None:
+        data = b"".join(encode_line(v, self.normalize) for v in values)
+        if not data:
+            return
+        if self._file is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.path = self.folder / f"run-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.jsonl"
+            self._file = open(self.path, "ab")
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+            self.opened = time.monotonic()
+        self._file.write(data)
+        self._file.flush()
+        self.lines += data.count(b"\n")
+
+    def rotate(self) -> Path | None:
+        """Close the current pack; its path (None when nothing was written). The next append opens a new one."""
+        path, f = self.path, self._file
+        self._file, self.path, self.lines = None, None, 0
+        if f is not None:
+            f.close()  # releases the lock
+        return path
+
+
+def seal(path: Path, put: Callable[[str, bytes], None] | None, prefix: str, trusted: bool = False) -> str:
+    """Share a finished ``run-`` pack: upload its verified lines as ``<prefix><sha256>.jsonl`` (with ``put``) and
+    rename it locally to match. Returns the sealed name ("" when the pack was empty or is still being written).
+    ``trusted``: the caller wrote the whole pack and closed it, so its lines are not checked again."""
+    with contextlib.ExitStack() as stack:
+        try:
+            f = stack.enter_context(open(path, "rb"))
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a run still appending holds it
+        except OSError:
+            return ""
+        raw = f.read()
+        data = raw if trusted else verified_lines(raw)
+        if not data:
+            path.unlink(missing_ok=True)
+            return ""
+        name = hashlib.sha256(data).hexdigest() + ".jsonl"
+        if put is not None:
+            put(prefix + name, data)
+        final = path.parent / name
+        if data == raw:
+            os.replace(path, final)
+        else:
+            atomic_write_bytes(final, data)
+            path.unlink(missing_ok=True)
+        return name
+
+
+def unsealed(folder: Path) -> list[Path]:
+    """This machine's packs not yet in the store (the ones being written are skipped by `seal`)."""
+    try:
+        return sorted(folder.glob("run-*.jsonl"))
+    except OSError:
+        return []
+
+
+def fetch_into(folder: Path, names: Iterable[str], get: Callable[[str], bytes], prefix: str) -> int:
+    """Download the store's packs missing here; keep each only if it hashes to its name. How many lines came."""
+    got = 0
+    for name in names:
+        if not SEALED.match(name) or (folder / name).exists():
+            continue
+        try:
+            data = get(prefix + name)
+        except Exception:  # an unreadable pack is a miss
+            continue
+        if hashlib.sha256(data).hexdigest() + ".jsonl" != name:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            atomic_write_bytes(folder / name, data)
+            got += data.count(b"\n")
+    return got
+
+
+def store_names(listing: Iterable[tuple[str, str]], prefix: str) -> list[str]:
+    return [key[len(prefix):] for key, _ in listing if key.startswith(prefix)]

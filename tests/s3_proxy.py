@@ -1,0 +1,76 @@
+"""A real HTTP proxy on 127.0.0.1 in front of the moto S3 server: counts requests by method and path, and can alter
+what passes through (the campaigns of tests that a store is never trusted blindly)."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# (method, path, body) -> body to forward (requests) or to return (responses)
+Alter = Callable[[str, str, bytes], bytes]
+
+
+class S3Proxy:
+    def __init__(self, upstream: str) -> None:
+        parsed = urllib.parse.urlsplit(upstream)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.requests: list[tuple[str, str]] = []  # (method, path with query)
+        self.alter_request: Alter | None = None
+        self.alter_response: Alter | None = None
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                path = urllib.parse.urlsplit(self.path).path
+                with proxy._lock:
+                    proxy.requests.append((self.command, urllib.parse.unquote(self.path)))
+                if proxy.alter_request is not None and body:
+                    body = proxy.alter_request(self.command, path, body)
+                conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("content-length", "connection")}
+                headers["Content-Length"] = str(len(body))
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                if proxy.alter_response is not None and data and resp.status == 200:
+                    data = proxy.alter_response(self.command, path, data)
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> S3Proxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def count(self, method: str, within: str) -> int:
+        """Requests of ``method`` whose path or query holds ``within`` (e.g. "/cache/" or "prefix=reg/cache")."""
+        with self._lock:
+            return sum(m == method and within in p for m, p in self.requests)

@@ -1,0 +1,132 @@
+"""The packed result cache: a run's verdicts as one checksummed object per run in the store, shared in a few
+requests, never trusted blindly. Real CLI subprocesses, the moto S3 server over HTTP behind a counting proxy."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from examples.make_addition_dataset import build
+from tests.conftest import Env, second_home
+from tests.openai_server import FakeOpenAI
+from tests.s3_proxy import S3Proxy
+
+
+def args(ds: Path, server: FakeOpenAI, *more: str) -> tuple[str, ...]:
+    return ("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}",
+            "--quiet", *more)
+
+
+def score(out: str) -> str:
+    return out.split("Final score: ")[1].split()[0]
+
+
+def cached(out: str) -> int:
+    return int(out.split(" cached")[0].rsplit(" ", 1)[1])
+
+
+def s3_client(env: Env):  # type: ignore[no-untyped-def]
+    import boto3
+
+    return boto3.client("s3", endpoint_url=env.vars["NEARAI_S3_ENDPOINT_URL"], region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def store_packs(env: Env) -> list[tuple[str, str]]:
+    bucket, prefix = env.vars["NEARAI_STORE"].removeprefix("s3://").split("/", 1)
+    listing = s3_client(env).list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/cache/v2/packs/")
+    return [(bucket, o["Key"]) for o in listing.get("Contents", [])]
+
+
+def test_a_second_machine_gets_every_result_in_a_few_requests(s3_env: Env, server: FakeOpenAI, tmp_path: Path,
+                                                               moto_endpoint: str) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=300)
+    first = s3_env.run(*args(ds, server), check=True)
+    assert server.requests == 300 and len(store_packs(s3_env)) == 1  # one object for the whole run
+    with S3Proxy(moto_endpoint) as proxy:
+        other = second_home(s3_env, tmp_path)
+        other.vars["NEARAI_S3_ENDPOINT_URL"] = proxy.url
+        out = other.run(*args(ds, server), check=True)
+        assert server.requests == 300 and cached(out.stdout) == 300 and score(out.stdout) == score(first.stdout)
+        assert proxy.count("GET", ".jsonl") == 1 and proxy.count("GET", "prefix=reg/cache/v2/packs/") == 1
+        assert proxy.count("PUT", "/cache/") == 0  # nothing new to share
+        again = other.run(*args(ds, server), check=True)  # all local now: the store is not asked at all
+        assert cached(again.stdout) == 300 and proxy.count("GET", "/cache/") == 2
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "foreign"])
+def test_an_altered_or_partial_pack_in_the_store_is_never_trusted(s3_env: Env, server: FakeOpenAI, tmp_path: Path,
+                                                                  damage: str) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=40)
+    first = s3_env.run(*args(ds, server), check=True)
+    ((bucket, key),) = store_packs(s3_env)
+    s3 = s3_client(s3_env)
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    if damage == "flip":  # a verdict turned around: the object no longer hashes to its name
+        body = body.replace(b'"passed":true', b'"passed":false', 1)
+    elif damage == "truncate":
+        body = body[: len(body) // 2]
+    else:  # well-formed lines under a name that is not their hash
+        s3.delete_object(Bucket=bucket, Key=key)
+        key = key.rsplit("/", 1)[0] + "/" + "0" * 64 + ".jsonl"
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    other = second_home(s3_env, tmp_path)
+    out = other.run(*args(ds, server), check=True)
+    assert server.requests == 80 and cached(out.stdout) == 0 and score(out.stdout) == score(first.stdout)
+    assert not list((other.home / "cache").rglob(key.rsplit("/", 1)[1]))  # never kept locally either
+
+
+def test_an_altered_line_in_a_local_pack_is_a_miss(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=30)
+    first = local_env.run(*args(ds, server), check=True)
+    (pack,) = [p for p in (local_env.home / "cache").rglob("*.jsonl") if "packs" in p.parts]
+    lines = pack.read_bytes().split(b"\n")
+    i = next(i for i, line in enumerate(lines) if b'"passed":true' in line)
+    lines[i] = lines[i].replace(b'"passed":true', b'"passed":false')
+    pack.write_bytes(b"\n".join(lines))
+    out = local_env.run(*args(ds, server), check=True)
+    assert server.requests == 31 and cached(out.stdout) == 29 and score(out.stdout) == score(first.stdout)
+
+
+def test_concurrent_writers_of_the_same_keys_lose_nothing(s3_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=60)
+    server.latency = 0.02
+    other = second_home(s3_env, tmp_path)
+    runs = [subprocess.Popen([sys.executable, "-m", "registry_cli", *args(ds, server, *extra)], env=env.vars,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for env, extra in ((s3_env, ()), (s3_env, ("--limit=45",)), (other, ()), (other, ("--force",)))]
+    outs = [p.communicate(timeout=120) for p in runs]
+    assert all(p.returncode == 0 for p in runs), outs
+    assert len(store_packs(s3_env)) >= 2  # one object per run that computed something; none replaced another
+    third = second_home(s3_env, tmp_path, "home3")
+    before = server.requests
+    out = third.run(*args(ds, server), check=True)
+    assert server.requests == before and cached(out.stdout) == 60
+    assert score(out.stdout) == score(outs[0][0])
+
+
+def test_a_killed_run_keeps_its_results_and_the_next_run_shares_them(s3_env: Env, server: FakeOpenAI,
+                                                                      tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=60)
+    server.latency = 0.1
+    proc = subprocess.Popen([sys.executable, "-m", "registry_cli", *args(ds, server, "--max_concurrent=4")],
+                            env=s3_env.vars, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while server.requests < 25 and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert store_packs(s3_env) == []  # the killed run shared nothing yet
+    before = server.requests
+    server.latency = 0.0
+    out = s3_env.run(*args(ds, server), check=True)
+    assert cached(out.stdout) >= before - 4 - 1  # at most the in-flight datums were lost
+    other = second_home(s3_env, tmp_path)
+    shared = other.run(*args(ds, server), check=True)
+    assert cached(shared.stdout) == 60 and score(shared.stdout) == score(out.stdout)
