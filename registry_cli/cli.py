@@ -113,9 +113,11 @@ class RegistryCommands:
         """
         if total < 1 or offset < 0:
             raise UsageError("--total must be >= 1 and --offset >= 0", "e.g. --total=32 --offset=0")
-        found = _registry().list_entries(namespace=namespace, category=category, tags=as_list(tags),
-                                         show_all=show_all, show_latest_version=show_latest_version)
+        registry = _registry()
+        found = registry.list_entries(namespace=namespace, category=category, tags=as_list(tags),
+                                      show_all=show_all, show_latest_version=show_latest_version)
         render.entry_list(found[offset : offset + total], offset, len(found))
+        render.skipped(registry.skipped)
 
     @command
     def metadata_template(self, path: str = ".", category: str = "", description: str = "") -> None:
@@ -190,8 +192,10 @@ class BenchmarkCommands:
 
         if total < 1:
             raise UsageError("--total must be >= 1", "e.g. --total=32")
-        rows = list_benchmarks(_registry(), namespace, benchmark)
+        registry = _registry()
+        rows = list_benchmarks(registry, namespace, benchmark)
         render.benchmark_runs(rows[:total], len(rows))
+        render.skipped(registry.skipped)
 
 
 class EvaluationCommands:
@@ -222,7 +226,9 @@ class EvaluationCommands:
         check_format(format)
         opts = TableOptions(all_key_columns=all_key_columns, all_metrics=all_metrics, benchmark=benchmark,
                             model=model, namespace=namespace, all_versions=all_versions, show_all=show_all)
-        render.evaluation_table(build_table(_registry(), opts), format, num_columns, metric_name_max_length)
+        registry = _registry()
+        render.evaluation_table(build_table(registry, opts), format, num_columns, metric_name_max_length)
+        render.skipped(registry.skipped)
 
     @command
     def read_solutions(self, entry: str, status: str = "", verbose: bool = False) -> None:
@@ -248,7 +254,9 @@ class EvaluationCommands:
         """
         from evaluation.report import write_report
 
-        render.message(f"wrote {write_report(_registry(), html, benchmark, metric)}")
+        registry = _registry()
+        render.message(f"wrote {write_report(registry, html, benchmark, metric)}")
+        render.skipped(registry.skipped)
 
 
 class ScenarioCommands:

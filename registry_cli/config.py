@@ -20,9 +20,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from registry_cli.errors import NearaiError, UsageError
 from registry_cli.files import atomic_write_text
+from registry_cli.names import check_name
 
 # key -> (environment variable, one-line help)
 KEYS: dict[str, tuple[str, str]] = {
@@ -96,8 +98,12 @@ def settings() -> dict[str, Setting]:
     found: dict[str, Setting] = {}
     for path in (config_file(local=False), config_file(local=True)):  # the project file overrides the home file
         for key, value in _read(path).items():
-            if key in KEYS and value not in (None, ""):
-                found[key] = Setting(key, str(value), str(path))
+            if key not in KEYS or value in (None, ""):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise NearaiError(f"{path}: {key} must be a string, got {type(value).__name__}",
+                                  f"fix it with `nearai config set {key} VALUE`")
+            found[key] = Setting(key, str(value), str(path))
     for key, (env, _) in KEYS.items():
         if os.environ.get(env):
             found[key] = Setting(key, os.environ[env], env)
@@ -121,6 +127,12 @@ def check_value(key: str, value: str) -> str:
         raise UsageError(f"s3_max_attempts must be a positive integer, got {value!r}", "e.g. s3_max_attempts 5")
     if key == "store" and value.startswith("s3://") and len(value) <= len("s3://"):
         raise UsageError("an s3 store needs a bucket: s3://bucket/prefix")
+    if key == "s3_endpoint_url":
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(f"s3_endpoint_url must be an http(s) URL, got {value!r}", "e.g. http://127.0.0.1:9000")
+    if key == "namespace":
+        check_name(value, "namespace")
     return value
 
 
@@ -143,13 +155,16 @@ def set_value(key: str, value: str, local: bool = False) -> Path:
 
 def load_config() -> Config:
     home = home_dir()
-    found = {k: s.value for k, s in settings().items()}
+    found: dict[str, str] = {}
+    for key, setting in settings().items():
+        try:
+            found[key] = check_value(key, setting.value)
+        except NearaiError as e:  # say where the bad value comes from
+            raise type(e)(f"{setting.source}: {e.message}", e.hint) from None
     store = found.get("store") or str(home / "store")
     if not store.startswith("s3://"):
         store = str(Path(store).expanduser())
     attempts = found.get("s3_max_attempts", "5")
-    if not attempts.isdigit() or int(attempts) < 1:
-        raise NearaiError(f"NEARAI_S3_MAX_ATTEMPTS must be a positive integer, got {attempts!r}")
     return Config(
         home=home,
         store_url=store,

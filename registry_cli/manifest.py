@@ -90,10 +90,22 @@ def read_metadata(folder: Path) -> Metadata:
     if not path.is_file():
         raise MetadataError(f"no {METADATA_FILE} in {folder}", f"run `nearai registry metadata_template {folder}`")
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except _Constant as e:
+        raise MetadataError(f"{path} holds {e}, which JSON does not allow", "write null or a number instead") from None
+    except RecursionError:
+        raise MetadataError(f"{path} is nested too deeply", "flatten its details") from None
     except ValueError as e:
         raise MetadataError(f"{path} is not valid JSON: {e}", "fix the file") from None
     return parse_metadata(raw, str(path))
+
+
+class _Constant(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _Constant(name)
 
 
 class FileEntry(BaseModel):
@@ -126,6 +138,22 @@ class Manifest(BaseModel):
     metadata: dict[str, Any]
     files: list[FileEntry]
     created_at: str
+
+    @field_validator("files")
+    @classmethod
+    def _one_thing_per_path(cls, files: list[FileEntry]) -> list[FileEntry]:
+        """No path twice, and no path that is both a file and a folder (``x`` and ``x/y``): such a manifest could
+        not be downloaded into a folder."""
+        paths = {f.path for f in files}
+        if len(paths) != len(files):
+            twice = sorted(p for p in paths if sum(f.path == p for f in files) > 1)
+            raise ValueError(f"path {twice[0]!r} is listed twice")
+        for path in paths:
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                if "/".join(parts[:i]) in paths:
+                    raise ValueError(f"{'/'.join(parts[:i])!r} is both a file and the folder of {path!r}")
+        return files
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.model_dump(by_alias=True))

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -62,6 +63,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+CREATE_ONLY_KEY = "_nearai/create-only.json"
+
+
 def blob_key(digest: str) -> str:
     return f"blobs/sha256/{digest[:2]}/{digest}"
 
@@ -107,6 +111,7 @@ class UploadResult:
     files_uploaded: int
     bytes_uploaded: int
     bumped_from: str | None = None
+    unchanged: bool = False  # the version was already published with these very files and metadata
 
 
 @dataclass
@@ -143,7 +148,10 @@ def scan_folder(folder: Path) -> list[tuple[str, Path]]:
             p = Path(dirpath, fname)
             rel = p.relative_to(root).as_posix()
             if p.is_symlink():
-                target = p.resolve()
+                try:
+                    target = p.resolve(strict=True)
+                except (OSError, RuntimeError):  # a loop, or a dangling link
+                    raise InvalidNameError(f"symlink {rel} loops or points nowhere", "remove it") from None
                 if not target.is_relative_to(root):
                     raise InvalidNameError(f"symlink {rel} points outside {folder}", "copy the file into the folder")
                 if not target.is_file():
@@ -163,6 +171,8 @@ class Registry:
         self.config = config or load_config()
         self.store = store or open_store(self.config)
         self._index: ObjectIndex | None = None
+        self._create_only = False
+        self.skipped: list[str] = []  # what the last listing left out, and why
 
     @property
     def index(self) -> ObjectIndex:
@@ -176,49 +186,75 @@ class Registry:
         out = [k[len(prefix) : -len(".json")] for k, _ in self.store.list(prefix) if k.endswith(".json")]
         return sorted((v for v in out if "/" not in v), key=version_key)
 
-    def _ref_hashes(self, keys: list[str]) -> dict[str, str]:
-        """Manifest hash for each ref key (refs are create-only, so cached forever)."""
-        cached = self.index.get_many(keys)
-        out = {k: v.decode() for k, (_, v) in cached.items()}
+    def _ref_hashes(self, keys: list[str], problems: list[str] | None = None,
+                    fresh: bool = False) -> tuple[dict[str, str], set[str]]:
+        """Manifest hash for each ref key, and which of them came from the store rather than this machine's index
+        (refs are create-only: `_remember_refs` keeps them once their manifest checked out). ``problems``: note a
+        corrupt ref there and go on, instead of failing. ``fresh``: ignore the index."""
+        out = {} if fresh else {k: v.decode() for k, (_, v) in self.index.get_many(keys).items()}
         missing = [k for k in keys if k not in out]
 
-        def fetch(k: str) -> tuple[str, str] | None:
+        def fetch(k: str) -> tuple[str, str, str]:
             try:
-                raw = json.loads(self.store.get_bytes(k))
-                return k, str(raw["manifest"])
+                digest = json.loads(self.store.get_bytes(k))["manifest"]
             except NotFoundInStore:
-                return None
+                return k, "", ""
             except (ValueError, KeyError, TypeError):
-                raise IntegrityError(f"ref {k} is corrupt", "repair the store") from None
+                return k, "", f"ref {k} is corrupt"
+            if not isinstance(digest, str) or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+                return k, "", f"ref {k} is corrupt"
+            return k, digest, ""
 
-        fetched = [r for r in _parallel(fetch, missing) if r]
-        if fetched:
-            self.index.put_many((k, "", h.encode()) for k, h in fetched)
-        out.update(fetched)
-        return out
+        for k, digest, problem in _parallel(fetch, missing):
+            if problem and problems is None:
+                raise IntegrityError(problem, "restore it from a backup of the store, or publish a new version")
+            if problem and problems is not None:
+                problems.append(problem)
+            if digest:
+                out[k] = digest
+        return out, set(missing) & set(out)
 
-    def manifests(self, digests: list[str]) -> dict[str, Manifest]:
+    def _remember_refs(self, hashes: dict[str, str], fetched: set[str], manifests: dict[str, Manifest]) -> None:
+        """Keep in the index the refs read from the store whose manifest was fetched and verified: a ref altered
+        on the way is never remembered."""
+        good = [(k, "", hashes[k].encode()) for k in fetched if hashes[k] in manifests]
+        if good:
+            self.index.put_many(good)
+
+    def manifests(self, digests: list[str], problems: list[str] | None = None,
+                  fresh: bool = False) -> dict[str, Manifest]:
+        """The verified manifests by hash. ``problems``: note one that is missing or corrupt there and leave it
+        out, instead of failing. ``fresh``: ignore the index."""
         keys = {manifest_key(d): d for d in digests}
-        cached = self.index.get_many(keys)
+        cached = {} if fresh else self.index.get_many(keys)
         out = {keys[k]: manifest_from_bytes(v) for k, (_, v) in cached.items()}
         missing = [k for k in keys if k not in cached]
 
-        def fetch(k: str) -> tuple[str, bytes]:
+        def fetch(k: str) -> tuple[str, bytes, str]:
             try:
                 data = self.store.get_bytes(k)
+                manifest_from_bytes(data, keys[k])  # verifies the hash
+                return k, data, ""
             except NotFoundInStore:
-                raise IntegrityError(f"manifest {keys[k][:12]} is missing from the store", "repair the store") from None
-            manifest_from_bytes(data, keys[k])  # verifies hash
-            return k, data
+                return k, b"", f"manifest {keys[k][:12]} is missing from the store"
+            except IntegrityError as e:
+                return k, b"", e.message
 
-        fetched = _parallel(fetch, missing)
+        fetched = []
+        for k, data, problem in _parallel(fetch, missing):
+            if problem and problems is None:
+                raise IntegrityError(problem, "restore it from a backup of the store, or publish a new version")
+            if problem and problems is not None:
+                problems.append(problem)
+            if data:
+                fetched.append((k, "", data))
+                out[keys[k]] = manifest_from_bytes(data)
         if fetched:
-            self.index.put_many((k, "", v) for k, v in fetched)
-        for k, v in fetched:
-            out[keys[k]] = manifest_from_bytes(v)
+            self.index.put_many(fetched)
         return out
 
-    def _overlays(self, prefix: str = "meta/") -> dict[str, dict[str, Any]]:
+    def _overlays(self, prefix: str = "meta/", problems: list[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The metadata overlays under ``prefix``; a corrupt one is noted in ``problems`` and left out."""
         listed = dict(self.store.list(prefix))
         if not listed:
             return {}
@@ -235,16 +271,25 @@ class Registry:
             except NotFoundInStore:
                 return None
 
-        fetched = [r for r in _parallel(fetch, stale) if r]
-        self.index.put_many(fetched)
-        out.update((k, json.loads(v)) for k, _, v in fetched)
+        good = []
+        for k, etag, data in filter(None, _parallel(fetch, stale)):
+            overlay = _overlay(data)
+            if overlay is None:
+                if problems is not None:
+                    problems.append(f"metadata overlay {k} is corrupt (ignored)")
+                continue
+            good.append((k, etag, data))
+            out[k] = overlay
+        self.index.put_many(good)
         return out
 
     def _info(self, ns: str, name: str, version: str, digest: str, manifest: Manifest,
               overlay: dict[str, Any] | None) -> EntryInfo:
         return EntryInfo(ns, name, version, digest, manifest, apply_overlay(manifest.metadata, overlay))
 
-    def resolve(self, entry: str | EntryRef) -> EntryInfo:
+    def resolve(self, entry: str | EntryRef, fresh: bool = False) -> EntryInfo:
+        """The published version ``entry`` names (the latest when it names none). ``fresh``: read the store, not
+        this machine's index."""
         ref = parse_entry(entry) if isinstance(entry, str) else entry
         version = ref.version
         if version is None:
@@ -253,18 +298,23 @@ class Registry:
                 raise EntryNotFoundError(f"entry {ref} not found", "check `nearai registry list`")
             version = versions[-1]
         key = ref_key(ref.namespace, ref.name, version)
-        hashes = self._ref_hashes([key])
+        hashes, fetched = self._ref_hashes([key], fresh=fresh)
         if key not in hashes:
             known = self.versions(ref.namespace, ref.name)
             hint = f"available versions: {', '.join(known[-5:])}" if known else "check `nearai registry list`"
             raise EntryNotFoundError(f"entry {ref.namespace}/{ref.name}/{version} not found", hint)
         digest = hashes[key]
-        manifest = self.manifests([digest])[digest]
+        manifests = self.manifests([digest], fresh=fresh)
+        self._remember_refs(hashes, fetched, manifests)
+        overlay_key = meta_key(ref.namespace, ref.name, version)
         try:
-            overlay: dict[str, Any] | None = json.loads(self.store.get_bytes(meta_key(ref.namespace, ref.name, version)))
+            overlay = _overlay(self.store.get_bytes(overlay_key))
         except NotFoundInStore:
-            overlay = None
-        return self._info(ref.namespace, ref.name, version, digest, manifest, overlay)
+            overlay = {}
+        if overlay is None:
+            raise IntegrityError(f"the metadata overlay {overlay_key} in the store is corrupt",
+                                 f"rewrite it with `nearai registry update {ref.namespace}/{ref.name}/{version}`")
+        return self._info(ref.namespace, ref.name, version, digest, manifests[digest], overlay or None)
 
     def list_entries(
         self,
@@ -274,7 +324,9 @@ class Registry:
         show_all: bool = False,
         show_latest_version: bool = True,
     ) -> list[EntryInfo]:
-        """All entries matching the filters, sorted by (namespace, name, version)."""
+        """All entries matching the filters, sorted by (namespace, name, version). Entries that cannot be read (a
+        corrupt ref, a missing or altered manifest) are left out and named in ``self.skipped``."""
+        self.skipped = []
         listed = self._entries(namespace, show_latest_version)
         wanted_tags = {t.lower() for t in tags or []}
         out: list[EntryInfo] = []
@@ -290,6 +342,7 @@ class Registry:
             everything = listed if not namespace and not show_latest_version else self._entries("", False)
             out = without_hidden_subjects(out, everything)
         out.sort(key=lambda i: (i.namespace, i.name, version_key(i.version)))
+        self.skipped = list(dict.fromkeys(self.skipped))  # a second pass over the store notes the same ones
         return out
 
     def _entries(self, namespace: str, latest_only: bool) -> list[EntryInfo]:
@@ -308,11 +361,13 @@ class Registry:
                 if cur is None or version_key(t[2]) > version_key(cur[2]):
                     latest[(t[0], t[1])] = t
             triples = list(latest.values())
-        hashes = self._ref_hashes([t[3] for t in triples])
-        manifests = self.manifests(sorted(set(hashes.values())))
-        overlays = self._overlays(f"meta/{namespace}/" if namespace else "meta/")
+        problems = self.skipped
+        hashes, fetched = self._ref_hashes([t[3] for t in triples], problems)
+        manifests = self.manifests(sorted(set(hashes.values())), problems)
+        self._remember_refs(hashes, fetched, manifests)
+        overlays = self._overlays(f"meta/{namespace}/" if namespace else "meta/", problems)
         return [self._info(ns, name, version, hashes[key], manifests[hashes[key]], overlays.get(meta_key(ns, name, version)))
-                for ns, name, version, key in triples if key in hashes]
+                for ns, name, version, key in triples if key in hashes and hashes[key] in manifests]
 
     # ---- publishing -------------------------------------------------------------------------------------------
     def upload(self, path: str | Path, bump: str | None = None) -> UploadResult:
@@ -324,6 +379,9 @@ class Registry:
         existing = self.versions(ns, meta.name)
         bumped_from = None
         if any(same_version(meta.version, v) for v in existing):
+            same = self._published_as_is(ns, meta, folder) if bump is None else None
+            if same is not None:
+                return same
             if bump is None:
                 raise VersionExistsError(
                     f"{ns}/{meta.name}/{meta.version} already exists",
@@ -364,6 +422,47 @@ class Registry:
         sent = [e for e, up in zip(entries, pushed) if up]
         return UploadResult(info, len(entries), len(sent), sum(e.size for e in sent), bumped_from)
 
+    def _published_as_is(self, ns: str, meta: Metadata, folder: Path) -> UploadResult | None:
+        """The existing version when it holds exactly this folder (a retried upload that had already committed)."""
+        version = next(v for v in self.versions(ns, meta.name) if same_version(meta.version, v))
+        info = self.resolve(EntryRef(ns, meta.name, version))
+        files = scan_folder(folder)
+        if info.manifest.metadata != meta.model_dump() or len(files) != len(info.manifest.files):
+            return None
+        published = {f.path: (f.sha256, f.size) for f in info.manifest.files}
+        for rel, path in files:
+            if published.get(rel, ("", -1))[1] != path.stat().st_size or published[rel][0] != sha256_file(path):
+                return None
+        return UploadResult(info, len(files), 0, 0, None, unchanged=True)
+
+    def check_create_only(self) -> None:
+        """Refuse to publish where create-only writes do not hold (a store or proxy ignoring If-None-Match would let
+        two publishers overwrite one version). Probed once per store: a key written twice must be refused the second
+        time. A store that passed says so in ``_nearai/create-only.json``; one that failed is probed again."""
+        if self._create_only:
+            return
+        if self.index.get_many([CREATE_ONLY_KEY]):
+            self._create_only = True
+            return
+        try:
+            said = json.loads(self.store.get_bytes(CREATE_ONLY_KEY)).get("create_only") is True
+        except (NotFoundInStore, ValueError, AttributeError):
+            said = False
+        if not said:
+            probe = f"_nearai/probes/{uuid.uuid4().hex}"
+            holds = self.store.create(probe, b"first") and not self.store.create(probe, b"second")
+            with contextlib.suppress(StoreError):
+                self.store.delete(probe)
+            self.store.put_bytes(CREATE_ONLY_KEY, canonical_json({
+                "create_only": holds, "checked_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+            if not holds:
+                raise StoreError(f"the store {self.store.url} does not enforce create-only writes (If-None-Match): "
+                                 "two uploads of one version could overwrite each other, so nothing is published",
+                                 "use an endpoint that supports conditional writes (AWS S3, MinIO, moto >= 5.0.15) "
+                                 "and no proxy that drops the If-None-Match header")
+        self.index.put_many([(CREATE_ONLY_KEY, "", b"true")])
+        self._create_only = True
+
     def publish_manifest(self, manifest: Manifest) -> EntryInfo:
         """Publish a manifest whose blobs already exist (used for generated entries such as evaluations)."""
         data = manifest.to_bytes()
@@ -381,7 +480,15 @@ class Registry:
 
     def _commit(self, ns: str, name: str, version: str, digest: str) -> None:
         key = ref_key(ns, name, version)
+        self.check_create_only()
         if self.store.create(key, canonical_json({"manifest": digest})):
+            try:  # read back: a store that let another publisher overwrite it must not pass for a success
+                kept = json.loads(self.store.get_bytes(key)).get("manifest")
+            except (NotFoundInStore, ValueError, AttributeError):
+                kept = None
+            if kept != digest:
+                raise VersionExistsError(f"{ns}/{name}/{version} was overwritten right after this upload wrote it",
+                                         "use a store that enforces create-only writes (If-None-Match)")
             return
         try:
             current = json.loads(self.store.get_bytes(key)).get("manifest")
@@ -454,7 +561,8 @@ class Registry:
         return self.config.registry_dir / info.namespace / info.name / info.version
 
     def download(self, entry: str | EntryRef, force: bool = False, target: Path | None = None) -> DownloadResult:
-        info = self.resolve(entry)
+        """Fetch every file of ``entry``, verified; ``force`` also reads the entry afresh from the store."""
+        info = self.resolve(entry, fresh=force)
         dest = target or self.local_path(info)
         result = DownloadResult(info, dest)
         marker = dest / DOWNLOAD_MARKER
@@ -541,6 +649,15 @@ def _read_marker(path: Path) -> str | None:
         return str(json.loads(path.read_text())["manifest"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _overlay(data: bytes) -> dict[str, Any] | None:
+    """A metadata overlay, or None when it is not a JSON object."""
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def apply_overlay(metadata: dict[str, Any], overlay: dict[str, Any] | None) -> dict[str, Any]:

@@ -38,6 +38,9 @@ def human_size(n: int) -> str:
 
 def upload(r: UploadResult) -> None:
     c = console()
+    if r.unchanged:
+        c.print(f"{r.info.entry} is already published with these {r.files_total} files and this metadata: nothing to do")
+        return
     if r.bumped_from:
         c.print(f"version {r.bumped_from} existed; bumped to {r.info.version} (metadata.json updated)")
     c.print(
@@ -80,6 +83,14 @@ def entry_list(entries: list[EntryInfo], offset: int, total_found: int) -> None:
     if total_found > len(entries):
         shown = f"{offset + 1}-{offset + len(entries)}" if entries else "none"
         c.print(f"showing {shown} of {total_found}; use --total and --offset to page")
+
+
+def skipped(problems: list[str]) -> None:
+    """Entries a listing left out because the store holds them damaged: one warning line on stderr."""
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        console(stderr=True).print(f"warning: {len(problems)} damaged objects in the store were skipped: {shown}",
+                                   markup=False, soft_wrap=True)
 
 
 def message(text: str) -> None:

@@ -6,12 +6,14 @@ either nothing or the whole object. ``create`` is the create-only write used as 
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from registry_cli.errors import NotFoundInStore, StoreError
 
@@ -35,6 +37,10 @@ class Store(Protocol):
         ...
 
     def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` (absent is fine)."""
+        ...
 
     def put_file(self, key: str, path: Path) -> None: ...
 
@@ -104,6 +110,12 @@ class LocalStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot delete {self._path(key)}: {e.strerror}", "check permissions") from None
 
     def put_file(self, key: str, path: Path) -> None:
         final = self._path(key)
@@ -205,26 +217,60 @@ class S3Store:
             raise StoreError(f"S3 failure on {where}: {e}", "check the store configuration") from None
 
     def get_bytes(self, key: str) -> bytes:
-        with self._errors(key):
-            body = self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
-            return bytes(body.read())
+        """The object's bytes, checked against its ETag where that is their MD5 (single-part, not KMS-encrypted):
+        a body altered on the way is fetched again, then refused."""
+        for _ in range(ATTEMPTS):
+            with self._errors(key):
+                resp = self.client.get_object(Bucket=self.bucket, Key=self._k(key))
+                data = bytes(resp["Body"].read())
+            if _md5_matches(resp, data) is not False:
+                return data
+        raise StoreError(f"s3://{self.bucket}/{self._k(key)} arrived altered {ATTEMPTS} times (its bytes do not match "
+                         "its ETag)", "check the network path to the store (a proxy altering responses?)")
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        with self._errors(key):
-            self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data)
+        self._put(key, data, create=False)
 
     def create(self, key: str, data: bytes) -> bool:
+        return self._put(key, data, create=True)
+
+    def _put(self, key: str, data: bytes, create: bool) -> bool:
+        """Write and confirm: the store computes a digest of what it received (Content-MD5 makes S3 refuse a body
+        that does not match; the ETag or a read-back tells what was kept), and a copy altered on the way is
+        written again. ``create``: only if absent (If-None-Match), False when it exists."""
         from botocore.exceptions import ClientError
 
-        with self._errors(key):
-            try:
-                self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data, IfNoneMatch="*")
+        digest = hashlib.md5(data)
+        extra: dict[str, str] = {"IfNoneMatch": "*"} if create else {}
+        for _ in range(ATTEMPTS):
+            with self._errors(key):
+                try:
+                    resp = self.client.put_object(Bucket=self.bucket, Key=self._k(key), Body=data,
+                                                  ContentMD5=base64.b64encode(digest.digest()).decode(), **extra)
+                except ClientError as e:
+                    code = str(e.response.get("Error", {}).get("Code", ""))
+                    if create and code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                        return False
+                    if code in ("BadDigest", "InvalidDigest"):  # the store saw the body was altered: send it again
+                        continue
+                    raise
+            kept = _md5_matches(resp, data)
+            if kept or (kept is None and self._reads_back(key, data)):
                 return True
-            except ClientError as e:
-                code = str(e.response.get("Error", {}).get("Code", ""))
-                if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
-                    return False
-                raise
+            if create:  # ours, but damaged: remove it so the create can be tried again
+                self.delete(key)
+        raise StoreError(f"s3://{self.bucket}/{self._k(key)}: the store kept other bytes than were sent, "
+                         f"{ATTEMPTS} times", "check the network path to the store (a proxy altering requests?)")
+
+    def _reads_back(self, key: str, data: bytes) -> bool:
+        try:
+            return self.get_bytes(key) == data
+        except StoreError:
+            return False
+
+    def delete(self, key: str) -> None:
+        with self._errors(key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._k(key))
 
     def exists(self, key: str) -> bool:
         try:
@@ -235,12 +281,23 @@ class S3Store:
             return False
 
     def put_file(self, key: str, path: Path) -> None:
+        """Small files go through `put_bytes` (one verified request); large ones in parts, then the object's ETag is
+        compared with the one its parts must give, and a mismatch uploads again."""
         from boto3.s3.transfer import TransferConfig
 
-        with self._errors(key):
-            self.client.upload_file(
-                str(path), self.bucket, self._k(key), Config=TransferConfig(multipart_threshold=64 * CHUNK, use_threads=False)
-            )
+        if path.stat().st_size <= PART:
+            self.put_bytes(key, path.read_bytes())
+            return
+        expected = _multipart_etag(path)
+        for _ in range(ATTEMPTS):
+            with self._errors(key):
+                self.client.upload_file(str(path), self.bucket, self._k(key), Config=TransferConfig(
+                    multipart_threshold=PART, multipart_chunksize=PART, use_threads=False))
+                head = self.client.head_object(Bucket=self.bucket, Key=self._k(key))
+            if str(head.get("ETag", "")).strip('"') == expected:
+                return
+        raise StoreError(f"s3://{self.bucket}/{self._k(key)}: the store kept other bytes than were sent, "
+                         f"{ATTEMPTS} times", "check the network path to the store (a proxy altering requests?)")
 
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         with self._errors(key):
@@ -253,6 +310,28 @@ class S3Store:
             for page in pages:
                 for obj in page.get("Contents", []):
                     yield obj["Key"][len(self.prefix) :], str(obj.get("ETag", "")).strip('"')
+
+
+ATTEMPTS = 3
+PART = 16 * CHUNK  # files up to this size are sent in one request; larger ones in parts of this size
+
+
+def _multipart_etag(path: Path) -> str:
+    """The ETag S3 gives an object uploaded in parts of `PART` bytes: MD5 of the parts' MD5s, a dash, the count."""
+    digests = []
+    with open(path, "rb") as f:
+        while part := f.read(PART):
+            digests.append(hashlib.md5(part).digest())
+    return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
+
+
+def _md5_matches(resp: dict[str, Any], data: bytes) -> bool | None:
+    """Whether an S3 response's ETag is the MD5 of ``data``; None when the ETag is not an MD5 (multipart objects,
+    KMS encryption), so only a read-back can tell."""
+    etag = str(resp.get("ETag", "")).strip('"')
+    if str(resp.get("ServerSideEncryption", "")).startswith("aws:kms") or len(etag) != 32 or "-" in etag:
+        return None
+    return hashlib.md5(data).hexdigest() == etag
 
 
 def open_store(config: Config) -> Store:

@@ -39,6 +39,8 @@ class FakeOpenAI:
     auth_headers: set[str] = field(default_factory=set)
     models: set[str] = field(default_factory=set)
     replies: dict[str, str] = field(default_factory=dict)
+    # prompt substring -> (message content, finish_reason): answers such as null content or a cut empty one
+    raw_replies: dict[str, tuple[Any, str]] = field(default_factory=dict)
     skew: dict[str, int] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
     asked: list[tuple[str, str]] = field(default_factory=list)  # (model, prompt) of every request
@@ -94,12 +96,17 @@ class FakeOpenAI:
             return web.json_response({"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "0"})
         if any(s in prompt for s in self.fail_substrings):
             return web.json_response({"error": {"message": "boom"}}, status=500)
-        text = self.answer(prompt, str(body.get("model")))
+        text: Any = self.answer(prompt, str(body.get("model")))
+        finish = "stop"
+        for needle, (content, reason) in self.raw_replies.items():
+            if needle in prompt:
+                text, finish = content, reason
+        words = len(str(text or "").split())
         return web.json_response({
             "id": f"cmpl-{n}", "object": "chat.completion", "created": 0, "model": body.get("model"),
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
-            "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
-                      "total_tokens": len(prompt.split()) + len(text.split())},
+            "choices": [{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": words,
+                      "total_tokens": len(prompt.split()) + words},
         })
 
     def start(self) -> FakeOpenAI:

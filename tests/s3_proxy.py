@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import threading
 import urllib.parse
+from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,6 +21,7 @@ class S3Proxy:
         self.requests: list[tuple[str, str]] = []  # (method, path with query)
         self.alter_request: Alter | None = None
         self.alter_response: Alter | None = None
+        self.drop_headers: set[str] = set()  # e.g. {"if-none-match"}: a proxy or store that ignores it
         self._lock = threading.Lock()
         proxy = self
 
@@ -38,7 +40,8 @@ class S3Proxy:
                 if proxy.alter_request is not None and body:
                     body = proxy.alter_request(self.command, path, body)
                 conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("content-length", "connection")}
+                skip = {"content-length", "connection", *proxy.drop_headers}
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
                 headers["Content-Length"] = str(len(body))
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
@@ -70,7 +73,30 @@ class S3Proxy:
         self.server.shutdown()
         self.server.server_close()
 
+    def corrupt_first(self, method: str, within: str, times: int = 1) -> None:
+        """Flip a byte of the body of the first ``times`` requests (PUT) or responses (GET) of every path holding
+        ``within``; ``times=-1``: all of them."""
+        seen: Counter[str] = Counter()
+
+        def alter(m: str, path: str, body: bytes) -> bytes:
+            if m != method or within not in path:
+                return body
+            with self._lock:
+                seen[path] += 1
+                n = seen[path]
+            return flip(body) if times < 0 or n <= times else body
+
+        if method == "GET":
+            self.alter_response = alter
+        else:
+            self.alter_request = alter
+
     def count(self, method: str, within: str) -> int:
         """Requests of ``method`` whose path or query holds ``within`` (e.g. "/cache/" or "prefix=reg/cache")."""
         with self._lock:
             return sum(m == method and within in p for m, p in self.requests)
+
+
+def flip(body: bytes) -> bytes:
+    i = len(body) // 2
+    return body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1:]

@@ -261,7 +261,7 @@ def test_agent_disk_limit_and_unavailable_backend(local_env: Env, server: FakeOp
     assert native.returncode == 0 and "warning: --sandbox=native" in native.stderr  # the configured default
     bogus = Env(local_env.home, dict(local_env.vars, NEARAI_SANDBOX="chroot"))
     refused = bogus.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", f"--agent={hog}")
-    assert refused.returncode == 2 and "sandbox 'chroot' in the configuration" in refused.stderr
+    assert refused.returncode == 2 and "NEARAI_SANDBOX: sandbox must be one of" in refused.stderr
 
 
 @pytest.mark.skipif(not __import__("registry_cli.engine.sandbox", fromlist=["container_works"]).container_works("docker"),
@@ -280,3 +280,23 @@ def test_docker_backend_runs_humaneval_isolated(tmp_path: Path) -> None:
     status, _ = asyncio.run(run_program("import socket\nsocket.create_connection(('1.1.1.1', 53), 3)\n",
                                              20, 256, box))
     assert status == "failed"
+
+
+def test_agents_send_and_print_big_messages(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    from examples.make_addition_dataset import build
+
+    chatty = tmp_path / "chatty_agent"
+    chatty.mkdir()
+    (chatty / "agent.py").write_text(
+        "def run(env):\n"
+        "    print('p' * 300_000)\n"  # one print line far over 64 KiB
+        "    task = env.get_last_message()['content']\n"
+        "    env.add_system_log('l' * 200_000)\n"
+        "    return env.completion([{'role': 'user', 'content': task + '\\n' + 'y' * 500_000}])\n")
+    ds = build(tmp_path / "3_digit_addition", size=6)
+    for _ in range(3):  # it used to hang in about half of the tries
+        out = local_env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m",
+                            f"--api_base={server.url}", f"--agent={chatty}", "--quiet", "--force", "--timeout=60",
+                            timeout=90)
+        assert out.returncode == 0 and "errors" not in out.stdout.split("Final")[-1], out.stdout + out.stderr
+        assert "Final score: 0/" not in out.stdout

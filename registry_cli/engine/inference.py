@@ -12,6 +12,7 @@ API keys come from the environment at call time and never enter cache keys, entr
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import random
@@ -19,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from registry_cli.engine.http import HttpError, HttpPool
 from registry_cli.errors import InferenceError
@@ -86,12 +87,71 @@ def api_key() -> str:
     return os.environ.get("NEARAI_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
 
 
+SECRET_SUFFIXES = ("_API_KEY", "_SECRET_ACCESS_KEY", "_SESSION_TOKEN", "_TOKEN", "_SECRET")
+_known: set[str] = set()  # secrets met at run time (credentials in an --api_base URL)
+_cached: tuple[tuple[int, str, int], tuple[str, ...]] = ((-1, "", -1), ())
+
+
+def add_secret(secret: str) -> None:
+    if len(secret) >= 6:
+        _known.add(secret)
+
+
+def _looks_secret(value: str) -> bool:
+    """A token rather than a setting such as "disabled": long, or with a digit in it."""
+    return len(value) >= 16 or (len(value) >= 8 and any(c.isdigit() for c in value))
+
+
+def secrets() -> tuple[str, ...]:
+    """Every secret this process knows: the API keys, keys and tokens in the environment, URL credentials seen.
+    Longest first, so a key containing another is replaced whole."""
+    global _cached
+    stamp = (len(os.environ), api_key(), len(_known))
+    if _cached[0] != stamp:
+        found = {v for k, v in os.environ.items() if k.upper().endswith(SECRET_SUFFIXES) and _looks_secret(v)}
+        found |= {v for v in (os.environ.get("OPENAI_API_KEY", ""), api_key()) if len(v) >= 6}
+        _cached = (stamp, tuple(sorted(found | _known, key=len, reverse=True)))
+    return _cached[1]
+
+
 def redact(text: str) -> str:
-    key = api_key()
-    for secret in {key, os.environ.get("OPENAI_API_KEY", ""), os.environ.get("NEARAI_API_KEY", "")}:
-        if secret and len(secret) >= 6:
+    """``text`` with every known secret replaced by ***: applied to answers, errors and logs before they are kept."""
+    for secret in secrets():
+        if secret in text:
             text = text.replace(secret, "***")
     return text
+
+
+def url_credentials(url: str) -> tuple[str, str]:
+    """The user and password written in ``url`` ("" when none), remembered as secrets."""
+    parts = urlsplit(url)
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if user or password:
+        add_secret(password)
+        add_secret(f"{user}:{password}")
+        add_secret(base64.b64encode(f"{user}:{password}".encode()).decode())
+    return user, password
+
+
+def without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def answer_text(content: Any, finish_reason: Any, where: str) -> tuple[str, bool]:
+    """The answer of a completion and whether it is empty. No content at all (null), or an empty one the provider
+    cut (``length``) or filtered (``content_filter``), is an error: nothing to grade, never cached. An empty
+    answer the model chose to stop on is a verdict, flagged as empty."""
+    if content is None:
+        raise InferenceFailure(f"the model returned no content (null, finish_reason {finish_reason}) from {where}")
+    if not isinstance(content, str):
+        raise InferenceFailure(f"malformed completion from {where}: content is {type(content).__name__}")
+    if not content.strip() and finish_reason in ("length", "content_filter"):
+        raise InferenceFailure(f"the model returned an empty answer (finish_reason {finish_reason}) from {where}")
+    return redact(content), not content.strip()
 
 
 @dataclass
@@ -100,6 +160,7 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    empty: bool = False
 
 
 @dataclass
@@ -110,17 +171,22 @@ class Usage:
     cost: float = 0.0
     retries: int = 0
     latency_s: float = 0.0
+    empty: int = 0  # answers the model ended on purpose with nothing in them
     extra: dict[str, Any] = field(default_factory=dict)
 
     def add(self, c: Completion) -> None:
         self.calls += 1
+        self.empty += c.empty
         self.prompt_tokens += c.prompt_tokens
         self.completion_tokens += c.completion_tokens
         self.cost += c.cost
 
     def as_dict(self) -> dict[str, Any]:
-        return {"calls": self.calls, "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cost": round(self.cost, 8)}
+        out = {"calls": self.calls, "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+               "cost": round(self.cost, 8)}
+        if self.empty:
+            out["empty_answers"] = self.empty
+        return out
 
 
 @lru_cache(maxsize=1)
@@ -187,6 +253,16 @@ def check_routable(spec: ModelSpec) -> None:
     except Exception:
         raise InferenceError(f"cannot route model {spec.model!r}: no provider is known for it",
                              "prefix the provider (openai/..., anthropic/...) or pass --api_base") from None
+
+
+def auth_headers(api_base: str) -> dict[str, str]:
+    """Credentials in the URL (``http://user:pass@host/v1``) take the Authorization header as HTTP Basic;
+    otherwise the API key goes as a bearer token. Both are secrets: never stored, redacted wherever printed."""
+    user, password = url_credentials(api_base)
+    if user or password:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    key = api_key()
+    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def open_session(api_base: str, max_connections: int) -> HttpPool:
@@ -263,9 +339,7 @@ class Inference:
     def _request_parts(self) -> tuple[str, dict[str, str]]:
         """URL and headers of every request, made once per client."""
         if self._parts is None:
-            key = api_key()
-            self._parts = (self.spec.api_base.rstrip("/") + "/chat/completions",
-                           {"Authorization": f"Bearer {key}"} if key else {})
+            self._parts = (self.spec.api_base.rstrip("/") + "/chat/completions", auth_headers(self.spec.api_base))
         return self._parts
 
     async def _openai(self, messages: Messages) -> Completion:
@@ -287,12 +361,14 @@ class Inference:
             raise InferenceFailure(redact(f"HTTP {resp.status} from {public_url(url)}: {text}"))
         try:
             data = json.loads(resp.body)
-            text = data["choices"][0]["message"]["content"] or ""
-        except (ValueError, KeyError, IndexError, TypeError):
+            choice = data["choices"][0]
+            content, finish = choice["message"].get("content"), choice.get("finish_reason")
+            u = data.get("usage") or {}
+            pt, ct = int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise InferenceFailure(f"malformed completion from {public_url(url)}") from None
-        u = data.get("usage") or {}
-        pt, ct = int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
-        return Completion(text, pt, ct, estimate_cost(self.spec.resolved, pt, ct))
+        text, empty = answer_text(content, finish, public_url(url))
+        return Completion(text, pt, ct, estimate_cost(self.spec.resolved, pt, ct), empty)
 
     async def _via_litellm(self, messages: Messages) -> Completion:
         litellm = self._litellm
@@ -300,8 +376,12 @@ class Inference:
                                   "temperature": self.spec.temperature, "timeout": self.spec.timeout,
                                   "num_retries": 0}
         if self.spec.api_base:
-            kwargs["api_base"] = self.spec.api_base
-            if api_key():
+            kwargs["api_base"] = without_credentials(self.spec.api_base)
+            headers = auth_headers(self.spec.api_base)
+            if "Basic" in headers.get("Authorization", ""):
+                kwargs["api_key"] = "unused"  # the URL's credentials authenticate instead
+                kwargs["extra_headers"] = headers
+            elif api_key():
                 kwargs["api_key"] = api_key()
         if self.spec.max_tokens:
             kwargs["max_tokens"] = self.spec.max_tokens
@@ -316,7 +396,12 @@ class Inference:
             raise InferenceFailure(redact(f"{type(e).__name__}: {str(e)[:200]}")) from None
         except Exception as e:  # provider/config errors: record as datum error
             raise InferenceFailure(redact(f"{type(e).__name__}: {str(e)[:200]}")) from None
-        text = resp.choices[0].message.content or ""
+        try:
+            choice = resp.choices[0]
+            content, finish = choice.message.content, getattr(choice, "finish_reason", None)
+        except (AttributeError, IndexError, TypeError):
+            raise InferenceFailure(f"malformed completion for {self.spec.resolved}") from None
+        text, empty = answer_text(content, finish, self.spec.resolved)
         u = getattr(resp, "usage", None)
         pt = int(getattr(u, "prompt_tokens", 0) or 0)
         ct = int(getattr(u, "completion_tokens", 0) or 0)
@@ -324,4 +409,4 @@ class Inference:
             cost = float(litellm.completion_cost(completion_response=resp) or 0.0)
         except Exception:
             cost = estimate_cost(self.spec.resolved, pt, ct)
-        return Completion(text, pt, ct, cost)
+        return Completion(text, pt, ct, cost, empty)

@@ -1,0 +1,72 @@
+"""What a model sends back is checked before it is kept: no content is an error, secrets it echoes are redacted, and
+credentials in an --api_base URL work without being stored. Real CLI subprocesses against the local server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from examples.make_addition_dataset import build
+from tests.conftest import Env
+from tests.openai_server import FakeOpenAI
+
+KEY = "sk-test-9f8e7d6c5b4a39281706"
+
+
+def inputs(ds: Path) -> list[str]:
+    import datasets
+
+    return [str(r["input"]) for r in datasets.load_from_disk(str(ds)).to_list()]
+
+
+def everything_written(home: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
+
+
+def test_null_cut_or_filtered_answers_are_errors_and_an_empty_stop_is_a_flagged_verdict(
+        local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=20)
+    rows = inputs(ds)
+    server.raw_replies = {rows[0]: (None, "stop"), rows[1]: ("", "length"), rows[2]: ("  ", "content_filter"),
+                          rows[3]: ("", "stop")}
+    run = ("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m", f"--api_base={server.url}", "--quiet")
+    first = local_env.run(*run)
+    assert first.returncode == 3 and "(3 errors, not cached: rerun to retry them)" in first.stdout, first.stdout
+    assert "Traceback" not in first.stderr
+    lines = [line for p in (local_env.home / "cache").rglob("*.jsonl") if "packs" in p.parts
+             for line in p.read_text().splitlines()]
+    kept = [json.loads(line)["value"] for line in lines]
+    assert len(kept) == 17 and sum(v["usage"].get("empty_answers", 0) for v in kept) == 1
+    server.raw_replies = {}
+    second = local_env.run(*run)
+    assert second.returncode == 0 and server.requests == 23 and "17 cached" in second.stdout
+
+
+def test_secrets_a_model_echoes_are_never_kept_or_shown(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=10)
+    rows = inputs(ds)
+    server.replies = {rows[0]: f"my key is {KEY}", rows[1]: f"the proxy said user:hunter2secret and {KEY}"}
+    env = Env(local_env.home, {**local_env.vars, "OPENAI_API_KEY": KEY})
+    out = env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m", f"--api_base={server.url}",
+                  "--record", "--quiet", check=True)
+    listed = env.run("evaluation", "read_solutions", "tester/evaluation_3_digit_addition_model_m_provider_127.0.0.1",
+                     "--verbose", check=True)
+    assert "my key is ***" in listed.stdout
+    for text in (out.stdout, out.stderr, listed.stdout):
+        assert KEY not in text
+    assert KEY.encode() not in everything_written(env.home)
+
+
+def test_credentials_in_the_api_base_url_authenticate_and_are_never_kept(local_env: Env, server: FakeOpenAI,
+                                                                          tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=10)
+    env = Env(local_env.home, {**local_env.vars, "OPENAI_API_KEY": KEY})
+    base = server.url.replace("http://", "http://alice:s3cr3t-pass@")
+    for backend in ("openai", "litellm"):
+        run = env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m", f"--api_base={base}",
+                      "--record", "--quiet", "--force", check=True)
+        assert "Final score:" in run.stdout and "s3cr3t-pass" not in run.stdout + run.stderr
+        env = Env(env.home, {**env.vars, "NEARAI_INFERENCE_BACKEND": "litellm"})
+    assert server.auth_headers == {"Basic YWxpY2U6czNjcjN0LXBhc3M="} and server.requests == 20
+    written = everything_written(env.home)
+    assert b"s3cr3t-pass" not in written and b"YWxpY2U6czNjcjN0LXBhc3M=" not in written and KEY.encode() not in written
