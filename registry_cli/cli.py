@@ -89,6 +89,19 @@ class RegistryCommands:
         render.download(_registry().download(entry, force))
 
     @command
+    def gc(self, dry_run: bool = False, grace: str = "24h") -> None:
+        """Remove objects no published version needs (orphans of killed or raced uploads) and abort unfinished
+        uploads, keeping anything younger than the grace period (an upload in progress).
+
+        Args:
+            dry_run: only list what would be removed
+            grace: keep unreachable objects younger than this: 24h, 30m, 90s
+        """
+        from registry_cli.gc import collect_garbage, parse_grace
+
+        render.gc_report(collect_garbage(_registry(), parse_grace(grace), dry_run))
+
+    @command
     def info(self, entry: str) -> None:
         """Show metadata and files of ENTRY.
 

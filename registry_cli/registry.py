@@ -369,6 +369,17 @@ class Registry:
         return [self._info(ns, name, version, hashes[key], manifests[hashes[key]], overlays.get(meta_key(ns, name, version)))
                 for ns, name, version, key in triples if key in hashes and hashes[key] in manifests]
 
+    def reachable(self) -> tuple[set[str], list[str]]:
+        """Every store key a published version needs (its manifest and blobs), read afresh from the store, and
+        what could not be read (a ref or manifest that is damaged keeps an unknown set of objects)."""
+        problems: list[str] = []
+        refs = [key for key, _ in self.store.list("refs/") if key.endswith(".json")]
+        hashes, _ = self._ref_hashes(refs, problems, fresh=True)
+        manifests = self.manifests(sorted(set(hashes.values())), problems, fresh=True)
+        keep = {manifest_key(d) for d in manifests}
+        keep.update(blob_key(f.sha256) for m in manifests.values() for f in m.files)
+        return keep, problems
+
     # ---- publishing -------------------------------------------------------------------------------------------
     def upload(self, path: str | Path, bump: str | None = None) -> UploadResult:
         folder = Path(path).expanduser()
@@ -552,9 +563,8 @@ class Registry:
         wanted = {f.path: f for f in info.manifest.files}
         if set(on_disk) != set(wanted):
             return None
-        if any(on_disk[p].stat().st_size != f.size or sha256_file(on_disk[p]) != f.sha256 for p, f in wanted.items()):
-            return None
-        return info
+        seen = _read_stats(folder / DOWNLOAD_MARKER, info.manifest_hash)
+        return info if all(_intact(on_disk[p], f, seen.get(p)) for p, f in wanted.items()) else None
 
     # ---- downloading ------------------------------------------------------------------------------------------
     def local_path(self, info: EntryInfo) -> Path:
@@ -566,10 +576,7 @@ class Registry:
         dest = target or self.local_path(info)
         result = DownloadResult(info, dest)
         marker = dest / DOWNLOAD_MARKER
-        if not force and _read_marker(marker) == info.manifest_hash:
-            if all((dest / f.path).is_file() and (dest / f.path).stat().st_size == f.size for f in info.manifest.files):
-                result.files_skipped = len(info.manifest.files)
-                return result
+        seen = _read_stats(marker, info.manifest_hash) if not force else {}
         dest.mkdir(parents=True, exist_ok=True)
         root = dest.resolve()
         for f in info.manifest.files:
@@ -578,8 +585,9 @@ class Registry:
                 raise InvalidNameError(f"manifest path {f.path!r} escapes {dest}", "refusing to download this entry")
 
         def fetch(f: FileEntry) -> int:
+            """-1 when the file here is intact: unchanged since it was verified (size and mtime), or re-hashed."""
             out = root / f.path
-            if not force and out.is_file() and out.stat().st_size == f.size and sha256_file(out) == f.sha256:
+            if not force and _intact(out, f, seen.get(f.path)):
                 return -1
             self.fetch_blob(f.sha256, out)
             return f.size
@@ -591,7 +599,9 @@ class Registry:
             else:
                 result.files_downloaded += 1
                 result.bytes_downloaded += n
-        atomic_write_text(marker, json.dumps({"manifest": info.manifest_hash, "entry": info.entry}))
+        if result.files_downloaded or seen.keys() != {f.path for f in info.manifest.files}:
+            stats = {f.path: _stat(root / f.path) for f in info.manifest.files}
+            atomic_write_text(marker, json.dumps({"manifest": info.manifest_hash, "entry": info.entry, "files": stats}))
         return result
 
     def fetch_blob(self, digest: str, out: Path, attempts: int = 3) -> None:
@@ -644,11 +654,32 @@ class Registry:
             self._index.close()
 
 
-def _read_marker(path: Path) -> str | None:
+def _read_stats(marker: Path, manifest_hash: str) -> dict[str, list[int]]:
+    """What a download of ``manifest_hash`` recorded of its files once verified: ``{path: [size, mtime_ns]}``."""
     try:
-        return str(json.loads(path.read_text())["manifest"])
+        data = json.loads(marker.read_text())
+        if data["manifest"] != manifest_hash or not isinstance(data.get("files"), dict):
+            return {}
+        return {str(k): v for k, v in data["files"].items() if isinstance(v, list) and len(v) == 2}
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return {}
+
+
+def _stat(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _intact(path: Path, f: FileEntry, recorded: list[int] | None) -> bool:
+    """Whether ``path`` holds the manifest's bytes: the stat recorded at verification still holds (fast), or the
+    file hashes to the manifest's sha256 (any change since, even one keeping the size)."""
+    try:
+        now = _stat(path)
+    except OSError:
+        return False
+    if now[0] != f.size:
+        return False
+    return now == recorded or sha256_file(path) == f.sha256
 
 
 def _overlay(data: bytes) -> dict[str, Any] | None:

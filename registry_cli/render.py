@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from evaluation.tabulate import Tabulation
     from registry_cli.agentdev import AgentAnswer
     from registry_cli.benchmark import BenchmarkRun
+    from registry_cli.gc import GcReport
     from registry_cli.jobs import JobInfo
     from registry_cli.registry import DownloadResult, EntryInfo, UploadResult
 
@@ -91,6 +92,16 @@ def skipped(problems: list[str]) -> None:
         shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
         console(stderr=True).print(f"warning: {len(problems)} damaged objects in the store were skipped: {shown}",
                                    markup=False, soft_wrap=True)
+
+
+def gc_report(r: GcReport) -> None:
+    c = console()
+    verb = "would remove" if r.dry_run else "removed"
+    for key in r.removed[:20] if r.dry_run else []:
+        c.print(f"  {key}", markup=False)
+    c.print(f"gc: {verb} {len(r.removed)} unreachable objects ({human_size(r.removed_bytes)}) and "
+            f"{'would abort' if r.dry_run else 'aborted'} {len(r.aborted)} unfinished uploads; kept {r.kept} in use "
+            f"and {r.young} unreachable ones younger than the grace period", markup=False)
 
 
 def message(text: str) -> None:

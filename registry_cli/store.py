@@ -50,6 +50,18 @@ class Store(Protocol):
         """Yield ``(key, etag)`` for every key under ``prefix`` (which ends with '/')."""
         ...
 
+    def stat_list(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        """Yield ``(key, size, modified as epoch seconds)`` for every key under ``prefix``."""
+        ...
+
+    def partials(self, older_than: float) -> tuple[str, ...]:
+        """Unfinished writes (temp files, multipart uploads) started before ``older_than`` (epoch seconds)."""
+        ...
+
+    def drop_partial(self, name: str) -> None:
+        """Remove one of `partials`."""
+        ...
+
 
 class LocalStore:
     """A directory on local disk with the same key layout as the S3 store."""
@@ -137,7 +149,8 @@ class LocalStore:
             while chunk := f.read(CHUNK):
                 yield chunk
 
-    def list(self, prefix: str) -> Iterator[tuple[str, str]]:
+    def _walk(self, prefix: str, temporary: bool = False) -> Iterator[tuple[str, os.stat_result]]:
+        """(key, stat) of the files under ``prefix``: the objects, or (``temporary``) the unfinished writes."""
         base = self._path(prefix)
         if not base.is_dir():
             return
@@ -148,10 +161,26 @@ class LocalStore:
                 for e in it:
                     if e.is_dir(follow_symlinks=False):
                         stack.append(Path(e.path))
-                    elif not e.name.startswith(".tmp-"):
-                        st = e.stat()
-                        rel = os.path.relpath(e.path, self.root).replace(os.sep, "/")
-                        yield rel, f"{st.st_mtime_ns}-{st.st_size}"
+                    elif e.name.startswith(".tmp-") == temporary:
+                        try:
+                            st = e.stat()
+                        except FileNotFoundError:  # renamed or removed since the listing
+                            continue
+                        yield os.path.relpath(e.path, self.root).replace(os.sep, "/"), st
+
+    def list(self, prefix: str) -> Iterator[tuple[str, str]]:
+        for key, st in self._walk(prefix):
+            yield key, f"{st.st_mtime_ns}-{st.st_size}"
+
+    def stat_list(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        for key, st in self._walk(prefix):
+            yield key, st.st_size, st.st_mtime
+
+    def partials(self, older_than: float) -> tuple[str, ...]:
+        return tuple(sorted(key for key, st in self._walk("", temporary=True) if st.st_mtime < older_than))
+
+    def drop_partial(self, name: str) -> None:
+        self.delete(name)
 
 
 class _Writer(Protocol):
@@ -304,12 +333,35 @@ class S3Store:
             body = self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
             yield from body.iter_chunks(CHUNK)
 
-    def list(self, prefix: str) -> Iterator[tuple[str, str]]:
+    def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
         with self._errors(prefix):
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._k(prefix))
             for page in pages:
-                for obj in page.get("Contents", []):
-                    yield obj["Key"][len(self.prefix) :], str(obj.get("ETag", "")).strip('"')
+                yield from page.get("Contents", [])
+
+    def list(self, prefix: str) -> Iterator[tuple[str, str]]:
+        for obj in self._objects(prefix):
+            yield obj["Key"][len(self.prefix) :], str(obj.get("ETag", "")).strip('"')
+
+    def stat_list(self, prefix: str) -> Iterator[tuple[str, int, float]]:
+        for obj in self._objects(prefix):
+            yield obj["Key"][len(self.prefix) :], int(obj.get("Size", 0)), obj["LastModified"].timestamp()
+
+    def partials(self, older_than: float) -> tuple[str, ...]:
+        out: tuple[str, ...] = ()
+        with self._errors(""):
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
+                                                                                 Prefix=self.prefix)
+            for page in pages:
+                for up in page.get("Uploads", []):
+                    if up["Initiated"].timestamp() < older_than:
+                        out += (f"{up['Key'][len(self.prefix):]}?uploadId={up['UploadId']}",)
+        return out
+
+    def drop_partial(self, name: str) -> None:
+        key, _, upload_id = name.partition("?uploadId=")
+        with self._errors(key):
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._k(key), UploadId=upload_id)
 
 
 ATTEMPTS = 3

@@ -124,3 +124,16 @@ def test_damaged_objects_in_the_store_are_skipped_and_reported(local_env: Env, s
     assert report.returncode == 0 and (tmp_path / "r.html").exists() and "damaged objects" in report.stderr
     info = local_env.run("registry", "info", f"tester/{entries[0]}/0.0.1")
     assert info.returncode == 1 and "overlay" in info.stderr and "nearai registry update" in info.stderr
+
+
+def test_a_download_edited_in_place_is_noticed_and_restored(any_env: Env, tmp_path: Path) -> None:
+    src = write_entry(tmp_path / "src", "kept", "1.0.0", {"data.txt": "0123456789", "other.txt": "x"})
+    any_env.run("registry", "upload", str(src), check=True)
+    first = any_env.run("registry", "download", "tester/kept/1.0.0", check=True)
+    path = any_env.home / "registry" / "tester" / "kept" / "1.0.0" / "data.txt"
+    assert path.read_text() == "0123456789" and "3 files downloaded" in first.stdout  # with metadata.json
+    again = any_env.run("registry", "download", "tester/kept/1.0.0", check=True)
+    assert "0 files downloaded" in again.stdout and "3 already present" in again.stdout
+    path.write_text("9876543210")  # same size, other bytes
+    fixed = any_env.run("registry", "download", "tester/kept/1.0.0", check=True)
+    assert path.read_text() == "0123456789" and "1 files downloaded (10 B), 2 already present" in fixed.stdout

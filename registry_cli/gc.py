@@ -1,0 +1,77 @@
+"""`nearai registry gc`: remove what no published version needs, never what an upload in progress is writing.
+
+Mark: every ref names a manifest, every manifest its blobs. Sweep: manifests, blobs and create-only probes that
+nothing marks and that are older than the grace period, plus unfinished writes (temp files of the local store,
+multipart uploads on S3) started before it. An upload in progress writes its blobs and manifest before its ref, so
+they are younger than the grace period until it commits; the mark is taken again just before deleting, so a
+version published meanwhile keeps what it reuses. Result packs (``cache/``) are shared results, not garbage.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+from registry_cli.errors import IntegrityError, UsageError
+from registry_cli.registry import Registry
+
+SWEPT_PREFIXES = ("manifests/", "blobs/", "_nearai/probes/")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass
+class GcReport:
+    dry_run: bool
+    grace_s: float
+    removed: list[str] = field(default_factory=list)  # unreachable objects older than the grace period
+    removed_bytes: int = 0
+    aborted: list[str] = field(default_factory=list)  # unfinished writes
+    young: int = 0  # unreachable but within the grace period: maybe an upload in progress
+    kept: int = 0  # reachable
+
+
+def parse_grace(text: str) -> float:
+    """``24h``, ``30m``, ``7d``, ``90s`` or a number of seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
+    if not m:
+        raise UsageError(f"--grace must be a duration like 24h, 30m or 90s, got {text!r}", "e.g. --grace=24h")
+    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+def collect_garbage(registry: Registry, grace_s: float, dry_run: bool = False) -> GcReport:
+    report = GcReport(dry_run, grace_s)
+    cutoff = time.time() - grace_s
+    keep = _marked(registry)
+    old: dict[str, int] = {}
+    for prefix in SWEPT_PREFIXES:
+        for key, size, modified in registry.store.stat_list(prefix):
+            if key in keep:
+                report.kept += 1
+            elif modified < cutoff:
+                old[key] = size
+            else:
+                report.young += 1
+    partials = registry.store.partials(cutoff)
+    keep = _marked(registry)  # again: a version committed since the first mark keeps the old objects it reuses
+    for key in sorted(old):
+        if key in keep:
+            report.kept += 1
+            continue
+        if not dry_run:
+            registry.store.delete(key)
+        report.removed.append(key)
+        report.removed_bytes += old[key]
+    for name in partials:
+        if not dry_run:
+            registry.store.drop_partial(name)
+        report.aborted.append(name)
+    return report
+
+
+def _marked(registry: Registry) -> set[str]:
+    keep, problems = registry.reachable()
+    if problems:
+        raise IntegrityError(f"gc stopped before removing anything: {len(problems)} damaged objects leave unknown "
+                             f"what is in use ({problems[0]})", "repair or remove them, then run gc again")
+    return keep
