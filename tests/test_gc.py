@@ -90,7 +90,7 @@ def test_an_upload_running_during_gc_is_never_harmed(any_env: Env, tmp_path: Pat
         gc = any_env.run("registry", "gc", "--grace=2s" if s3 else "--grace=1h", check=True)
         assert "removed" in gc.stdout
         rounds += 1
-    out, err = upload.communicate()
+    _, err = upload.communicate()
     assert upload.returncode == 0, err
     other = second_home(any_env, tmp_path)
     got = other.run("registry", "download", "tester/busy/1.0.0", check=True)
