@@ -8,6 +8,7 @@ Heavy libraries (boto3, datasets, litellm) are imported only inside the commands
 from __future__ import annotations
 
 import difflib
+import errno
 import functools
 import inspect
 import os
@@ -636,6 +637,11 @@ def check_flags(words: list[str], fn: Callable[..., Any], rest: list[str]) -> bo
     return False
 
 
+DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+               errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+               errno.EFBIG: "file too large for the file system"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     args = [{"-v": "--verbose=1", "-vv": "--verbose=2"}.get(a, a) for a in args]
@@ -657,6 +663,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as e:  # last resort: one line, not a traceback
+        full = type(e).__name__ == "OperationalError" and ("full" in str(e) or "disk I/O" in str(e))  # SQLite
+        if full or (isinstance(e, OSError) and e.errno in DISK_ERRORS):
+            what = DISK_ERRORS.get(e.errno or 0, "") if isinstance(e, OSError) else f"the disk refused a write ({e})"
+            where = f" ({e.filename})" if isinstance(e, OSError) and e.filename else ""
+            print(f"error: {what}{where} (free space or fix the folder, then run the command again: "
+                  "finished work is kept)", file=sys.stderr)
+            return 1
         if os.environ.get("NEARAI_DEBUG"):
             raise
         print(f"error: unexpected {type(e).__name__}: {e} (set NEARAI_DEBUG=1 for a traceback)", file=sys.stderr)

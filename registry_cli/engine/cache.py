@@ -128,14 +128,21 @@ class ResultCache:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(directory, 0o700)
         self.directory = directory
-        self.local = Cache(str(directory), disk=JSONOnlyDisk, size_limit=2**40, eviction_policy="none",
-                           cull_limit=0,  # nothing expires or is evicted: skip the culling queries on every write
-                           disk_min_file_size=2**40)  # values stay in the database, never in files
         self.remote = remote
         self.refused = 0  # unsafe local rows seen (treated as misses)
+        self.local: Cache | None = None
+        self.problem = ""
+        try:
+            self.local = Cache(str(directory), disk=JSONOnlyDisk, size_limit=2**40, eviction_policy="none",
+                               cull_limit=0,  # nothing expires or is evicted: skip the culling queries on writes
+                               disk_min_file_size=2**40)  # values stay in the database, never in files
+        except Exception as e:  # a full disk, a damaged database: single entries are misses, packs still work
+            self.problem = f"local cache: {type(e).__name__}: {e}"
         self._rows = self._count()
 
     def _count(self) -> int:
+        if self.local is None:
+            return 0
         try:
             return len(self.local)
         except Exception:
@@ -143,7 +150,7 @@ class ResultCache:
 
     def get_local(self, key: str) -> dict[str, Any] | None:
         """A single entry kept on this machine (not the packs: see `group_results`)."""
-        if not self._rows:
+        if not self._rows or self.local is None:
             return None
         try:
             value = self.local.get(key)
@@ -192,6 +199,8 @@ class ResultCache:
 
     def put_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[tuple[bool, str]]:
         """Single entries in one local transaction."""
+        if self.local is None:
+            return [(False, self.problem)] * len(items)
         try:
             with self.local.transact():
                 for key, value in items:
@@ -202,7 +211,8 @@ class ResultCache:
             return [(False, f"local cache: {type(e).__name__}: {e}")] * len(items)
 
     def close(self) -> None:
-        self.local.close()
+        if self.local is not None:
+            self.local.close()
 
 
 class CacheWriter:

@@ -160,15 +160,27 @@ class _Folder:
                 n += 1
                 self.path = base / f"{stamp}-{n}"
         (self.path / "cells").mkdir()
+        self.error: OSError | None = None
         self.head = {"schema": SCHEMA, "name": config.name, "stamp": self.path.name, "config_path": str(config.path),
                      "config_text": config.text, "config": jsonable(config.raw),
                      "git_commit": git_commit(config.path.parent), "packages": package_versions(), "options": options,
                      "started_at": now()}
 
     def write(self, states: list[CellState], status: str) -> None:
+        """Rewrite the manifest. While cells run, a failed write (a full disk) is kept in ``error`` rather than
+        raised, so running cells finish and are cached; `check` raises it once they are done."""
         body = {**self.head, "status": status, "finished_at": now() if status != "running" else "",
                 "cells": [s.as_dict() for s in states]}
-        atomic_write_text(self.path / "manifest.json", json.dumps(body, indent=2, sort_keys=True) + "\n")
+        try:
+            atomic_write_text(self.path / "manifest.json", json.dumps(body, indent=2, sort_keys=True) + "\n")
+        except OSError as e:
+            self.error = self.error or e
+            if status != "running":
+                raise
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
 
     def write_cell(self, index: int, summary: RunSummary) -> None:
         lines = []
@@ -205,6 +217,9 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
     async def one(state: CellState, plan: Plan, gate: asyncio.Semaphore, shared: Shared) -> None:
         await gate.acquire()
         held = True
+        if folder.error is not None:  # the run folder cannot be written: start nothing more
+            gate.release()
+            return
 
         def make_room() -> None:  # the cell's last datums are in flight: the next cell may start
             nonlocal held
@@ -262,9 +277,13 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
         limiter = asyncio.Semaphore(config.max_requests) if config.max_requests else None
         connections = config.max_requests or sum(p.params.max_concurrent for p in plans)
         shared = Shared(limiter, max(1, connections))
+        tasks = [asyncio.ensure_future(one(s, p, gate, shared)) for s, p in zip(states, plans)]
         try:
-            await asyncio.gather(*(one(s, p, gate, shared) for s, p in zip(states, plans)))
-        finally:
+            await asyncio.gather(*tasks)
+        finally:  # one failing (a full disk) or Ctrl-C: the others are cancelled and awaited, never left behind
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await shared.close()
 
     try:
@@ -275,8 +294,9 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
         for s in states:
             if s.status in ("pending", "running"):
                 s.status = "cancelled"
-        folder.write(states, run.status)
         cache.close()
+        folder.write(states, run.status)
+    folder.check()
     return run
 
 
