@@ -402,20 +402,16 @@ class Registry:
             bumped_from, new_version = meta.version, bump_version(newest, bump)
             meta = self._write_version(folder, new_version)
         files = scan_folder(folder)
-        entries = _parallel(lambda f: FileEntry(path=f[0], sha256=sha256_file(f[1]), size=f[1].stat().st_size), files, 4)
+        known = self._blobs_of_newest(ns, meta.name, existing)
 
-        def push(pair: tuple[FileEntry, Path]) -> bool:
-            """Upload one body unless the store has it; True when it was transferred."""
-            entry, src = pair
-            key = blob_key(entry.sha256)
-            if self.store.exists(key):
-                return False
-            if sha256_file(src) != entry.sha256:
-                raise MetadataError(f"{entry.path} changed during upload", "retry when the folder is not being written")
-            self.store.put_file(key, src)
-            return True
+        def push(pair: tuple[str, Path]) -> tuple[FileEntry, bool]:
+            """Hash and (unless the store has it) store one file, reading it once."""
+            rel, src = pair
+            digest, size, sent = self.store.ingest(src, blob_key, known)
+            return FileEntry(path=rel, sha256=digest, size=size), sent
 
-        pushed = _parallel(push, list(zip(entries, (p for _, p in files))))
+        pushed = _parallel(push, files)
+        entries = [entry for entry, _ in pushed]
         manifest = Manifest(
             namespace=ns,
             name=meta.name,
@@ -430,8 +426,18 @@ class Registry:
             self.store.put_bytes(manifest_key(digest), data)
         self._commit(ns, meta.name, meta.version, digest)
         info = self._info(ns, meta.name, meta.version, digest, manifest, None)
-        sent = [e for e, up in zip(entries, pushed) if up]
+        sent = [e for e, up in pushed if up]
         return UploadResult(info, len(entries), len(sent), sum(e.size for e in sent), bumped_from)
+
+    def _blobs_of_newest(self, ns: str, name: str, versions: list[str]) -> frozenset[str]:
+        """The blobs the newest published version of ``ns/name`` holds: in the store for as long as it is (gc keeps
+        what a ref reaches), so an upload of mostly unchanged files need not ask about each."""
+        if not versions:
+            return frozenset()
+        try:
+            return frozenset(f.sha256 for f in self.resolve(EntryRef(ns, name, versions[-1])).manifest.files)
+        except NearaiError:  # a damaged previous version: ask the store about every blob
+            return frozenset()
 
     def _published_as_is(self, ns: str, meta: Metadata, folder: Path) -> UploadResult | None:
         """The existing version when it holds exactly this folder (a retried upload that had already committed)."""

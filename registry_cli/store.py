@@ -11,11 +11,12 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from registry_cli.errors import NotFoundInStore, StoreError
+from registry_cli.manifest import sha256_file
 
 if TYPE_CHECKING:
     from registry_cli.config import Config
@@ -43,6 +44,11 @@ class Store(Protocol):
         ...
 
     def put_file(self, key: str, path: Path) -> None: ...
+
+    def ingest(self, path: Path, key_of: Callable[[str], str], known: frozenset[str]) -> tuple[str, int, bool]:
+        """Store the file under ``key_of(its sha256)`` unless that is in ``known`` or present, reading it once where
+        possible; ``(sha256, size, whether bytes were written)``."""
+        ...
 
     def iter_chunks(self, key: str) -> Iterator[bytes]: ...
 
@@ -139,6 +145,36 @@ class LocalStore:
 
         tmp = self._write_tmp(final, copy)
         os.replace(tmp, final)
+
+    def ingest(self, path: Path, key_of: Callable[[str], str], known: frozenset[str]) -> tuple[str, int, bool]:
+        """One read: small files are hashed in memory and written only when absent; large ones are copied into a
+        temp file while hashed, then renamed to their key (or dropped when it exists)."""
+        if path.stat().st_size <= PART:
+            data = _read(path)
+            digest = hashlib.sha256(data).hexdigest()
+            if digest in known or self.exists(key_of(digest)):
+                return digest, len(data), False
+            self.put_bytes(key_of(digest), data)
+            return digest, len(data), True
+        h, size = hashlib.sha256(), 0
+
+        def copy(f: IO[bytes]) -> None:
+            nonlocal size
+            with open(path, "rb") as src:
+                while chunk := src.read(CHUNK):
+                    h.update(chunk)
+                    size += len(chunk)
+                    f.write(chunk)
+
+        tmp = self._write_tmp(self._path("blobs/incoming"), copy)
+        digest = h.hexdigest()
+        final = self._path(key_of(digest))
+        if digest in known or final.is_file():
+            os.unlink(tmp)
+            return digest, size, False
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+        return digest, size, True
 
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         try:
@@ -328,6 +364,21 @@ class S3Store:
         raise StoreError(f"s3://{self.bucket}/{self._k(key)}: the store kept other bytes than were sent, "
                          f"{ATTEMPTS} times", "check the network path to the store (a proxy altering requests?)")
 
+    def ingest(self, path: Path, key_of: Callable[[str], str], known: frozenset[str]) -> tuple[str, int, bool]:
+        """Small files: one read, hashed and sent from memory. Large ones: a hashing pass, then the upload."""
+        small = path.stat().st_size <= PART
+        data = _read(path) if small else b""
+        digest = hashlib.sha256(data).hexdigest() if small else sha256_file(path)
+        size = len(data) if small else path.stat().st_size
+        key = key_of(digest)
+        if digest in known or self.exists(key):
+            return digest, size, False
+        if small:
+            self.put_bytes(key, data)
+        else:
+            self.put_file(key, path)
+        return digest, size, True
+
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         with self._errors(key):
             body = self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
@@ -366,6 +417,13 @@ class S3Store:
 
 ATTEMPTS = 3
 PART = 16 * CHUNK  # files up to this size are sent in one request; larger ones in parts of this size
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise StoreError(f"cannot read {path}: {e.strerror}", "check the folder being uploaded") from None
 
 
 def _multipart_etag(path: Path) -> str:

@@ -137,3 +137,19 @@ def test_a_download_edited_in_place_is_noticed_and_restored(any_env: Env, tmp_pa
     path.write_text("9876543210")  # same size, other bytes
     fixed = any_env.run("registry", "download", "tester/kept/1.0.0", check=True)
     assert path.read_text() == "0123456789" and "1 files downloaded (10 B), 2 already present" in fixed.stdout
+
+
+def test_a_new_version_of_mostly_unchanged_files_asks_only_about_the_changed_ones(s3_env: Env, tmp_path: Path,
+                                                                                  moto_endpoint: str) -> None:
+    src = write_entry(tmp_path / "src", "many", "1.0.0", {f"f{i}.txt": f"file {i}" for i in range(30)})
+    s3_env.run("registry", "upload", str(src), check=True)
+    (src / "f7.txt").write_text("changed")
+    with S3Proxy(moto_endpoint) as proxy:
+        out = through(s3_env, proxy).run("registry", "upload", str(src), "--bump")
+        assert out.returncode == 0 and "1.0.1" in out.stdout, out.stderr
+        # the newest version's manifest says which blobs the store holds: only the changed files are asked about
+        # (f7.txt, and metadata.json, whose version --bump rewrote)
+        assert proxy.count("HEAD", "/blobs/") == 2 and proxy.count("PUT", "/blobs/") == 2
+    other = second_home(s3_env, tmp_path)
+    other.run("registry", "download", "tester/many/1.0.1", check=True)
+    assert (other.home / "registry" / "tester" / "many" / "1.0.1" / "f7.txt").read_text() == "changed"

@@ -1,0 +1,98 @@
+"""Registry transfer speed against floors measured in the same run.
+
+    python bench/upload_speed.py [MB] [FILES]
+    # targets: local upload and download of MB (default 500) within 2x `cp -r` of the same folder;
+    #          an unchanged re-upload (--bump) of FILES (default 10,000) small files to S3 (moto) within 1.5x of
+    #          hashing them once plus one listing of the store
+
+Whole CLI processes; moto runs in its own process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import ROOT, fresh_home
+from shared_cache import start_moto
+
+
+def cli(env: dict[str, str], *args: str) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "registry_cli", *args], env=env, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def timed(fn: object) -> float:
+    t0 = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - t0
+
+
+def folder(path: Path, name: str, files: dict[str, int]) -> Path:
+    path.mkdir(parents=True)
+    (path / "metadata.json").write_text(f'{{"name": "{name}", "version": "1.0.0", "category": "dataset"}}')
+    for rel, size in files.items():
+        (path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (path / rel).write_bytes(os.urandom(size))
+    return path
+
+
+def main() -> None:
+    import boto3
+
+    mb = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    n_small = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
+    home = fresh_home()
+    base = {**os.environ, "PYTHONPATH": str(ROOT), "NEARAI_NAMESPACE": "bench"}
+
+    # local: a mix of large (multi-chunk) and medium files
+    sizes = {f"big/{i}.bin": 64 * 2**20 for i in range(mb // 128)}
+    sizes.update({f"mid/{i}.bin": 2**20 for i in range(mb - 64 * len(sizes))})
+    src = folder(home / "src", "bulk", sizes)
+    t_cp = min(timed(lambda: shutil.copytree(src, home / f"cp{i}")) for i in range(2))
+    t_up = cli(base, "registry", "upload", str(src))
+    t_down = cli({**base, "NEARAI_HOME": str(home / "reader"), "NEARAI_STORE": str(home / "store")},
+                 "registry", "download", "bench/bulk/1.0.0")
+    for i in range(2):
+        shutil.rmtree(home / f"cp{i}")
+
+    # S3: an unchanged re-upload of many small files
+    moto, endpoint = start_moto()
+    try:
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t",
+                     aws_secret_access_key="t").create_bucket(Bucket="up")
+        s3 = {**base, "NEARAI_HOME": str(home / "s3home"), "NEARAI_STORE": "s3://up/reg",
+              "NEARAI_S3_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t",
+              "AWS_DEFAULT_REGION": "us-east-1"}
+        small = folder(home / "small", "many", {f"d{i % 100}/f{i}.txt": 1024 for i in range(n_small)})
+        t_first = cli(s3, "registry", "upload", str(small))
+
+        def floor() -> None:
+            for p in small.rglob("*"):
+                if p.is_file():
+                    hashlib.sha256(p.read_bytes()).hexdigest()
+            client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t",
+                                  aws_secret_access_key="t")
+            for _ in client.get_paginator("list_objects_v2").paginate(Bucket="up", Prefix="reg/blobs/"):
+                pass
+
+        t_floor = timed(floor)
+        t_again = cli(s3, "registry", "upload", str(small), "--bump")
+    finally:
+        moto.terminate()
+    print(f"cp -r of {mb} MB:                           {t_cp:.2f} s")
+    print(f"registry upload, local store:             {t_up:.2f} s  ({t_up / t_cp:.2f}x cp -r; target <= 2x)")
+    print(f"registry download, local store:           {t_down:.2f} s  ({t_down / t_cp:.2f}x cp -r; target <= 2x)")
+    print(f"first upload of {n_small} small files to S3:  {t_first:.2f} s")
+    print(f"floor: hash them once + list the store:   {t_floor:.2f} s")
+    print(f"unchanged re-upload (--bump):             {t_again:.2f} s  ({t_again / t_floor:.2f}x; target <= 1.5x)")
+
+
+if __name__ == "__main__":
+    main()
