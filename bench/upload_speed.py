@@ -10,6 +10,7 @@ Whole CLI processes; moto runs in its own process.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -55,7 +56,7 @@ def main() -> None:
     sizes = {f"big/{i}.bin": 64 * 2**20 for i in range(mb // 128)}
     sizes.update({f"mid/{i}.bin": 2**20 for i in range(mb - 64 * len(sizes))})
     src = folder(home / "src", "bulk", sizes)
-    t_cp = min(timed(lambda: shutil.copytree(src, home / f"cp{i}")) for i in range(2))
+    t_cp = min(timed(functools.partial(shutil.copytree, src, home / f"cp{i}")) for i in range(2))
     t_up = cli(base, "registry", "upload", str(src))
     t_down = cli({**base, "NEARAI_HOME": str(home / "reader"), "NEARAI_STORE": str(home / "store")},
                  "registry", "download", "bench/bulk/1.0.0")
