@@ -91,8 +91,8 @@ class RegistryCommands:
 
     @command
     def gc(self, dry_run: bool = False, grace: str = "24h") -> None:
-        """Remove objects no published version needs (orphans of killed or raced uploads) and abort unfinished
-        uploads, keeping anything younger than the grace period (an upload in progress).
+        """Remove manifests and blobs no published version needs (left by killed or raced uploads) and abort
+        unfinished uploads, keeping anything younger than the grace period (an upload in progress).
 
         Args:
             dry_run: only list what would be removed

@@ -9,7 +9,6 @@ counted, so a flaky store or a full disk never ends a run. The shared copy lives
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import sqlite3
@@ -216,71 +215,44 @@ class ResultCache:
 
 
 class CacheWriter:
-    """Writes a run's verdicts from a background thread, so answering never waits on the disk or the store.
-
-    Verdicts are appended to the run's pack in batches within milliseconds of existing; a crash loses only what is
-    queued (at most the answers in flight). The pack is shared with the store when it grows large or old and when
-    the run ends (`close`), off the run's critical path; a run that could not share it leaves it for the next.
+    """Appends a run's verdicts to its pack as they come: one small write each, from the thread that has the
+    verdict, so it is in the kernel's hands before that worker takes its next datum and kill -9 loses only the
+    datums in flight. (A writer thread woken per verdict cost more CPU than the writes.) The pack is shared with the
+    store when it grows large or old, on a background thread, and when the run ends (`close`); a run that could
+    not share it leaves it for the next.
     """
 
-    BATCH, TICK = 256, 0.02  # a batch is written when it is full or 20 ms old, whichever comes first
     ROTATE_LINES, ROTATE_SECONDS = 50_000, 300.0
 
     def __init__(self, cache: ResultCache, stats: Any, group: str = "") -> None:
-        self.cache, self.stats, self.group = cache, stats, group
-        self.pack = packs.PackWriter(cache.pack_folder(group), jsonable) if group else None
-        self._items: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()  # appends take no lock
-        self._wake = threading.Event()
-        self._closing = False
-        self._thread = threading.Thread(target=self._loop, name="nearai-cache-writer", daemon=True)
-        self._thread.start()
+        self.cache, self.stats, self.group = cache, stats, group or "ungrouped"
+        self.pack = packs.PackWriter(cache.pack_folder(self.group), jsonable)
+        self._sharing: list[threading.Thread] = []
 
     def submit(self, key: str, value: dict[str, Any]) -> None:
-        self._items.append((key, value))
-        if len(self._items) >= self.BATCH and not self._wake.is_set():  # else the writer's next tick takes it
-            self._wake.set()
-
-    def _loop(self) -> None:
-        while True:
-            self._wake.wait(self.TICK)
-            self._wake.clear()  # before draining: a submit from now on wakes us again
-            while self._items:
-                batch: list[tuple[str, dict[str, Any]]] = []
-                while self._items and len(batch) < self.BATCH:
-                    batch.append(self._items.popleft())
-                self._write(batch)
-            if self.pack is not None and self.pack.lines and (
-                    self.pack.lines >= self.ROTATE_LINES or time.monotonic() - self.pack.opened >= self.ROTATE_SECONDS):
-                self._share()
-            if self._closing and not self._items:
-                return
-
-    def _write(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        if self.pack is None:
-            self._count([kept for kept, _ in self.cache.put_many(batch)], "")
-            return
+        """Keep ``value`` (a dict of this call's own, which gains its ``key``)."""
+        value["key"] = key
         try:
-            self.pack.append({**value, "key": key} for key, value in batch)
-            problem = ""
-        except Exception as e:  # never let the writer die: a full disk, a value JSON cannot hold
-            problem = f"local cache: {type(e).__name__}: {e}"
-        self._count([not problem] * len(batch), problem)
+            self.pack.append([value])
+        except Exception as e:  # a full disk, a value JSON cannot hold: counted, never fatal
+            self.stats.not_cached += 1
+            self.stats.last_error = f"local cache: {type(e).__name__}: {e}"
+            return
+        if self.pack.lines >= self.ROTATE_LINES or time.monotonic() - self.pack.opened >= self.ROTATE_SECONDS:
+            lines, path = self.pack.lines, self.pack.rotate()
+            thread = threading.Thread(target=self._share, args=(path, lines), name="nearai-cache-share", daemon=True)
+            thread.start()
+            self._sharing.append(thread)
 
-    def _count(self, kept: list[bool], problem: str) -> None:
-        self.stats.not_cached += kept.count(False)
-        self.stats.last_error = problem or self.stats.last_error
-
-    def _share(self) -> None:
-        assert self.pack is not None
-        lines = self.pack.lines
-        problem = self.cache.share(self.group, self.pack.rotate())
+    def _share(self, path: Path | None, lines: int) -> None:
+        problem = self.cache.share(self.group, path)
         if problem:
             self.stats.not_shared += lines
             self.stats.last_error = problem
 
     def close(self) -> None:
-        self._closing = True
-        self._wake.set()
-        self._thread.join()
-        if self.pack is not None:
-            self._share()
+        """Share what this run wrote (and packs earlier runs left unshared); blocks on the store."""
+        for thread in self._sharing:
+            thread.join()
+        lines = self.pack.lines
+        self._share(self.pack.rotate(), lines)

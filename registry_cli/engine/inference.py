@@ -89,7 +89,7 @@ def api_key() -> str:
 
 SECRET_SUFFIXES = ("_API_KEY", "_SECRET_ACCESS_KEY", "_SESSION_TOKEN", "_TOKEN", "_SECRET")
 _known: set[str] = set()  # secrets met at run time (credentials in an --api_base URL)
-_cached: tuple[tuple[int, str, int], tuple[str, ...]] = ((-1, "", -1), ())
+_cached: tuple[tuple[int, int], tuple[str, ...]] = ((-1, -1), ())
 
 
 def add_secret(secret: str) -> None:
@@ -106,7 +106,7 @@ def secrets() -> tuple[str, ...]:
     """Every secret this process knows: the API keys, keys and tokens in the environment, URL credentials seen.
     Longest first, so a key containing another is replaced whole."""
     global _cached
-    stamp = (len(os.environ), api_key(), len(_known))
+    stamp = (len(os.environ), len(_known))  # cheap enough for every answer; setting a key adds a variable
     if _cached[0] != stamp:
         found = {v for k, v in os.environ.items() if k.upper().endswith(SECRET_SUFFIXES) and _looks_secret(v)}
         found |= {v for v in (os.environ.get("OPENAI_API_KEY", ""), api_key()) if len(v) >= 6}

@@ -26,25 +26,25 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from registry_cli.files import atomic_write_bytes
-from registry_cli.manifest import canonical_json
 
 _HEAD = b'{"sum":"'
 _MID = b'","value":'
 _START = len(_HEAD) + 64 + len(_MID)
 SEALED = re.compile(r"^[0-9a-f]{64}\.jsonl$")
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 def encode_line(value: dict[str, Any], normalize: Callable[[Any], Any] | None = None) -> bytes:
     """One pack line; ``normalize`` makes JSON of what plain JSON refuses (NaN, numpy scalars), when given."""
-    try:
-        data = canonical_json(value)
+    try:  # key order as given: the checksum covers these very bytes, so nothing needs sorting
+        data = _dumps(value).encode()
     except (TypeError, ValueError):
         if normalize is None:
             raise
-        data = canonical_json(normalize(value))
+        data = _dumps(normalize(value)).encode()
     return _HEAD + hashlib.sha256(data).hexdigest().encode() + _MID + data + b"}\n"
 
 
@@ -98,36 +98,45 @@ def _age(path: Path) -> tuple[float, str]:
 
 
 class PackWriter:
-    """Appends a run's verdicts to its own ``run-`` pack; one ``write`` per batch, so a killed process loses only
-    what it had not handed over yet. ``rotate`` closes the pack (to be sealed) and starts the next on demand."""
+    """Appends verdicts to a run's own ``run-`` pack, each `append` one ``write`` straight to the file (no buffer),
+    so a killed process loses only what it had not handed over yet. A write that fails (a full disk) is cut off
+    again, leaving whole lines only. ``rotate`` closes the pack (to be sealed); the next append opens a new one."""
 
     def __init__(self, folder: Path, normalize: Callable[[Any], Any] | None = None) -> None:
         self.folder, self.normalize = folder, normalize
         self.lines = 0
         self.opened = 0.0
-        self._file: IO[bytes] | None = None
+        self._fd = -1
+        self._size = 0
         self.path: Path | None = None
 
     def append(self, values: Iterable[dict[str, Any]]) -> None:
         data = b"".join(encode_line(v, self.normalize) for v in values)
         if not data:
             return
-        if self._file is None:
+        if self._fd < 0:
             self.folder.mkdir(parents=True, exist_ok=True)
-            self.path = self.folder / f"run-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.jsonl"
-            self._file = open(self.path, "ab")
-            fcntl.flock(self._file, fcntl.LOCK_EX)
-            self.opened = time.monotonic()
-        self._file.write(data)
-        self._file.flush()
+            path = self.folder / f"run-{time.time_ns():020d}-{uuid.uuid4().hex[:12]}.jsonl"
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._fd, self.path, self._size, self.opened = fd, path, 0, time.monotonic()
+        try:
+            written = os.write(self._fd, data)
+            while written < len(data):  # a short write: the rest, or the error that caused it
+                written += os.write(self._fd, data[written:])
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise
+        self._size += len(data)
         self.lines += data.count(b"\n")
 
     def rotate(self) -> Path | None:
         """Close the current pack; its path (None when nothing was written). The next append opens a new one."""
-        path, f = self.path, self._file
-        self._file, self.path, self.lines = None, None, 0
-        if f is not None:
-            f.close()  # releases the lock
+        path, fd = self.path, self._fd
+        self._fd, self.path, self.lines = -1, None, 0
+        if fd >= 0:
+            os.close(fd)  # releases the lock
         return path
 
 
