@@ -70,3 +70,14 @@ def test_credentials_in_the_api_base_url_authenticate_and_are_never_kept(local_e
     assert server.auth_headers == {"Basic YWxpY2U6czNjcjN0LXBhc3M="} and server.requests == 20
     written = everything_written(env.home)
     assert b"s3cr3t-pass" not in written and b"YWxpY2U6czNjcjN0LXBhc3M=" not in written and KEY.encode() not in written
+
+
+def test_the_litellm_path_without_a_key(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=6)
+    env = Env(local_env.home, {**local_env.vars, "NEARAI_INFERENCE_BACKEND": "litellm"})
+    local = env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m", f"--api_base={server.url}",
+                    "--quiet", timeout=60)
+    assert local.returncode == 0 and "Final score:" in local.stdout, local.stderr  # a local server needs no key
+    hosted = env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=openai/gpt-4o-mini",
+                     "--quiet", "--limit=2", timeout=60)  # no key and no network: fails at once, not after retries
+    assert hosted.returncode == 3 and "(2 errors, not cached" in hosted.stdout, hosted.stdout + hosted.stderr

@@ -255,6 +255,21 @@ def check_routable(spec: ModelSpec) -> None:
                              "prefix the provider (openai/..., anthropic/...) or pass --api_base") from None
 
 
+def _litellm_failure(litellm: Any, e: Exception, model: str) -> Exception:
+    """What a litellm exception means here: a missing key fails at once (retrying cannot help), rate limits,
+    server errors and timeouts are retried, anything else is the datum's error."""
+    message = redact(f"{type(e).__name__}: {str(e)[:200]}")
+    if isinstance(e, litellm.AuthenticationError) or "Missing credentials" in str(e):
+        return InferenceError(f"{model} needs an API key: {message[:160]}",
+                              "export the provider's key (e.g. OPENAI_API_KEY)")
+    transient = (litellm.RateLimitError, litellm.ServiceUnavailableError, litellm.InternalServerError,
+                 litellm.APIConnectionError, litellm.Timeout)
+    if isinstance(e, transient) or (isinstance(e, litellm.APIError)
+                                    and getattr(e, "status_code", 0) in (429, 500, 502, 503, 504)):
+        return _Retryable(message)
+    return InferenceFailure(message)
+
+
 def auth_headers(api_base: str) -> dict[str, str]:
     """Credentials in the URL (``http://user:pass@host/v1``) take the Authorization header as HTTP Basic;
     otherwise the API key goes as a bearer token. Both are secrets: never stored, redacted wherever printed."""
@@ -381,21 +396,18 @@ class Inference:
             if "Basic" in headers.get("Authorization", ""):
                 kwargs["api_key"] = "unused"  # the URL's credentials authenticate instead
                 kwargs["extra_headers"] = headers
-            elif api_key():
-                kwargs["api_key"] = api_key()
+            else:  # a local server needs no key, but the OpenAI SDK under litellm insists on one
+                kwargs["api_key"] = api_key() or "none"
         if self.spec.max_tokens:
             kwargs["max_tokens"] = self.spec.max_tokens
         try:
             resp = await litellm.acompletion(**kwargs)
-        except (litellm.RateLimitError, litellm.ServiceUnavailableError, litellm.InternalServerError,
-                litellm.APIConnectionError, litellm.Timeout) as e:
-            raise _Retryable(redact(f"{type(e).__name__}: {str(e)[:200]}")) from None
-        except litellm.APIError as e:
-            if getattr(e, "status_code", 0) in (429, 500, 502, 503, 504):
-                raise _Retryable(redact(f"{type(e).__name__}: {str(e)[:200]}")) from None
-            raise InferenceFailure(redact(f"{type(e).__name__}: {str(e)[:200]}")) from None
-        except Exception as e:  # provider/config errors: record as datum error
-            raise InferenceFailure(redact(f"{type(e).__name__}: {str(e)[:200]}")) from None
+        except Exception as e:
+            raise _litellm_failure(litellm, e, self.spec.resolved) from None
+        return self._litellm_completion(resp)
+
+    def _litellm_completion(self, resp: Any) -> Completion:
+        litellm = self._litellm
         try:
             choice = resp.choices[0]
             content, finish = choice.message.content, getattr(choice, "finish_reason", None)
