@@ -67,8 +67,8 @@ def main() -> None:
     moto, endpoint = start_moto()
     try:
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t",
-                     aws_secret_access_key="t").create_bucket(Bucket="up")
-        s3 = {**base, "NEARAI_HOME": str(home / "s3home"), "NEARAI_STORE": "s3://up/reg",
+                     aws_secret_access_key="t").create_bucket(Bucket="uploads")
+        s3 = {**base, "NEARAI_HOME": str(home / "s3home"), "NEARAI_STORE": "s3://uploads/reg",
               "NEARAI_S3_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "t", "AWS_SECRET_ACCESS_KEY": "t",
               "AWS_DEFAULT_REGION": "us-east-1"}
         small = folder(home / "small", "many", {f"d{i % 100}/f{i}.txt": 1024 for i in range(n_small)})
@@ -80,7 +80,7 @@ def main() -> None:
                     hashlib.sha256(p.read_bytes()).hexdigest()
             client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t",
                                   aws_secret_access_key="t")
-            for _ in client.get_paginator("list_objects_v2").paginate(Bucket="up", Prefix="reg/blobs/"):
+            for _ in client.get_paginator("list_objects_v2").paginate(Bucket="uploads", Prefix="reg/blobs/"):
                 pass
 
         t_floor = timed(floor)
