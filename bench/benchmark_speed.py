@@ -10,23 +10,7 @@ import asyncio
 import time
 
 from _common import fresh_home, start_server
-
-
-async def bare_client(url: str, prompts: list[str], concurrency: int) -> float:
-    import aiohttp
-
-    sem = asyncio.Semaphore(concurrency)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as s:
-        async def one(p: str) -> None:
-            async with sem:
-                async with s.post(url + "/chat/completions",
-                                  json={"model": "fake", "messages": [{"role": "user", "content": p}]}) as r:
-                    await r.json()
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one(p) for p in prompts))
-        return time.perf_counter() - t0
-
+from bare_client import post_all
 
 DOC_SOLVER = """from solvers import SolverStrategy
 
@@ -72,7 +56,7 @@ def main() -> None:
     try:
         rows = datasets.load_from_disk(str(ds1k)).to_list()
         prompts = [f"Please add the following numbers together: {r['input']}\n\nOutput the result only." for r in rows]
-        bare = asyncio.run(bare_client(url, prompts, 64))
+        bare = asyncio.run(post_all(url, prompts, 64))
         t_run, s = run(str(ds1k), url)
         assert s.total == 1000 and s.count("error") == 0, "run had errors"  # type: ignore[attr-defined]
         t_cached1k, _ = run(str(ds1k), url)

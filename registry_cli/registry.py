@@ -206,10 +206,7 @@ class Registry:
             return k, digest, ""
 
         for k, digest, problem in _parallel(fetch, missing):
-            if problem and problems is None:
-                raise IntegrityError(problem, "restore it from a backup of the store, or publish a new version")
-            if problem and problems is not None:
-                problems.append(problem)
+            _damaged(problem, problems)
             if digest:
                 out[k] = digest
         return out, set(missing) & set(out)
@@ -242,10 +239,7 @@ class Registry:
 
         fetched = []
         for k, data, problem in _parallel(fetch, missing):
-            if problem and problems is None:
-                raise IntegrityError(problem, "restore it from a backup of the store, or publish a new version")
-            if problem and problems is not None:
-                problems.append(problem)
+            _damaged(problem, problems)
             if data:
                 fetched.append((k, "", data))
                 out[keys[k]] = manifest_from_bytes(data)
@@ -686,6 +680,14 @@ def _intact(path: Path, f: FileEntry, recorded: list[int] | None) -> bool:
     if now[0] != f.size:
         return False
     return now == recorded or sha256_file(path) == f.sha256
+
+
+def _damaged(problem: str, problems: list[str] | None) -> None:
+    """A damaged object in the store: an error, or (``problems`` given, as listings do) noted there."""
+    if problem and problems is None:
+        raise IntegrityError(problem, "restore it from a backup of the store, or publish a new version")
+    if problem and problems is not None:
+        problems.append(problem)
 
 
 def _overlay(data: bytes) -> dict[str, Any] | None:

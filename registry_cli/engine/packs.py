@@ -1,6 +1,6 @@
 """Result packs: a run's verdicts as checksummed JSON lines, one file per run and group, here and in the store.
 
-A line is ``{"sum":"<sha256 of the value's JSON>","value":<canonical JSON>}``. Readers verify every line and skip
+A line is ``{"sum":"<sha256 of the value's JSON>","value":<that JSON, compact>}``. Readers verify every line and skip
 one that does not check out (the torn tail of a killed run, a flipped byte), so a damaged line is a miss and is
 recomputed, never a wrong verdict.
 
