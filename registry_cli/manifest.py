@@ -144,6 +144,8 @@ class Manifest(BaseModel):
     def _one_thing_per_path(cls, files: list[FileEntry]) -> list[FileEntry]:
         """No path twice, and no path that is both a file and a folder (``x`` and ``x/y``): such a manifest could
         not be downloaded into a folder."""
+        if len(files) < 2:
+            return files
         paths = {f.path for f in files}
         if len(paths) != len(files):
             twice = sorted(p for p in paths if sum(f.path == p for f in files) > 1)
@@ -165,6 +167,14 @@ class Manifest(BaseModel):
     @property
     def category(self) -> str:
         return str(self.metadata.get("category", ""))
+
+
+def manifest_from_index(data: bytes) -> Manifest:
+    """A manifest this machine verified when it stored it (hash and shape): built without validating again."""
+    raw = json.loads(data)
+    raw["files"] = [FileEntry.model_construct(**f) for f in raw["files"]]
+    raw["schema_"] = raw.pop("schema", MANIFEST_SCHEMA)
+    return Manifest.model_construct(**raw)
 
 
 def manifest_from_bytes(data: bytes, expected_hash: str | None = None) -> Manifest:

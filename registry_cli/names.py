@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -42,6 +43,7 @@ def check_version(value: object) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=65536)  # listings sort thousands of entries that share a few versions
 def version_key(version: str) -> tuple[int, Any]:
     """PEP 440 order (2.0.0rc1 < 2.0.0 < 2.0.0.post1); versions that are not PEP 440 sort first, as text."""
     from packaging.version import InvalidVersion, Version

@@ -41,6 +41,7 @@ from registry_cli.manifest import (
     Metadata,
     canonical_json,
     manifest_from_bytes,
+    manifest_from_index,
     read_metadata,
     sha256_file,
     sha256_hex,
@@ -224,7 +225,7 @@ class Registry:
         out, instead of failing. ``fresh``: ignore the index."""
         keys = {manifest_key(d): d for d in digests}
         cached = {} if fresh else self.index.get_many(keys)
-        out = {keys[k]: manifest_from_bytes(v) for k, (_, v) in cached.items()}
+        out = {keys[k]: manifest_from_index(v) for k, (_, v) in cached.items()}
         missing = [k for k in keys if k not in cached]
 
         def fetch(k: str) -> tuple[str, bytes, str]:

@@ -190,6 +190,8 @@ class LocalStore:
         base = self._path(prefix)
         if not base.is_dir():
             return
+        cut = len(str(base)) + 1  # keys are ``prefix`` + the path below ``base``: no relpath per file
+        lead = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         stack = [base]
         while stack:
             d = stack.pop()
@@ -202,7 +204,7 @@ class LocalStore:
                             st = e.stat()
                         except FileNotFoundError:  # renamed or removed since the listing
                             continue
-                        yield os.path.relpath(e.path, self.root).replace(os.sep, "/"), st
+                        yield lead + e.path[cut:].replace(os.sep, "/"), st
 
     def list(self, prefix: str) -> Iterator[tuple[str, str]]:
         for key, st in self._walk(prefix):
