@@ -12,7 +12,6 @@ from pathlib import Path
 
 from tests.conftest import Env, second_home, write_entry
 
-
 # On S3 the orphans are aged by waiting, so the grace period is short: long enough that what the test writes
 # next (young orphans, the blobs of a running upload) stays younger than it on a loaded machine, where S3 reports
 # times in whole seconds.
