@@ -290,7 +290,7 @@ class S3Store:
             with self._errors(key):
                 resp = self.client.get_object(Bucket=self.bucket, Key=self._k(key))
                 data = bytes(resp["Body"].read())
-            if _md5_matches(resp, data) is not False:
+            if _md5_matches(resp, hashlib.md5(data).hexdigest()) is not False:
                 return data
         raise StoreError(f"s3://{self.bucket}/{self._k(key)} arrived altered {ATTEMPTS} times (its bytes do not match "
                          "its ETag)", "check the network path to the store (a proxy altering responses?)")
@@ -321,13 +321,12 @@ class S3Store:
                     if code in ("BadDigest", "InvalidDigest"):  # the store saw the body was altered: send it again
                         continue
                     raise
-            kept = _md5_matches(resp, data)
+            kept = _md5_matches(resp, digest.hexdigest())
             if kept or (kept is None and self._reads_back(key, data)):
                 return True
             if create:  # ours, but damaged: remove it so the create can be tried again
                 self.delete(key)
-        raise StoreError(f"s3://{self.bucket}/{self._k(key)}: the store kept other bytes than were sent, "
-                         f"{ATTEMPTS} times", "check the network path to the store (a proxy altering requests?)")
+        raise _kept_other_bytes(f"s3://{self.bucket}/{self._k(key)}")
 
     def _reads_back(self, key: str, data: bytes) -> bool:
         try:
@@ -363,8 +362,7 @@ class S3Store:
                 head = self.client.head_object(Bucket=self.bucket, Key=self._k(key))
             if str(head.get("ETag", "")).strip('"') == expected:
                 return
-        raise StoreError(f"s3://{self.bucket}/{self._k(key)}: the store kept other bytes than were sent, "
-                         f"{ATTEMPTS} times", "check the network path to the store (a proxy altering requests?)")
+        raise _kept_other_bytes(f"s3://{self.bucket}/{self._k(key)}")
 
     def ingest(self, path: Path, key_of: Callable[[str], str], known: frozenset[str]) -> tuple[str, int, bool]:
         """Small files: one read, hashed and sent from memory. Large ones: a hashing pass, then the upload."""
@@ -437,13 +435,18 @@ def _multipart_etag(path: Path) -> str:
     return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
 
 
-def _md5_matches(resp: dict[str, Any], data: bytes) -> bool | None:
-    """Whether an S3 response's ETag is the MD5 of ``data``; None when the ETag is not an MD5 (multipart objects,
-    KMS encryption), so only a read-back can tell."""
+def _md5_matches(resp: dict[str, Any], md5_hex: str) -> bool | None:
+    """Whether an S3 response's ETag is ``md5_hex``, the MD5 of the bytes sent or read; None when the ETag is not an
+    MD5 (multipart objects, KMS encryption), so only a read-back can tell."""
     etag = str(resp.get("ETag", "")).strip('"')
     if str(resp.get("ServerSideEncryption", "")).startswith("aws:kms") or len(etag) != 32 or "-" in etag:
         return None
-    return hashlib.md5(data).hexdigest() == etag
+    return md5_hex == etag
+
+
+def _kept_other_bytes(where: str) -> StoreError:
+    return StoreError(f"{where}: the store kept other bytes than were sent, {ATTEMPTS} times",
+                      "check the network path to the store (a proxy altering requests?)")
 
 
 def open_store(config: Config) -> Store:

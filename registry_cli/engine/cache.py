@@ -194,20 +194,14 @@ class ResultCache:
 
     def put(self, key: str, value: dict[str, Any]) -> tuple[bool, str]:
         """Keep one entry on this machine. Returns (kept, problem)."""
-        return self.put_many([(key, value)])[0]
-
-    def put_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[tuple[bool, str]]:
-        """Single entries in one local transaction."""
         if self.local is None:
-            return [(False, self.problem)] * len(items)
+            return False, self.problem
         try:
-            with self.local.transact():
-                for key, value in items:
-                    self.local.set(key, {**value, "key": key})
-            self._rows = 1
-            return [(True, "")] * len(items)
-        except Exception as e:  # e.g. a full disk: nothing of the batch is kept
-            return [(False, f"local cache: {type(e).__name__}: {e}")] * len(items)
+            self.local.set(key, {**value, "key": key})
+        except Exception as e:  # e.g. a full disk
+            return False, f"local cache: {type(e).__name__}: {e}"
+        self._rows = 1
+        return True, ""
 
     def close(self) -> None:
         if self.local is not None:

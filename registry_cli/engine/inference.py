@@ -77,10 +77,12 @@ def public_url(url: str) -> str:
     if not url:
         return ""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+    return urlunsplit((parts.scheme, _host(parts.hostname, parts.port), parts.path.rstrip("/"), "", ""))
+
+
+def _host(hostname: str | None, port: int | None) -> str:
+    """A URL's host and port without the user and password written before them."""
+    return f"{hostname or ''}:{port}" if port else hostname or ""
 
 
 def api_key() -> str:
@@ -135,10 +137,7 @@ def url_credentials(url: str) -> tuple[str, str]:
 
 def without_credentials(url: str) -> str:
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, _host(parts.hostname, parts.port), parts.path, parts.query, parts.fragment))
 
 
 def answer_text(content: Any, finish_reason: Any, where: str) -> tuple[str, bool]:
