@@ -254,6 +254,8 @@ def test_item_keys_equal_result_keys() -> None:
 
     common = {"solver": {"class": "a:B", "version": "1", "args": {"x": None, "y": 2}}, "dataset": "d", "subset": None,
               "model": {"model": "openai/m", "api_base": None, "temperature": 0.0}, "agent": None}
-    key = item_keys(common)
-    for dh, r in (("h1", 0), ("h2", 3)):
-        assert key(dh, r) == result_key({**common, "datum": dh, "repeat": r})
+    odd = {**common, "dataset": "ünïcode \"quoted\" nearai:datum:7f3c", "subset": "zz"}  # even the template's marker
+    for parts in (common, odd):
+        key = item_keys(parts)
+        for dh, r in (("ab" * 32, 0), ("0f" * 32, 3), ("h2", 12)):
+            assert key(dh, r) == result_key({**parts, "datum": dh, "repeat": r})

@@ -9,6 +9,7 @@ counted, so a flaky store or a full disk never ends a run. The shared copy lives
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -27,6 +28,7 @@ from registry_cli.manifest import canonical_json, sha256_hex
 from registry_cli.store import Store
 
 CACHE_SCHEMA = 2
+_DATUM_MARK, _REPEAT_MARK = "nearai:datum:7f3c", "nearai:repeat:7f3c"  # placeholders in a key template
 
 
 class UnsafeCacheValue(Exception):
@@ -101,7 +103,19 @@ def result_key(parts: dict[str, Any]) -> str:
 def item_keys(common: dict[str, Any]) -> Callable[[str, int], str]:
     """`result_key` of ``{**common, "datum": datum_hash, "repeat": repeat}``, with the common part cleaned once."""
     base = drop_none({"schema": CACHE_SCHEMA, **common})
-    return lambda datum, repeat: sha256_hex(canonical_json({**base, "datum": datum, "repeat": repeat}))
+    template = canonical_json({**base, "datum": _DATUM_MARK, "repeat": _REPEAT_MARK})
+    head, _, rest = template.partition(b'"' + _DATUM_MARK.encode() + b'"')
+    middle, _, tail = rest.partition(b'"' + _REPEAT_MARK.encode() + b'"')
+    if template.count(_DATUM_MARK.encode()) != 1 or template.count(_REPEAT_MARK.encode()) != 1 or not tail:
+        return lambda datum, repeat: sha256_hex(canonical_json({**base, "datum": datum, "repeat": repeat}))
+    head += b'"'
+    middle = b'"' + middle
+
+    def key(datum: str, repeat: int) -> str:
+        """The same bytes canonical_json would give (a datum hash is hex, a repeat an int), without building them."""
+        return hashlib.sha256(b"%s%s%s%d%s" % (head, datum.encode(), middle, repeat, tail)).hexdigest()
+
+    return key
 
 
 def cache_group(common: dict[str, Any]) -> str:

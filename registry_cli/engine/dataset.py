@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry_cli.engine.datum_index import read_index, write_index
 from registry_cli.errors import DatasetError, NearaiError, UsageError
 from registry_cli.manifest import METADATA_FILE, canonical_json, sha256_file, sha256_hex
 from registry_cli.registry import Registry, scan_folder
@@ -120,13 +122,44 @@ def select(total: int, subset: str, limit: int, subsample: str, seed: int) -> Se
     return Selection(subset, limit, subsample, seed, total, tuple(indices))
 
 
-@dataclass
 class LoadedDataset:
-    source: Source
-    selection: Selection
-    rows: dict[int, dict[str, Any]]  # split position -> datum, for the selected positions
-    ref: Any = None  # the whole dataset as loaded (a DatasetDict or Dataset; scenarios: their list)
-    _hashes: dict[int, str] | None = None
+    """The datums a run uses. Rows and the whole dataset (``ref``) may be loaded only when first asked for: a run
+    whose every answer is cached needs just the datum hashes, which the dataset's index gives (see `datum_index`)."""
+
+    def __init__(self, source: Source, selection: Selection, rows: dict[int, dict[str, Any]] | None = None,
+                 ref: Any = None, hashes: dict[int, str] | None = None, first: dict[str, Any] | None = None,
+                 index_dir: Path | None = None) -> None:
+        self.source, self.selection = source, selection
+        self._rows, self._ref, self._hashes, self._first = rows, ref, hashes, first
+        self._index_dir = index_dir
+
+    @property
+    def loaded(self) -> bool:
+        return self._rows is not None
+
+    @property
+    def rows(self) -> dict[int, dict[str, Any]]:
+        """Split position -> datum, for the selected positions."""
+        if self._rows is None:
+            self._ref, table = _open(self.source, self.selection.subset)
+            if len(table) != self.selection.total:
+                raise DatasetError(f"{self.source.label} has {len(table)} datums where its index says "
+                                   f"{self.selection.total}", f"delete {self._index_dir} and rerun")
+            self._rows = _rows_of(table, self.selection)
+        return self._rows
+
+    @property
+    def ref(self) -> Any:
+        """The whole dataset as loaded (a DatasetDict or Dataset; scenarios: their list), loaded on first use."""
+        if self._rows is None:
+            return LazyDataset(lambda: (self.rows, self._ref)[1])
+        return self._ref
+
+    def first_row(self) -> dict[str, Any] | None:
+        """The first selected datum (checked against a solver's datum model)."""
+        if self._first is not None:
+            return self._first
+        return next(iter(self.rows.values()), None)
 
     def datum_hashes(self) -> dict[int, str]:
         """Each selected datum's content hash, computed once (suites plan many cells over one dataset)."""
@@ -134,21 +167,73 @@ class LoadedDataset:
             from registry_cli.engine.cache import datum_hash
 
             self._hashes = {i: datum_hash(row) for i, row in self.rows.items()}
+            if self._index_dir is not None:
+                write_index(self._index_dir, self.source.content_hash, self.selection.subset, self.selection.total,
+                            self._hashes, self.rows)
         return self._hashes
+
+
+class LazyDataset:
+    """The dataset handed to a solver's constructor, loaded when the solver first touches it (``isinstance``
+    included): most solvers keep it for later, and a fully cached run never needs it."""
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load_fn = load
+        self._value: Any = None
+
+    def _target(self) -> Any:
+        if self._value is None:
+            self._value = self._load_fn()
+        return self._value
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type[Any]:  # isinstance(ref, datasets.DatasetDict) loads it and answers truly
+        return type(self._target())
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_load_fn", "_value"):
+            raise AttributeError(name)
+        return getattr(self._target(), name)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._target()[key]
+
+    def __contains__(self, key: Any) -> bool:
+        return key in self._target()
+
+    def __len__(self) -> int:
+        return len(self._target())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._target())
+
+    def __repr__(self) -> str:
+        return repr(self._target())
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled (e.g. for Ray workers) as the dataset itself
+        return _identity, (self._target(),)
+
+
+def _identity(value: Any) -> Any:
+    return value
 
 
 _LOADED: dict[tuple[Source, str, int, str, int], LoadedDataset] = {}
 
 
-def load_dataset_once(source: Source, subset: str = "", limit: int = 0, subsample: str = "", seed: int = 0) -> LoadedDataset:
+def load_dataset_once(source: Source, subset: str = "", limit: int = 0, subsample: str = "", seed: int = 0,
+                      index_dir: Path | None = None) -> LoadedDataset:
     """`load_dataset`, remembered for this process: the cells of a suite often share a dataset and selection."""
     key = (source, subset, limit, subsample, seed)
     if key not in _LOADED:
-        _LOADED[key] = load_dataset(source, subset, limit, subsample, seed)
+        _LOADED[key] = load_dataset(source, subset, limit, subsample, seed, index_dir)
     return _LOADED[key]
 
 
-def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: str = "", seed: int = 0) -> LoadedDataset:
+def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: str = "", seed: int = 0,
+                 index_dir: Path | None = None) -> LoadedDataset:
+    """The selected datums. With ``index_dir``, a dataset indexed there before is not loaded until its rows are
+    needed, and one loaded now is indexed for next time."""
     from registry_cli.engine.scenarios import is_scenarios, load_scenarios
 
     if is_scenarios(source.folder):
@@ -157,6 +242,21 @@ def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: st
         lines = load_scenarios(source.folder)
         picked = select(len(lines), "", limit, subsample, seed)
         return LoadedDataset(source, picked, {i: lines[i] for i in picked.indices}, lines)
+    if index_dir is not None:
+        index = read_index(index_dir, source.content_hash, subset)
+        if index is not None:
+            selection = select(index.total, subset, limit, subsample, seed)
+            if selection.indices and index.covers(selection.indices):
+                first = index.first[1] if index.first and index.first[0] == selection.indices[0] else None
+                return LoadedDataset(source, selection, hashes={i: index.hashes[i] for i in selection.indices},
+                                     first=first, index_dir=index_dir)
+    loaded, table = _open(source, subset)
+    selection = select(len(table), subset, limit, subsample, seed)
+    return LoadedDataset(source, selection, _rows_of(table, selection), loaded, index_dir=index_dir)
+
+
+def _open(source: Source, subset: str) -> tuple[Any, Any]:
+    """(the dataset as loaded, the split the run reads)."""
     import datasets  # heavy: only here
 
     label = source.label
@@ -171,12 +271,12 @@ def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: st
             raise DatasetError(f"{label} has several subsets: {', '.join(splits)}", f"pass --subset={splits[0]}")
         if subset not in loaded:
             raise DatasetError(f"{label} has no subset {subset!r}", f"choose one of: {', '.join(splits)}")
-        table = loaded[subset]
-    else:
-        if subset:
-            raise DatasetError(f"{label} is a single dataset without subsets", "drop --subset")
-        table = loaded
-    selection = select(len(table), subset, limit, subsample, seed)
+        return loaded, loaded[subset]
+    if subset:
+        raise DatasetError(f"{label} is a single dataset without subsets", "drop --subset")
+    return loaded, loaded
+
+
+def _rows_of(table: Any, selection: Selection) -> dict[int, dict[str, Any]]:
     chosen = table if not selection.partial else table.select(list(selection.indices))
-    rows = dict(zip(selection.indices, chosen.to_list()))
-    return LoadedDataset(source, selection, rows, loaded)
+    return dict(zip(selection.indices, chosen.to_list()))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registry_cli.bulk import collector_paused
 from registry_cli.engine.agents import Agent, AgentFailure, AgentTrace, run_agent
 from registry_cli.engine.blocking import CURRENT
 from registry_cli.engine.cache import CacheWriter, ResultCache
@@ -203,6 +204,8 @@ async def solve_one(row: dict[str, Any], inference: Completer | None, work: Work
 
 
 def _cached(item: Item, hit: dict[str, Any]) -> Outcome:
+    if hit.get("key") == item.key:  # the plan's copies of the two hashes: one string each in memory, not two
+        hit["key"], hit["datum_hash"] = item.key, item.datum_hash
     return Outcome(item.index, item.repeat, item.key, item.datum_hash, PASSED if hit.get("passed") else FAILED, True, hit)
 
 
@@ -312,10 +315,12 @@ def local_hits(plan: Plan, cache: ResultCache, sync: bool = True) -> tuple[dict[
                 missing.append(item)
         return missing
 
-    todo = look(plan.items)
+    with collector_paused():  # many outcomes, all kept
+        todo = look(plan.items)
     if todo and sync and cache.sync(plan.cache_group):
         found = cache.group_results(plan.cache_group)
-        todo = look(todo)
+        with collector_paused():
+            todo = look(todo)
     return outcomes, _routable(plan, todo)
 
 

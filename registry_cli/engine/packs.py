@@ -24,10 +24,11 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from registry_cli.bulk import collector_paused
 from registry_cli.files import atomic_write_bytes
 
 _HEAD = b'{"sum":"'
@@ -48,24 +49,91 @@ def encode_line(value: dict[str, Any], normalize: Callable[[Any], Any] | None = 
     return _HEAD + hashlib.sha256(data).hexdigest().encode() + _MID + data + b"}\n"
 
 
-def decode_line(line: bytes) -> dict[str, Any] | None:
-    """The value of one pack line, or None when the line is torn, altered or not a result."""
+_SCAN = json.JSONDecoder().scan_once  # json.loads without its per-call checks: one JSON value from a position
+
+
+def _checked(line: bytes) -> bytes | None:
+    """The value's JSON of one pack line whose checksum holds, else None (a torn or altered line)."""
     line = line.rstrip(b"\n")
     if len(line) <= _START or not line.startswith(_HEAD) or not line.endswith(b"}"):
         return None
     data = line[_START:-1]
     if line[len(_HEAD) + 64:_START] != _MID or hashlib.sha256(data).hexdigest().encode() != line[len(_HEAD):len(_HEAD) + 64]:
         return None
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return None
+    return data
+
+
+def _result(value: Any) -> dict[str, Any] | None:
     key = value.get("key") if isinstance(value, dict) else None
     return value if isinstance(key, str) and len(key) == 64 else None
 
 
+def _parse(data: bytes) -> Any:
+    """One JSON value spanning all of ``data``; ValueError otherwise."""
+    try:
+        text = data.decode()
+        value, end = _SCAN(text, 0)
+    except StopIteration:
+        raise ValueError("no JSON value") from None
+    if end != len(text):
+        raise ValueError("extra data")
+    return value
+
+
+def decode_line(line: bytes) -> dict[str, Any] | None:
+    """The value of one pack line, or None when the line is torn, altered or not a result."""
+    data = _checked(line)
+    if data is None:
+        return None
+    try:
+        return _result(_parse(data))
+    except ValueError:
+        return None
+
+
 def decode(data: bytes) -> list[dict[str, Any]]:
-    return [v for v in map(decode_line, data.split(b"\n")) if v is not None]
+    """The results of a pack's good lines. A few thousand lines at a time are parsed as one JSON array, so that
+    the key names repeated on every line are one string each in memory, not one per line (a third of a large
+    cache); a batch whose array does not hold exactly one value per line is parsed line by line."""
+    out: list[dict[str, Any]] = []
+    batch: list[bytes] = []
+    for line in _lines(data):
+        checked = _checked(line)
+        if checked is not None:
+            batch.append(checked)
+        if len(batch) >= _BATCH:
+            out.extend(_batch_results(batch))
+            batch = []
+    out.extend(_batch_results(batch))
+    return out
+
+
+_BATCH = 4096
+
+
+def _lines(data: bytes) -> Iterator[bytes]:
+    """The lines of ``data`` one at a time (a split would copy a whole pack at once)."""
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end
+        yield data[start:end]
+        start = end + 1
+
+
+def _batch_results(batch: list[bytes]) -> list[dict[str, Any]]:
+    try:
+        values = _parse(b"[" + b",".join(batch) + b"]")
+    except ValueError:
+        values = None
+    if not isinstance(values, list) or len(values) != len(batch):
+        values = []
+        for data in batch:
+            try:
+                values.append(_parse(data))
+            except ValueError:
+                continue
+    return [v for v in map(_result, values) if v is not None]
 
 
 def verified_lines(data: bytes) -> bytes:
@@ -80,13 +148,14 @@ def load(folder: Path) -> dict[str, dict[str, Any]]:
         paths = sorted(folder.glob("*.jsonl"), key=_age)
     except OSError:
         return found
-    for path in paths:
-        try:
-            data = path.read_bytes()
-        except OSError:  # sealed and renamed by another process since the listing: its new name is read next time
-            continue
-        for value in decode(data):
-            found[value["key"]] = value
+    with collector_paused():
+        for path in paths:
+            try:
+                data = path.read_bytes()
+            except OSError:  # sealed and renamed by another process since the listing: its new name is read next time
+                continue
+            for value in decode(data):
+                found[value["key"]] = value
     return found
 
 

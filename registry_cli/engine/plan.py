@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from registry_cli.errors import DatasetError, UsageError
 from registry_cli.registry import Registry
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Item:
     index: int
     repeat: int
@@ -54,18 +55,20 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
-def check_compatibility(solver: SolverSpec, instance: Any, dataset_name: str, first: dict[str, Any] | None) -> None:
+def check_compatibility(solver: SolverSpec, instance: Any, dataset_name: str,
+                        first: Callable[[], dict[str, Any] | None]) -> None:
     """The solver must list the dataset (by name, as upstream nearai) and, when it declares a datum model, read
-    the first datum."""
+    the first datum (``first()``, asked only then)."""
     compatible = [str(c) for c in instance.compatible_datasets() or []]
     name = _norm(dataset_name)
     if compatible and not any(_norm(c) in name for c in compatible):
         raise DatasetError(f"dataset {dataset_name!r} is not one {solver.name} declares compatible "
                            f"({', '.join(compatible)})", "pass --check_compatibility=false to run it anyway")
     model = getattr(solver.cls, "datum_model", None)
-    if model is not None and first is not None:
+    row = first() if model is not None else None
+    if model is not None and row is not None:
         try:
-            model.model_validate(first)
+            model.model_validate(row)
         except ValidationError as e:
             err = e.errors()[0]
             where = ".".join(str(x) for x in err["loc"]) or "datum"
@@ -118,10 +121,11 @@ def make_plan(registry: Registry, params: RunParams) -> Plan:
     warnings = []
     if sandbox is not None and sandbox.kind == "native":
         warnings.append("warning: --sandbox=native runs untrusted code with your files, network and keys in reach")
-    data = load_dataset_once(source, params.subset, params.limit, params.subsample, params.seed)
+    data = load_dataset_once(source, params.subset, params.limit, params.subsample, params.seed,
+                             registry.config.cache_dir / "datasets")
     instance = solver.create(data.ref, params.model, agent.label if agent else "")
     if params.check_compatibility:
-        check_compatibility(solver, instance, source.name, next(iter(data.rows.values()), None))
+        check_compatibility(solver, instance, source.name, data.first_row)
     common = {
         "solver": solver.identity(),
         "dataset": source.content_hash,

@@ -8,7 +8,7 @@ from typing import Any
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     index: int  # the datum's position in its split
     repeat: int
@@ -59,5 +59,15 @@ class RunSummary:
     def cached(self) -> int:
         return sum(1 for o in self.outcomes if o.cached)
 
+    _totals: tuple[int, dict[str, float]] = field(default=(-1, {}), repr=False, compare=False)
+
     def usage_total(self, name: str) -> float:
-        return sum(float(o.usage.get(name, 0) or 0) for o in self.outcomes)
+        """A usage figure summed over the outcomes (all figures are summed in one pass, once)."""
+        if self._totals[0] != len(self.outcomes):
+            totals: dict[str, float] = {}
+            for o in self.outcomes:
+                for k, v in o.usage.items():
+                    if isinstance(v, (int, float)):
+                        totals[k] = totals.get(k, 0.0) + v
+            self._totals = (len(self.outcomes), totals)
+        return self._totals[1].get(name, 0.0)

@@ -121,7 +121,7 @@ def dry_run(config: SuiteConfig, force: bool = False) -> list[DryCell]:
         out = []
         for cell, plan in zip(config.cells, plan_cells(registry, config, force)):
             hits, todo = local_hits(plan, cache, sync=False)
-            out.append(DryCell(cell, len(plan.data.rows), len(plan.items), len(hits), _estimate(plan, hits, len(todo))))
+            out.append(DryCell(cell, len(plan.data.selection.indices), len(plan.items), len(hits), _estimate(plan, hits, len(todo))))
         return out
     finally:
         cache.close()

@@ -1,0 +1,113 @@
+"""A rerun plans from the dataset's index and loads the dataset only when a datum must be computed or recorded.
+Real CLI subprocesses against the fake OpenAI server; the datasets on disk are real HF datasets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from examples.make_addition_dataset import build
+from tests.conftest import Env
+from tests.openai_server import FakeOpenAI
+
+# runs the CLI, then says whether `datasets` was imported (a cached rerun should not need it)
+PROBE = ("import atexit, runpy, sys\n"
+         "atexit.register(lambda: print('datasets imported:', 'datasets' in sys.modules))\n"
+         "sys.argv = ['nearai', *sys.argv[1:]]\n"
+         "runpy.run_module('registry_cli', run_name='__main__')\n")
+
+
+def probe(env: Env, *args: str) -> tuple[str, bool]:
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], env=env.vars, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout, "datasets imported: True" in proc.stdout
+
+
+def args(ds: Path, server: FakeOpenAI, *more: str) -> tuple[str, ...]:
+    return ("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}",
+            "--quiet", *more)
+
+
+def score(out: str) -> str:
+    return out.split("Final score: ")[1].split()[0]
+
+
+def indexes(env: Env) -> list[Path]:
+    return sorted((env.home / "cache" / "datasets").rglob("*.json"))
+
+
+def test_a_cached_rerun_needs_no_import_of_datasets(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=40)
+    first, loaded = probe(local_env, *args(ds, server))
+    assert loaded and "40 computed" in first and len(indexes(local_env)) == 1
+    again, loaded = probe(local_env, *args(ds, server))
+    assert not loaded and "40 cached" in again and score(again) == score(first) and server.requests == 40
+    # a selection inside what the index knows is planned from it too; --force must compute, so it loads
+    part, loaded = probe(local_env, *args(ds, server, "--limit=10"))
+    assert not loaded and "10 cached" in part
+    forced, loaded = probe(local_env, *args(ds, server, "--force"))
+    assert loaded and "40 computed" in forced and server.requests == 80
+
+
+def test_what_the_index_lacks_is_loaded_and_learnt(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=30)
+    probe(local_env, *args(ds, server, "--limit=10"))
+    out, loaded = probe(local_env, *args(ds, server))  # 20 positions the index has not seen: load, compute them
+    assert loaded and "10 cached, 20 computed" in out
+    out, loaded = probe(local_env, *args(ds, server))
+    assert not loaded and "30 cached" in out and server.requests == 30
+
+
+def test_other_content_at_the_same_path_gets_its_own_index(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=20, seed=1)
+    probe(local_env, *args(ds, server))
+    import shutil
+
+    shutil.rmtree(ds)
+    build(ds, size=20, seed=2)  # same name and size, other datums
+    out, loaded = probe(local_env, *args(ds, server))
+    assert loaded and "0 cached, 20 computed" in out and len(indexes(local_env)) == 2
+
+
+def test_a_damaged_index_is_ignored(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=20)
+    first, _ = probe(local_env, *args(ds, server))
+    (index,) = indexes(local_env)
+    head, body = index.read_bytes().split(b"\n", 1)
+    doc = json.loads(body)
+    doc["hashes"] = doc["hashes"][64:] + doc["hashes"][:64]  # the datums' hashes shifted by one position
+    index.write_bytes(head + b"\n" + json.dumps(doc).encode())  # the checksum no longer holds
+    out, loaded = probe(local_env, *args(ds, server))
+    assert loaded and "20 cached" in out and score(out) == score(first) and server.requests == 20
+    index.write_bytes(b"\x00garbage")
+    out, loaded = probe(local_env, *args(ds, server))
+    assert loaded and "20 cached" in out  # and the load wrote a good index again
+    out, loaded = probe(local_env, *args(ds, server))
+    assert not loaded and "20 cached" in out
+
+
+def test_recording_a_cached_run_keeps_each_datums_input(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=12)
+    probe(local_env, *args(ds, server))
+    out, loaded = probe(local_env, *args(ds, server, "--record"))
+    assert loaded and "12 cached" in out  # the inputs go into the evaluation entry, so the rows are read
+    (solutions,) = [p for p in (local_env.home / "store" / "blobs").rglob("*") if p.is_file() and b'"input"' in p.read_bytes()]
+    inputs = [json.loads(line)["input"] for line in solutions.read_text().splitlines()]
+    assert len(inputs) == 12 and all(i and " + " in i["input"] for i in inputs)
+
+
+def test_a_solver_that_reads_the_dataset_gets_it_on_a_cached_rerun(local_env: Env, server: FakeOpenAI,
+                                                                    tmp_path: Path) -> None:
+    import datasets
+
+    rows = [{"question": f"Question number {i}?", "choices": ["w", "x", "y", "z"], "answer": i % 4, "subject": "s"}
+            for i in range(100, 106)]
+    datasets.DatasetDict({"dev": datasets.Dataset.from_list(rows), "test": datasets.Dataset.from_list(rows[:3])}
+                         ).save_to_disk(str(tmp_path / "mmlu"))
+    run = ("benchmark", "run", str(tmp_path / "mmlu"), "MMLUSolverStrategy", "--subset=test", "--model=fake",
+           f"--api_base={server.url}", "--shots=2")
+    first, _ = probe(local_env, *run)
+    again, loaded = probe(local_env, *run)  # its few-shot examples come from the dev split: loaded on use
+    assert loaded and "3 cached" in again and score(again) == score(first) and server.requests == 3
