@@ -49,7 +49,7 @@ def encode_line(value: dict[str, Any], normalize: Callable[[Any], Any] | None = 
     return _HEAD + hashlib.sha256(data).hexdigest().encode() + _MID + data + b"}\n"
 
 
-_SCAN = json.JSONDecoder().scan_once  # json.loads without its per-call checks: one JSON value from a position
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads without its per-call checks
 
 
 def _checked(line: bytes) -> bytes | None:
