@@ -25,6 +25,7 @@ def populate(n: int) -> None:
         bench = benchmarks[i % 4]
         name = f"evaluation_{bench}_model_m{i // 4}_provider_p{i % 7}"
         details = {"schema": EVALUATION_SCHEMA, "benchmark": bench, "model": f"provider/m{i // 4}", "agent": "",
+                   "evaluation_key": f"{i:064x}",  # as `--record` writes it
                    "namespace": "bench", "version": "", "provider": f"p{i % 7}",
                    "metrics": {"score": (i % 97) / 97, "n": 100, "passed": i % 97, "failed": 100 - i % 97,
                                "errored": 0, "stderr": 0.01, "cost": 0.001 * i}}

@@ -57,6 +57,22 @@ def key_value(details: dict[str, Any], name: str) -> str:
     return str(value)
 
 
+def _varies(evaluations: list[dict[str, Any]], name: str) -> bool:
+    """Whether key column ``name`` takes more than one text among ``evaluations`` (raw values are compared
+    first; texts are made only where they differ)."""
+    if not evaluations:
+        return False
+    first = evaluations[0].get(name)
+    kind, text = type(first), key_value({name: first}, name)
+    for d in evaluations:
+        value = d.get(name)
+        if value is first or (type(value) is kind and value == first):
+            continue
+        if key_value(d, name) != text:
+            return True
+    return False
+
+
 def _evaluation_key(d: dict[str, Any]) -> str:
     """The recorded identity, or (for entries recorded before it existed) one made of the fields they have."""
     if d.get("evaluation_key"):
@@ -81,7 +97,7 @@ def evaluation_details(registry: Registry, opts: TableOptions) -> list[dict[str,
             continue
         if opts.model and opts.model not in str(d.get("model", "")):
             continue
-        row = {**d, "entry": e.entry, "created_at": e.manifest.created_at}
+        row = {**d, "entry": e.entry, "created_at": e.created_at}
         group = e.entry if opts.all_versions else _evaluation_key(d)
         if group not in latest or row["created_at"] >= latest[group]["created_at"]:
             latest[group] = row
@@ -93,7 +109,7 @@ def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
     by_benchmark: dict[str, list[dict[str, Any]]] = {}
     for d in evaluations:
         by_benchmark.setdefault(str(d.get("benchmark")), []).append(d)
-    varying = {b: {k for k in VARYING_KEYS if len({key_value(d, k) for d in ds}) > 1} for b, ds in by_benchmark.items()}
+    varying = {b: {k for k in VARYING_KEYS if _varies(ds, k)} for b, ds in by_benchmark.items()}
     if opts.all_key_columns:
         keys = list(ALL_KEYS)
     else:

@@ -169,9 +169,10 @@ class Manifest(BaseModel):
         return str(self.metadata.get("category", ""))
 
 
-def manifest_from_index(data: bytes) -> Manifest:
-    """A manifest this machine verified when it stored it (hash and shape): built without validating again."""
-    raw = json.loads(data)
+def manifest_from_doc(doc: dict[str, Any]) -> Manifest:
+    """A manifest this machine verified when it stored it (hash and shape), from its parsed JSON: built without
+    validating again."""
+    raw = dict(doc)
     raw["files"] = [FileEntry.model_construct(**f) for f in raw["files"]]
     raw["schema_"] = raw.pop("schema", MANIFEST_SCHEMA)
     return Manifest.model_construct(**raw)

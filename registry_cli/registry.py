@@ -14,13 +14,14 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
+from registry_cli.bulk import collector_paused
 from registry_cli.config import Config, load_config
 from registry_cli.errors import (
     EntryNotFoundError,
@@ -41,7 +42,7 @@ from registry_cli.manifest import (
     Metadata,
     canonical_json,
     manifest_from_bytes,
-    manifest_from_index,
+    manifest_from_doc,
     read_metadata,
     sha256_file,
     sha256_hex,
@@ -83,14 +84,27 @@ def meta_key(namespace: str, name: str, version: str) -> str:
     return f"meta/{namespace}/{name}/{version}.json"
 
 
-@dataclass
 class EntryInfo:
-    namespace: str
-    name: str
-    version: str
-    manifest_hash: str
-    manifest: Manifest
-    metadata: dict[str, Any]  # manifest metadata with `registry update` changes applied
+    """One published version. Listings over many entries build its `Manifest` only when it is asked for: most
+    of them need the metadata alone."""
+
+    __slots__ = ("_doc", "_manifest", "created_at", "manifest_hash", "metadata", "name", "namespace", "version")
+
+    def __init__(self, namespace: str, name: str, version: str, manifest_hash: str, manifest: Manifest | dict[str, Any],
+                 metadata: dict[str, Any]) -> None:
+        """``manifest``: the model, or its verified JSON document; ``metadata``: with `registry update` changes."""
+        self.namespace, self.name, self.version, self.manifest_hash = namespace, name, version, manifest_hash
+        self.metadata = metadata
+        self._manifest: Manifest | None = manifest if isinstance(manifest, Manifest) else None
+        self._doc: dict[str, Any] | None = None if isinstance(manifest, Manifest) else manifest
+        self.created_at = str(manifest.created_at if isinstance(manifest, Manifest) else manifest.get("created_at", ""))
+
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            self._manifest = manifest_from_doc(self._doc or {})
+            self._doc = None
+        return self._manifest
 
     @property
     def entry(self) -> str:
@@ -127,7 +141,7 @@ class DownloadResult:
 
 def _parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 16) -> list[R]:
     items = list(items)
-    if len(items) <= 1:
+    if len(items) <= 1 or workers <= 1:
         return [fn(x) for x in items]
     with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
         return list(pool.map(fn, items))
@@ -184,7 +198,7 @@ class Registry:
     # ---- reading -----------------------------------------------------------------------------------------------
     def versions(self, namespace: str, name: str) -> list[str]:
         prefix = f"refs/{namespace}/{name}/"
-        out = [k[len(prefix) : -len(".json")] for k, _ in self.store.list(prefix) if k.endswith(".json")]
+        out = [k[len(prefix) : -len(".json")] for k in self.store.keys(prefix) if k.endswith(".json")]
         return sorted((v for v in out if "/" not in v), key=version_key)
 
     def _ref_hashes(self, keys: list[str], problems: list[str] | None = None,
@@ -206,13 +220,13 @@ class Registry:
                 return k, "", f"ref {k} is corrupt"
             return k, digest, ""
 
-        for k, digest, problem in _parallel(fetch, missing):
+        for k, digest, problem in _parallel(fetch, missing, self.store.workers):
             _damaged(problem, problems)
             if digest:
                 out[k] = digest
         return out, set(missing) & set(out)
 
-    def _remember_refs(self, hashes: dict[str, str], fetched: set[str], manifests: dict[str, Manifest]) -> None:
+    def _remember_refs(self, hashes: dict[str, str], fetched: set[str], manifests: Mapping[str, object]) -> None:
         """Keep in the index the refs read from the store whose manifest was fetched and verified: a ref altered
         on the way is never remembered."""
         good = [(k, "", hashes[k].encode()) for k in fetched if hashes[k] in manifests]
@@ -223,15 +237,21 @@ class Registry:
                   fresh: bool = False) -> dict[str, Manifest]:
         """The verified manifests by hash. ``problems``: note one that is missing or corrupt there and leave it
         out, instead of failing. ``fresh``: ignore the index."""
+        return {d: manifest_from_doc(doc) for d, doc in self._manifest_docs(digests, problems, fresh).items()}
+
+    def _manifest_docs(self, digests: list[str], problems: list[str] | None = None,
+                       fresh: bool = False) -> dict[str, dict[str, Any]]:
+        """`manifests` as their JSON documents: what listings of many entries read (a model each costs more)."""
         keys = {manifest_key(d): d for d in digests}
         cached = {} if fresh else self.index.get_many(keys)
-        out = {keys[k]: manifest_from_index(v) for k, (_, v) in cached.items()}
+        with collector_paused():
+            out = {keys[k]: json.loads(v) for k, (_, v) in cached.items()}
         missing = [k for k in keys if k not in cached]
 
         def fetch(k: str) -> tuple[str, bytes, str]:
             try:
                 data = self.store.get_bytes(k)
-                manifest_from_bytes(data, keys[k])  # verifies the hash
+                manifest_from_bytes(data, keys[k])  # verifies the hash and the shape
                 return k, data, ""
             except NotFoundInStore:
                 return k, b"", f"manifest {keys[k][:12]} is missing from the store"
@@ -239,11 +259,11 @@ class Registry:
                 return k, b"", e.message
 
         fetched = []
-        for k, data, problem in _parallel(fetch, missing):
+        for k, data, problem in _parallel(fetch, missing, self.store.workers):
             _damaged(problem, problems)
             if data:
                 fetched.append((k, "", data))
-                out[keys[k]] = manifest_from_bytes(data)
+                out[keys[k]] = json.loads(data)
         if fetched:
             self.index.put_many(fetched)
         return out
@@ -267,7 +287,7 @@ class Registry:
                 return None
 
         good = []
-        for k, etag, data in filter(None, _parallel(fetch, stale)):
+        for k, etag, data in filter(None, _parallel(fetch, stale, self.store.workers)):
             overlay = _overlay(data)
             if overlay is None:
                 if problems is not None:
@@ -278,9 +298,10 @@ class Registry:
         self.index.put_many(good)
         return out
 
-    def _info(self, ns: str, name: str, version: str, digest: str, manifest: Manifest,
+    def _info(self, ns: str, name: str, version: str, digest: str, manifest: Manifest | dict[str, Any],
               overlay: dict[str, Any] | None) -> EntryInfo:
-        return EntryInfo(ns, name, version, digest, manifest, apply_overlay(manifest.metadata, overlay))
+        metadata = manifest.metadata if isinstance(manifest, Manifest) else manifest.get("metadata") or {}
+        return EntryInfo(ns, name, version, digest, manifest, apply_overlay(metadata, overlay))
 
     def resolve(self, entry: str | EntryRef, fresh: bool = False) -> EntryInfo:
         """The published version ``entry`` names (the latest when it names none). ``fresh``: read the store, not
@@ -322,7 +343,12 @@ class Registry:
         """All entries matching the filters, sorted by (namespace, name, version). Entries that cannot be read (a
         corrupt ref, a missing or altered manifest) are left out and named in ``self.skipped``."""
         self.skipped = []
-        listed = self._entries(namespace, show_latest_version)
+        everything: list[EntryInfo] | None = None
+        if not show_all and not namespace:  # hiding by subject may need any version: read them all, once
+            everything = self._entries("", False)
+            listed = _latest(everything) if show_latest_version else everything
+        else:
+            listed = self._entries(namespace, show_latest_version)
         wanted_tags = {t.lower() for t in tags or []}
         out: list[EntryInfo] = []
         for info in listed:
@@ -334,8 +360,7 @@ class Registry:
                 continue
             out.append(info)
         if not show_all and any(any(subject_refs(i.metadata)) for i in out):
-            everything = listed if not namespace and not show_latest_version else self._entries("", False)
-            out = without_hidden_subjects(out, everything)
+            out = without_hidden_subjects(out, everything if everything is not None else self._entries("", False))
         out.sort(key=lambda i: (i.namespace, i.name, version_key(i.version)))
         self.skipped = list(dict.fromkeys(self.skipped))  # a second pass over the store notes the same ones
         return out
@@ -344,7 +369,7 @@ class Registry:
         """Every entry version under ``namespace`` (all when empty), or the latest of each entry."""
         prefix = f"refs/{check_name(namespace, 'namespace')}/" if namespace else "refs/"
         triples: list[tuple[str, str, str, str]] = []
-        for key, _ in self.store.list(prefix):
+        for key in self.store.keys(prefix):
             parts = key[len("refs/") :].split("/")
             if len(parts) != 3 or not parts[2].endswith(".json"):
                 continue
@@ -358,17 +383,18 @@ class Registry:
             triples = list(latest.values())
         problems = self.skipped
         hashes, fetched = self._ref_hashes([t[3] for t in triples], problems)
-        manifests = self.manifests(sorted(set(hashes.values())), problems)
-        self._remember_refs(hashes, fetched, manifests)
+        docs = self._manifest_docs(sorted(set(hashes.values())), problems)
+        self._remember_refs(hashes, fetched, docs)
         overlays = self._overlays(f"meta/{namespace}/" if namespace else "meta/", problems)
-        return [self._info(ns, name, version, hashes[key], manifests[hashes[key]], overlays.get(meta_key(ns, name, version)))
-                for ns, name, version, key in triples if key in hashes and hashes[key] in manifests]
+        with collector_paused():
+            return [self._info(ns, name, version, hashes[key], docs[hashes[key]], overlays.get(meta_key(ns, name, version)))
+                    for ns, name, version, key in triples if key in hashes and hashes[key] in docs]
 
     def reachable(self) -> tuple[set[str], list[str]]:
         """Every store key a published version needs (its manifest and blobs), read afresh from the store, and
         what could not be read (a ref or manifest that is damaged keeps an unknown set of objects)."""
         problems: list[str] = []
-        refs = [key for key, _ in self.store.list("refs/") if key.endswith(".json")]
+        refs = [key for key in self.store.keys("refs/") if key.endswith(".json")]
         hashes, _ = self._ref_hashes(refs, problems, fresh=True)
         manifests = self.manifests(sorted(set(hashes.values())), problems, fresh=True)
         keep = {manifest_key(d) for d in manifests}
@@ -710,6 +736,16 @@ def apply_overlay(metadata: dict[str, Any], overlay: dict[str, Any] | None) -> d
             elif k in UPDATABLE_FIELDS:
                 meta[k] = v
     return meta
+
+
+def _latest(infos: list[EntryInfo]) -> list[EntryInfo]:
+    """The newest version of each entry."""
+    newest: dict[tuple[str, str], EntryInfo] = {}
+    for i in infos:
+        cur = newest.get((i.namespace, i.name))
+        if cur is None or version_key(i.version) > version_key(cur.version):
+            newest[(i.namespace, i.name)] = i
+    return list(newest.values())
 
 
 def without_hidden_subjects(infos: list[EntryInfo], everything: list[EntryInfo]) -> list[EntryInfo]:

@@ -28,6 +28,7 @@ class Store(Protocol):
     """What the registry and the result cache need from an object store."""
 
     url: str
+    workers: int  # threads worth using for many small reads (one for a folder, where a thread costs more than a read)
 
     def get_bytes(self, key: str) -> bytes: ...
 
@@ -56,6 +57,10 @@ class Store(Protocol):
         """Yield ``(key, etag)`` for every key under ``prefix`` (which ends with '/')."""
         ...
 
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Yield every key under ``prefix``: `list` without the etags."""
+        ...
+
     def stat_list(self, prefix: str) -> Iterator[tuple[str, int, float]]:
         """Yield ``(key, size, modified as epoch seconds)`` for every key under ``prefix``."""
         ...
@@ -75,6 +80,7 @@ class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.url = str(root)
+        self.workers = 1
 
     def _path(self, key: str) -> Path:
         return self.root / key
@@ -185,37 +191,47 @@ class LocalStore:
             while chunk := f.read(CHUNK):
                 yield chunk
 
-    def _walk(self, prefix: str, temporary: bool = False) -> Iterator[tuple[str, os.stat_result]]:
-        """(key, stat) of the files under ``prefix``: the objects, or (``temporary``) the unfinished writes."""
+    def _walk(self, prefix: str, temporary: bool = False,
+              stat: bool = True) -> Iterator[tuple[str, os.stat_result | None]]:
+        """(key, stat) of the files under ``prefix``: the objects, or (``temporary``) the unfinished writes.
+        Without ``stat``, the keys alone (a stat per file is most of the cost of a large listing)."""
         base = self._path(prefix)
         if not base.is_dir():
             return
         cut = len(str(base)) + 1  # keys are ``prefix`` + the path below ``base``: no relpath per file
         lead = prefix if not prefix or prefix.endswith("/") else prefix + "/"
-        stack = [base]
+        stack = [str(base)]
         while stack:
-            d = stack.pop()
-            with os.scandir(d) as it:
+            with os.scandir(stack.pop()) as it:
                 for e in it:
                     if e.is_dir(follow_symlinks=False):
-                        stack.append(Path(e.path))
+                        stack.append(e.path)
                     elif e.name.startswith(".tmp-") == temporary:
                         try:
-                            st = e.stat()
+                            st = e.stat() if stat else None
                         except FileNotFoundError:  # renamed or removed since the listing
                             continue
                         yield lead + e.path[cut:].replace(os.sep, "/"), st
 
+    def _stats(self, prefix: str, temporary: bool = False) -> Iterator[tuple[str, os.stat_result]]:
+        for key, st in self._walk(prefix, temporary):
+            if st is not None:
+                yield key, st
+
     def list(self, prefix: str) -> Iterator[tuple[str, str]]:
-        for key, st in self._walk(prefix):
+        for key, st in self._stats(prefix):
             yield key, f"{st.st_mtime_ns}-{st.st_size}"
 
+    def keys(self, prefix: str) -> Iterator[str]:
+        for key, _ in self._walk(prefix, stat=False):
+            yield key
+
     def stat_list(self, prefix: str) -> Iterator[tuple[str, int, float]]:
-        for key, st in self._walk(prefix):
+        for key, st in self._stats(prefix):
             yield key, st.st_size, st.st_mtime
 
     def partials(self, older_than: float) -> tuple[str, ...]:
-        return tuple(sorted(key for key, st in self._walk("", temporary=True) if st.st_mtime < older_than))
+        return tuple(sorted(key for key, st in self._stats("", temporary=True) if st.st_mtime < older_than))
 
     def drop_partial(self, name: str) -> None:
         self.delete(name)
@@ -237,6 +253,7 @@ class S3Store:
         if not bucket:
             raise StoreError(f"invalid store URL {url!r}", "use s3://bucket or s3://bucket/prefix")
         self.url = url
+        self.workers = 16
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         non_aws = endpoint_url is not None
@@ -393,6 +410,10 @@ class S3Store:
     def list(self, prefix: str) -> Iterator[tuple[str, str]]:
         for obj in self._objects(prefix):
             yield obj["Key"][len(self.prefix) :], str(obj.get("ETag", "")).strip('"')
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        for obj in self._objects(prefix):
+            yield obj["Key"][len(self.prefix) :]
 
     def stat_list(self, prefix: str) -> Iterator[tuple[str, int, float]]:
         for obj in self._objects(prefix):
