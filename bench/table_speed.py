@@ -1,17 +1,20 @@
-"""`evaluation table` over 10,000 evaluation entries in the embedded store: cold (manifests read from the store)
-and warm (immutable manifests served from the local cache). Target: warm <= 2 s.
+"""`evaluation table` and `registry list` over N (default 10,000) evaluation entries in the embedded store: cold
+(manifests read from the store) and warm (immutable manifests served from the local cache), whole CLI processes,
+against a floor: one process that reads every ref and manifest file. Issue 11's targets at 50,000: <= 1 s warm,
+<= 5 s cold, <= 150 MB.
 
     python bench/table_speed.py [N]
 """
 
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 import time
 from datetime import datetime, timezone
 
 from _common import ROOT, fresh_home
+from run_at_scale import child
 
 
 def populate(n: int) -> None:
@@ -35,13 +38,23 @@ def populate(n: int) -> None:
                                       created_at=datetime.now(timezone.utc).isoformat()))
 
 
-def cli_table() -> float:
-    t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "registry_cli", "evaluation", "table", "--format=csv",
-                          "--num_columns=10"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    elapsed = time.perf_counter() - t0
-    assert out.count("\n") > 1000, out[:200]
-    return elapsed
+FLOOR = """
+import json, os, sys
+root = os.path.join(sys.argv[1], "store")
+n = 0
+for d, _, files in os.walk(os.path.join(root, "refs")):
+    for f in files:
+        digest = json.load(open(os.path.join(d, f)))["manifest"]
+        json.load(open(os.path.join(root, "manifests", "sha256", digest[:2], digest + ".json")))
+        n += 1
+print(n)
+"""
+
+
+def cli(*args: str) -> tuple[float, float, str]:
+    """(wall s, peak MB, stdout) of one CLI process."""
+    wall, _, rss, out = child([sys.executable, "-m", "registry_cli", *args], {**os.environ, "PYTHONPATH": str(ROOT)})
+    return wall, rss, out
 
 
 def main() -> None:
@@ -50,12 +63,21 @@ def main() -> None:
     t0 = time.perf_counter()
     populate(n)
     t_pop = time.perf_counter() - t0
-    (home / "cache" / "objects.sqlite").unlink(missing_ok=True)  # cold: nothing cached locally
-    t_cold = cli_table()
-    t_warm = min(cli_table() for _ in range(3))
+    for suffix in ("", "-wal", "-shm"):  # cold: nothing cached locally
+        (home / "cache" / f"objects.sqlite{suffix}").unlink(missing_ok=True)
+    table = ("evaluation", "table", "--format=csv", "--num_columns=10")
+    t_cold, rss_cold, out = cli(*table)
+    assert out.count("\n") == n + 1, out[:200]
+    t_warm, rss_warm, _ = min(cli(*table) for _ in range(3))
+    t_list, rss_list, out = min(cli("registry", "list") for _ in range(3))
+    assert f"of {n}" in out, out[-300:]
+    t_floor = min(child([sys.executable, "-c", FLOOR, str(home)], dict(os.environ))[0] for _ in range(3))
     print(f"published {n} evaluation entries in {t_pop:.1f} s")
-    print(f"evaluation table, cold cache: {t_cold:.2f} s")
-    print(f"evaluation table, warm:       {t_warm:.2f} s  (target <= 2 s; whole CLI process)")
+    print(f"floor: one process reading every ref and manifest file: {t_floor:.2f} s")
+    print(f"evaluation table, cold cache: {t_cold:.2f} s ({t_cold / t_floor:.2f}x floor), {rss_cold:.0f} MB")
+    print(f"evaluation table, warm:       {t_warm:.2f} s ({t_warm / t_floor:.2f}x floor), {rss_warm:.0f} MB")
+    print(f"registry list, warm:          {t_list:.2f} s ({t_list / t_floor:.2f}x floor), {rss_list:.0f} MB")
+    print("targets (issue 11): <= 1 s warm, <= 5 s cold, <= 150 MB")
 
 
 if __name__ == "__main__":

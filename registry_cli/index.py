@@ -11,15 +11,21 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
+# what SQLite says of a file that is not (or no longer) a database it can use: the cache is then started afresh
+_DAMAGED = ("file is not a database", "database disk image is malformed", "disk I/O error")
+
+
 class ObjectIndex:
     def __init__(self, path: Path, store_url: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS objects (store TEXT, key TEXT, etag TEXT, value BLOB, PRIMARY KEY (store, key))"
-        )
+        try:
+            self._db = _open(path)
+        except sqlite3.DatabaseError as e:  # e.g. the file was deleted under a running process, leaving its -wal
+            if not any(m in str(e) for m in _DAMAGED):
+                raise
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            self._db = _open(path)
         self._store = store_url
 
     def get_many(self, keys: Iterable[str]) -> dict[str, tuple[str, bytes]]:
@@ -42,3 +48,15 @@ class ObjectIndex:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE IF NOT EXISTS objects (store TEXT, key TEXT, etag TEXT, value BLOB, PRIMARY KEY (store, key))")
+    except BaseException:
+        db.close()
+        raise
+    return db

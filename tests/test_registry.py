@@ -282,3 +282,21 @@ def test_heavy_libraries_are_not_imported_by_help_or_list(local_env: Env) -> Non
     assert "HEAVY []" in proc.stdout, proc.stdout + proc.stderr
     helped = local_env.run("--help")
     assert helped.returncode == 0 and "registry" in helped.stdout + helped.stderr
+
+
+def test_a_damaged_local_index_is_started_afresh(local_env: Env, tmp_path: Path) -> None:
+    import sqlite3
+
+    local_env.run("registry", "upload", str(write_entry(tmp_path / "src", "ds", "1.0.0")), check=True)
+    index = local_env.home / "cache" / "objects.sqlite"
+    held = sqlite3.connect(index)  # another process has the index open (WAL files present) ...
+    held.execute("PRAGMA journal_mode=WAL")
+    held.execute("INSERT INTO objects VALUES ('x', 'y', '', x'00')")
+    held.commit()
+    index.unlink()  # ... when its file is deleted (a cache cleanup)
+    out = local_env.run("registry", "list")
+    assert out.returncode == 0 and "tester/ds/1.0.0" in out.stdout, out.stderr
+    held.close()
+    index.write_bytes(b"not a database at all" * 100)
+    out = local_env.run("registry", "list")
+    assert out.returncode == 0 and "tester/ds/1.0.0" in out.stdout, out.stderr
