@@ -10,7 +10,6 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-
 # what SQLite says of a file that is not (or no longer) a database it can use: the cache is then started afresh
 _DAMAGED = ("file is not a database", "database disk image is malformed", "disk I/O error")
 
