@@ -12,9 +12,10 @@ from examples.make_addition_dataset import build
 from tests.conftest import Env
 from tests.openai_server import FakeOpenAI
 
-# runs the CLI, then says whether `datasets` was imported (a cached rerun should not need it)
+# runs the CLI, then says whether the dataset was read (pyarrow or `datasets` imported: a cached rerun needs neither)
 PROBE = ("import atexit, runpy, sys\n"
-         "atexit.register(lambda: print('datasets imported:', 'datasets' in sys.modules))\n"
+         "atexit.register(lambda: print('read:', 'datasets' in sys.modules or 'pyarrow' in sys.modules,\n"
+         "                              'datasets:', 'datasets' in sys.modules))\n"
          "sys.argv = ['nearai', *sys.argv[1:]]\n"
          "runpy.run_module('registry_cli', run_name='__main__')\n")
 
@@ -22,7 +23,7 @@ PROBE = ("import atexit, runpy, sys\n"
 def probe(env: Env, *args: str) -> tuple[str, bool]:
     proc = subprocess.run([sys.executable, "-c", PROBE, *args], env=env.vars, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout, "datasets imported: True" in proc.stdout
+    return proc.stdout, "read: True" in proc.stdout
 
 
 def args(ds: Path, server: FakeOpenAI, *more: str) -> tuple[str, ...]:
@@ -42,6 +43,7 @@ def test_a_cached_rerun_needs_no_import_of_datasets(local_env: Env, server: Fake
     ds = build(tmp_path / "3_digit_addition", size=40)
     first, loaded = probe(local_env, *args(ds, server))
     assert loaded and "40 computed" in first and len(indexes(local_env)) == 1
+    assert "datasets: False" in first  # plain features: read with pyarrow alone
     again, loaded = probe(local_env, *args(ds, server))
     assert not loaded and "40 cached" in again and score(again) == score(first) and server.requests == 40
     # a selection inside what the index knows is planned from it too; --force must compute, so it loads
@@ -111,3 +113,37 @@ def test_a_solver_that_reads_the_dataset_gets_it_on_a_cached_rerun(local_env: En
     first, _ = probe(local_env, *run)
     again, loaded = probe(local_env, *run)  # its few-shot examples come from the dev split: loaded on use
     assert loaded and "3 cached" in again and score(again) == score(first) and server.requests == 3
+
+
+def test_pyarrow_reads_plain_splits_as_datasets_does(tmp_path: Path) -> None:
+    import datasets
+
+    from registry_cli.engine.arrow import plain_table, rows_of
+    from registry_cli.engine.cache import datum_hash
+
+    rows = [{"n": i, "x": i / 3 if i % 2 else None, "tags": [f"t{i}"] * (i % 3), "nested": {"a": [[i, i + 1]], "b": "ü"},
+             "label": i % 2} for i in range(25)]
+    features = datasets.Features({"n": datasets.Value("int32"), "x": datasets.Value("float64"),
+                                  "tags": datasets.Sequence(datasets.Value("string")),
+                                  "nested": {"a": datasets.Sequence(datasets.Sequence(datasets.Value("int64"))),
+                                             "b": datasets.Value("string")},
+                                  "label": datasets.ClassLabel(names=["no", "yes"])})
+    single = datasets.Dataset.from_list(rows, features=features)
+    single.select(range(3, 20)).save_to_disk(str(tmp_path / "single"))  # a selection is saved flattened
+    datasets.DatasetDict({"train": single, "test": single.select([5, 1])}).save_to_disk(str(tmp_path / "dict"))
+    for folder, subset in (("single", ""), ("dict", "train"), ("dict", "test")):
+        expected = datasets.load_from_disk(str(tmp_path / folder))
+        expected = expected[subset] if subset else expected
+        table = plain_table(tmp_path / folder, subset)
+        assert table is not None and table.num_rows == len(expected)
+        for picked in (tuple(range(len(expected))), (0, len(expected) - 1)):
+            got = rows_of(table, picked, table.num_rows)
+            want = [expected[i] for i in picked]
+            assert got == want and [datum_hash(r) for r in got] == [datum_hash(r) for r in want]
+    # what pyarrow alone would read differently, or cannot place, is left to `datasets`
+    assert plain_table(tmp_path / "dict", "") is None and plain_table(tmp_path / "dict", "nope") is None
+    assert plain_table(tmp_path / "single", "train") is None
+    other = datasets.Dataset.from_dict({"t": [{"en": "cat", "fr": "chat"}]},
+                                       features=datasets.Features({"t": datasets.Translation(languages=["en", "fr"])}))
+    other.save_to_disk(str(tmp_path / "other"))  # a feature type it does not know (images, audio, JSON alike)
+    assert plain_table(tmp_path / "other", "") is None

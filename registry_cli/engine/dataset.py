@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry_cli.engine.arrow import plain_table, rows_of
 from registry_cli.engine.datum_index import read_index, write_index
 from registry_cli.errors import DatasetError, NearaiError, UsageError
 from registry_cli.manifest import METADATA_FILE, canonical_json, sha256_file, sha256_hex
@@ -123,11 +124,14 @@ def select(total: int, subset: str, limit: int, subsample: str, seed: int) -> Se
 
 
 class LoadedDataset:
-    """The datums a run uses. Rows and the whole dataset (``ref``) may be loaded only when first asked for: a run
-    whose every answer is cached needs just the datum hashes, which the dataset's index gives (see `datum_index`)."""
+    """The datums a run uses. Rows and the whole dataset (``ref``) are loaded only when first asked for: a run
+    whose every answer is cached needs just the datum hashes, which the dataset's index gives (see `datum_index`),
+    and rows read with pyarrow (see `arrow`) need no `datasets` until a solver touches ``ref``."""
+
+    _NOT_LOADED: Any = object()
 
     def __init__(self, source: Source, selection: Selection, rows: dict[int, dict[str, Any]] | None = None,
-                 ref: Any = None, hashes: dict[int, str] | None = None, first: dict[str, Any] | None = None,
+                 ref: Any = _NOT_LOADED, hashes: dict[int, str] | None = None, first: dict[str, Any] | None = None,
                  index_dir: Path | None = None) -> None:
         self.source, self.selection = source, selection
         self._rows, self._ref, self._hashes, self._first = rows, ref, hashes, first
@@ -141,18 +145,23 @@ class LoadedDataset:
     def rows(self) -> dict[int, dict[str, Any]]:
         """Split position -> datum, for the selected positions."""
         if self._rows is None:
-            self._ref, table = _open(self.source, self.selection.subset)
-            if len(table) != self.selection.total:
-                raise DatasetError(f"{self.source.label} has {len(table)} datums where its index says "
+            total, rows = _read_rows(self.source, self.selection)
+            if total != self.selection.total:
+                raise DatasetError(f"{self.source.label} has {total} datums where its index says "
                                    f"{self.selection.total}", f"delete {self._index_dir} and rerun")
-            self._rows = _rows_of(table, self.selection)
+            self._rows = rows
         return self._rows
 
     @property
     def ref(self) -> Any:
-        """The whole dataset as loaded (a DatasetDict or Dataset; scenarios: their list), loaded on first use."""
-        if self._rows is None:
-            return LazyDataset(lambda: (self.rows, self._ref)[1])
+        """The whole dataset as `datasets` loads it (scenarios: their list), loaded when first used."""
+        if self._ref is LoadedDataset._NOT_LOADED:
+            return LazyDataset(self._load_ref)
+        return self._ref
+
+    def _load_ref(self) -> Any:
+        if self._ref is LoadedDataset._NOT_LOADED:
+            self._ref, _ = _open(self.source, self.selection.subset)
         return self._ref
 
     def first_row(self) -> dict[str, Any] | None:
@@ -250,9 +259,23 @@ def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: st
                 first = index.first[1] if index.first and index.first[0] == selection.indices[0] else None
                 return LoadedDataset(source, selection, hashes={i: index.hashes[i] for i in selection.indices},
                                      first=first, index_dir=index_dir)
+    plain = plain_table(source.folder, subset)
+    if plain is not None:
+        selection = select(plain.num_rows, subset, limit, subsample, seed)
+        rows = dict(zip(selection.indices, rows_of(plain, selection.indices, plain.num_rows)))
+        return LoadedDataset(source, selection, rows, index_dir=index_dir)
     loaded, table = _open(source, subset)
     selection = select(len(table), subset, limit, subsample, seed)
     return LoadedDataset(source, selection, _rows_of(table, selection), loaded, index_dir=index_dir)
+
+
+def _read_rows(source: Source, selection: Selection) -> tuple[int, dict[int, dict[str, Any]]]:
+    """(datums in the split, the selected rows), with pyarrow when that reads the split as `datasets` does."""
+    plain = plain_table(source.folder, selection.subset)
+    if plain is not None:
+        return plain.num_rows, dict(zip(selection.indices, rows_of(plain, selection.indices, plain.num_rows)))
+    _, table = _open(source, selection.subset)
+    return len(table), _rows_of(table, selection)
 
 
 def _open(source: Source, subset: str) -> tuple[Any, Any]:
