@@ -7,7 +7,7 @@ Refs and manifests never change once written, so they are cached forever; this i
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 # what SQLite says of a file that is not (or no longer) a database it can use: the cache is then started afresh
@@ -29,14 +29,16 @@ class ObjectIndex:
 
     def get_many(self, keys: Iterable[str]) -> dict[str, tuple[str, bytes]]:
         """Return ``{key: (etag, value)}`` for the keys present in the cache."""
+        return {key: (etag, value) for key, etag, value in self.iter_many(keys)}
+
+    def iter_many(self, keys: Iterable[str]) -> Iterator[tuple[str, str, bytes]]:
+        """``(key, etag, value)`` of the keys present in the cache, a few hundred rows in memory at a time."""
         wanted = list(keys)
-        out: dict[str, tuple[str, bytes]] = {}
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             q = f"SELECT key, etag, value FROM objects WHERE store=? AND key IN ({','.join('?' * len(chunk))})"
-            for key, etag, value in self._db.execute(q, [self._store, *chunk]):
-                out[key] = (etag, bytes(value))
-        return out
+            for key, etag, value in self._db.execute(q, [self._store, *chunk]).fetchall():
+                yield key, etag, bytes(value)
 
     def put_many(self, items: Iterable[tuple[str, str, bytes]]) -> None:
         with self._db:

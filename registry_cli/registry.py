@@ -243,10 +243,11 @@ class Registry:
                        fresh: bool = False) -> dict[str, dict[str, Any]]:
         """`manifests` as their JSON documents: what listings of many entries read (a model each costs more)."""
         keys = {manifest_key(d): d for d in digests}
-        cached = {} if fresh else self.index.get_many(keys)
-        with collector_paused():
-            out = {keys[k]: json.loads(v) for k, (_, v) in cached.items()}
-        missing = [k for k in keys if k not in cached]
+        out: dict[str, dict[str, Any]] = {}
+        if not fresh:
+            with collector_paused():
+                out = {keys[k]: json.loads(v) for k, _, v in self.index.iter_many(keys)}
+        missing = [k for k, d in keys.items() if d not in out]
 
         def fetch(k: str) -> tuple[str, bytes, str]:
             try:
