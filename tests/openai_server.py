@@ -44,6 +44,7 @@ class FakeOpenAI:
     skew: dict[str, int] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
     asked: list[tuple[str, str]] = field(default_factory=list)  # (model, prompt) of every request
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # every request's JSON body
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     port: int = 0
@@ -86,6 +87,7 @@ class FakeOpenAI:
         n = self.requests
         self.auth_headers.add(request.headers.get("Authorization", ""))
         body = await request.json()
+        self.bodies.append(body)
         self.models.add(str(body.get("model")))
         prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
         self.prompts.append(prompt)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from examples.make_addition_dataset import build
 from tests.conftest import Env
 from tests.openai_server import FakeOpenAI
@@ -81,3 +83,48 @@ def test_the_litellm_path_without_a_key(local_env: Env, server: FakeOpenAI, tmp_
     hosted = env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=openai/gpt-4o-mini",
                      "--quiet", "--limit=2", timeout=60)  # no key and no network: fails at once, not after retries
     assert hosted.returncode == 3 and "(2 errors, not cached" in hosted.stdout, hosted.stdout + hosted.stderr
+
+
+def test_translated_litellm_requests_equal_litellms_own(server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For OpenAI-shaped providers litellm builds the request and this project sends it: the server must get what
+    litellm.acompletion itself sends (body and key), and the answer must read the same."""
+    import asyncio
+
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    from registry_cli.engine.inference import Inference, ModelSpec, Usage
+
+    monkeypatch.setenv("NEARAI_INFERENCE_BACKEND", "litellm")
+    monkeypatch.setenv("TOGETHERAI_API_KEY", "tk-provider-key")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-key")
+    messages = [{"role": "system", "content": "be brief"},
+                {"role": "user", "content": "add the following numbers together: 12 + 31"}]
+
+    async def ours(model: str) -> tuple[str, Usage, bool]:
+        usage = Usage()
+        async with Inference(ModelSpec(model, server.url, 0.0, 64, 30.0, 0)) as client:
+            return await client.complete(messages, usage), usage, client._route is not None
+
+    async def theirs(model: str) -> str:
+        key = "tk-provider-key" if model.startswith("together_ai/") else "sk-openai-key"
+        resp = await litellm.acompletion(model=model, messages=messages, api_base=server.url, api_key=key,
+                                         temperature=0.0, max_tokens=64, num_retries=0)
+        return str(resp.choices[0].message.content)
+
+    for model in ("together_ai/meta-llama/Llama-3-8b", "mistral/mistral-small", "openai/m"):
+        if model.startswith("mistral/"):
+            monkeypatch.setenv("MISTRAL_API_KEY", "sk-openai-key")
+        server.bodies.clear()
+        server.auth_headers.clear()
+        text, usage, translated = asyncio.run(ours(model))
+        assert translated and text == "43" and usage.prompt_tokens > 0
+        mine, sent_key = server.bodies[-1], set(server.auth_headers)
+        server.auth_headers.clear()
+        assert asyncio.run(theirs(model)) == "43"
+        assert mine == server.bodies[-1] and sent_key == server.auth_headers, model
+    from registry_cli.engine.translated import route
+
+    for other in ("anthropic/claude-3-haiku-20240307", "gemini/gemini-1.5-flash", "azure/gpt-4o"):
+        assert route(litellm, other, server.url, "k", {"temperature": 0.0}, {}) is None  # litellm.acompletion's
+    assert route(litellm, "openai/gpt-4o-mini", "", "", {}, {}) is None  # no key: litellm says what is missing

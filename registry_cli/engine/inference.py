@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from registry_cli.engine.http import HttpError, HttpPool
+from registry_cli.engine.translated import Route, route
 from registry_cli.errors import InferenceError
 
 if TYPE_CHECKING:
@@ -302,6 +303,7 @@ class Inference:
         self._owns_session = session is None
         self._limiter = limiter
         self._litellm: Any = None
+        self._route: Route | None = None  # litellm's translation of an OpenAI-shaped provider, sent by us
         self._parts: tuple[str, dict[str, str]] | None = None
 
     async def __aenter__(self) -> Inference:
@@ -314,7 +316,25 @@ class Inference:
 
             litellm.suppress_debug_info = True
             self._litellm = litellm
+            key, extra = self._litellm_credentials()
+            params: dict[str, Any] = {"temperature": self.spec.temperature}
+            if self.spec.max_tokens:
+                params["max_tokens"] = self.spec.max_tokens
+            self._route = route(litellm, self.spec.resolved, without_credentials(self.spec.api_base), key, params, extra)
+            if self._route is not None:
+                self._session = open_session(self._route.url, self.max_connections)
+                self._owns_session = True
         return self
+
+    def _litellm_credentials(self) -> tuple[str, dict[str, str]]:
+        """(API key, extra headers) for litellm: credentials in the --api_base URL authenticate instead of a key;
+        a local server needs no key, but the OpenAI SDK under litellm insists on one."""
+        if not self.spec.api_base:
+            return api_key(), {}
+        headers = auth_headers(self.spec.api_base)
+        if "Basic" in headers.get("Authorization", ""):
+            return "unused", headers
+        return api_key() or "none", {}
 
     async def __aexit__(self, *exc: object) -> None:
         if self._session is not None and self._owns_session:
@@ -324,6 +344,8 @@ class Inference:
     async def _once(self, messages: Messages) -> Completion:
         if self.backend == "openai":
             return await self._openai(messages)
+        if self._route is not None:
+            return await self._post("", self._route.body(messages), self._route.url, self._route.headers)
         return await self._via_litellm(messages)
 
     async def complete(self, messages: Messages, usage: Usage | None = None) -> str:
@@ -362,8 +384,12 @@ class Inference:
         if self.spec.max_tokens:
             body["max_tokens"] = self.spec.max_tokens
         url, headers = self._request_parts()
+        return await self._post("/chat/completions", json.dumps(body).encode(), url, headers)
+
+    async def _post(self, path: str, body: bytes, url: str, headers: dict[str, str]) -> Completion:
+        """One chat completion request over the HTTP pool, its answer read as OpenAI's format."""
         try:
-            resp = await self._session.post("/chat/completions", json.dumps(body).encode(), headers, self.spec.timeout)
+            resp = await self._session.post(path, body, headers, self.spec.timeout)
         except HttpError as e:
             raise _Retryable(f"{e} ({public_url(url)})") from None
         if resp.status == 429 or resp.status >= 500:
@@ -391,12 +417,9 @@ class Inference:
                                   "num_retries": 0}
         if self.spec.api_base:
             kwargs["api_base"] = without_credentials(self.spec.api_base)
-            headers = auth_headers(self.spec.api_base)
-            if "Basic" in headers.get("Authorization", ""):
-                kwargs["api_key"] = "unused"  # the URL's credentials authenticate instead
-                kwargs["extra_headers"] = headers
-            else:  # a local server needs no key, but the OpenAI SDK under litellm insists on one
-                kwargs["api_key"] = api_key() or "none"
+            kwargs["api_key"], extra = self._litellm_credentials()
+            if extra:
+                kwargs["extra_headers"] = extra
         if self.spec.max_tokens:
             kwargs["max_tokens"] = self.spec.max_tokens
         try:
@@ -416,8 +439,9 @@ class Inference:
         u = getattr(resp, "usage", None)
         pt = int(getattr(u, "prompt_tokens", 0) or 0)
         ct = int(getattr(u, "completion_tokens", 0) or 0)
-        try:
-            cost = float(litellm.completion_cost(completion_response=resp) or 0.0)
+        try:  # litellm prices each answer as it makes it; asking again would cost a second lookup
+            known = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")
+            cost = float(known if known is not None else litellm.completion_cost(completion_response=resp) or 0.0)
         except Exception:
             cost = estimate_cost(self.spec.resolved, pt, ct)
         return Completion(text, pt, ct, cost, empty)
