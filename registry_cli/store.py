@@ -91,7 +91,8 @@ class LocalStore:
 
     def get_bytes(self, key: str) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            with open(f"{self.root}/{key}", "rb") as f:  # no Path per read: listings read many small objects
+                return f.read()
         except FileNotFoundError:
             raise NotFoundInStore(key) from None
         except OSError as e:
