@@ -92,20 +92,23 @@ def decode_line(line: bytes) -> dict[str, Any] | None:
 
 
 def decode(data: bytes) -> list[dict[str, Any]]:
-    """The results of a pack's good lines. A few thousand lines at a time are parsed as one JSON array, so that
-    the key names repeated on every line are one string each in memory, not one per line (a third of a large
+    """The results of a pack's good lines."""
+    return list(_results(_lines(data)))
+
+
+def _results(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """The results of the good ones of ``lines``. A few thousand lines at a time are parsed as one JSON array, so
+    that the key names repeated on every line are one string each in memory, not one per line (a third of a large
     cache); a batch whose array does not hold exactly one value per line is parsed line by line."""
-    out: list[dict[str, Any]] = []
     batch: list[bytes] = []
-    for line in _lines(data):
+    for line in lines:
         checked = _checked(line)
         if checked is not None:
             batch.append(checked)
         if len(batch) >= _BATCH:
-            out.extend(_batch_results(batch))
+            yield from _batch_results(batch)
             batch = []
-    out.extend(_batch_results(batch))
-    return out
+    yield from _batch_results(batch)
 
 
 _BATCH = 4096
@@ -151,11 +154,11 @@ def load(folder: Path) -> dict[str, dict[str, Any]]:
     with collector_paused():
         for path in paths:
             try:
-                data = path.read_bytes()
+                with open(path, "rb") as f:  # line by line: a whole pack in memory would be its size again
+                    for value in _results(f):
+                        found[value["key"]] = value
             except OSError:  # sealed and renamed by another process since the listing: its new name is read next time
                 continue
-            for value in decode(data):
-                found[value["key"]] = value
     return found
 
 
