@@ -128,3 +128,6 @@ def test_translated_litellm_requests_equal_litellms_own(server: FakeOpenAI, monk
     for other in ("anthropic/claude-3-haiku-20240307", "gemini/gemini-1.5-flash", "azure/gpt-4o"):
         assert route(litellm, other, server.url, "k", {"temperature": 0.0}, {}) is None  # litellm.acompletion's
     assert route(litellm, "openai/gpt-4o-mini", "", "", {}, {}) is None  # no key: litellm says what is missing
+    monkeypatch.delenv("TOGETHERAI_API_KEY")
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
+    assert route(litellm, "together_ai/x", "", "sk-openai-key", {}, {}) is None  # OpenAI's key never goes elsewhere

@@ -92,6 +92,7 @@ def drop_none(obj: Any) -> Any:
 
 
 def datum_hash(datum: dict[str, Any]) -> str:
+    """A datum's content hash (changing how it is computed needs a new `datum_index.SCHEMA`: indexes keep them)."""
     return sha256_hex(canonical_json(jsonable(datum)))
 
 

@@ -138,10 +138,6 @@ class LoadedDataset:
         self._index_dir = index_dir
 
     @property
-    def loaded(self) -> bool:
-        return self._rows is not None
-
-    @property
     def rows(self) -> dict[int, dict[str, Any]]:
         """Split position -> datum, for the selected positions."""
         if self._rows is None:

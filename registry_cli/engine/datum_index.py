@@ -20,7 +20,7 @@ from typing import Any
 
 from registry_cli.files import atomic_write_bytes
 
-SCHEMA = 1
+SCHEMA = 1  # also names how `cache.datum_hash` hashes a datum: a new way of hashing needs a new schema
 FIRST_ROW_LIMIT = 16 * 1024  # a first row larger than this is not kept (checking it then loads the dataset)
 _HEX = re.compile(rb"\A[0-9a-f]*\Z")
 

@@ -321,7 +321,7 @@ class Inference:
             if self.spec.max_tokens:
                 params["max_tokens"] = self.spec.max_tokens
             self._route = route(litellm, self.spec.resolved, without_credentials(self.spec.api_base), key, params, extra)
-            if self._route is not None:
+            if self._route is not None and self._session is None:
                 self._session = open_session(self._route.url, self.max_connections)
                 self._owns_session = True
         return self

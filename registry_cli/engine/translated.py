@@ -56,6 +56,8 @@ def route(litellm: Any, resolved: str, api_base: str, key: str, params: dict[str
     if provider not in OPENAI_SHAPED or not isinstance(config, OpenAIGPTConfig):
         return None
     base = base or DEFAULT_BASES.get(provider, "")
+    if not found_key and not api_base and provider != "openai":
+        return None  # ``key`` is OpenAI's or the run's own endpoint's: never sent to another provider
     key = found_key or key
     if not base or (not key and not api_base):
         return None
