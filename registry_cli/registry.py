@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -139,6 +140,9 @@ class DownloadResult:
     skipped_paths: list[str] = field(default_factory=list)
 
 
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
 def _parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 16) -> list[R]:
     items = list(items)
     if len(items) <= 1 or workers <= 1:
@@ -216,7 +220,7 @@ class Registry:
                 return k, "", ""
             except (ValueError, KeyError, TypeError):
                 return k, "", f"ref {k} is corrupt"
-            if not isinstance(digest, str) or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest):
                 return k, "", f"ref {k} is corrupt"
             return k, digest, ""
 
