@@ -88,7 +88,7 @@ def evaluation_details(registry: Registry, opts: TableOptions) -> list[dict[str,
     ``all_versions``), leaving out hidden ones unless ``show_all``."""
     entries = registry.list_entries(namespace=opts.namespace, category="evaluation", show_all=opts.show_all,
                                     show_latest_version=False)
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, tuple[str, dict[str, Any], Any]] = {}  # group -> (created_at, details, entry)
     for e in entries:
         d = e.metadata.get("details") or {}
         if not isinstance(d, dict) or not str(d.get("schema", "")).startswith("nearai.evaluation/"):
@@ -97,11 +97,11 @@ def evaluation_details(registry: Registry, opts: TableOptions) -> list[dict[str,
             continue
         if opts.model and opts.model not in str(d.get("model", "")):
             continue
-        row = {**d, "entry": e.entry, "created_at": e.created_at}
         group = e.entry if opts.all_versions else _evaluation_key(d)
-        if group not in latest or row["created_at"] >= latest[group]["created_at"]:
-            latest[group] = row
-    return sorted(latest.values(), key=lambda d: d["created_at"])
+        if group not in latest or e.created_at >= latest[group][0]:
+            latest[group] = (e.created_at, d, e)
+    return [{**d, "entry": e.entry, "created_at": created}
+            for created, d, e in sorted(latest.values(), key=lambda t: t[0])]
 
 
 def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
@@ -120,16 +120,16 @@ def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
     pivot: dict[tuple[str, ...], dict[str, Any]] = {}
     errored: dict[tuple[str, ...], dict[str, int]] = {}
     metric_names: set[str] = set()
+    shown_keys = {b: tuple(opts.all_key_columns or k in DEFAULT_KEYS or k == "entry" or k in varying[b] for k in keys)
+                  for b in by_benchmark}  # which key columns tell this benchmark's evaluations apart
     for d in evaluations:
         bench = str(d.get("benchmark"))
-        row_key = tuple(key_value(d, k) if (opts.all_key_columns or k in DEFAULT_KEYS or k == "entry"
-                                            or k in varying[bench]) else "" for k in keys)
+        row_key = tuple(key_value(d, k) if on else "" for k, on in zip(keys, shown_keys[bench]))
         cells = pivot.setdefault(row_key, {})
         metrics = d.get("metrics") or {}
-        for name, value in metrics.items():
+        wanted = metrics.items() if opts.all_metrics else [(MAIN_METRIC, metrics.get(MAIN_METRIC))]
+        for name, value in wanted:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
-            if not opts.all_metrics and name != MAIN_METRIC:
                 continue
             col = f"{bench}/{name}"
             metric_names.add(col)

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -143,6 +143,35 @@ class DownloadResult:
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
+def _documents(rows: Iterable[tuple[str, bytes]], batch: int = 500) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(key, parsed JSON object)`` of rows this machine verified when it stored them: a few hundred parsed as one
+    array (their repeated key names then share one string each, and it takes fewer calls)."""
+    pending: list[tuple[str, bytes]] = []
+    for row in rows:
+        pending.append(row)
+        if len(pending) >= batch:
+            yield from _parse_batch(pending)
+            pending = []
+    yield from _parse_batch(pending)
+
+
+def _parse_batch(rows: list[tuple[str, bytes]]) -> list[tuple[str, dict[str, Any]]]:
+    if not rows:
+        return []
+    try:
+        values = json.loads(b"[" + b",".join(v for _, v in rows) + b"]")
+    except ValueError:
+        values = None
+    if not isinstance(values, list) or len(values) != len(rows):  # a damaged row: each alone, the bad one left out
+        values = []
+        for _, v in rows:
+            try:
+                values.append(json.loads(v))
+            except ValueError:
+                values.append(None)
+    return [(k, doc) for (k, _), doc in zip(rows, values) if isinstance(doc, dict)]
+
+
 def _parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 16) -> list[R]:
     items = list(items)
     if len(items) <= 1 or workers <= 1:
@@ -250,7 +279,7 @@ class Registry:
         out: dict[str, dict[str, Any]] = {}
         if not fresh:
             with collector_paused():
-                out = {keys[k]: json.loads(v) for k, _, v in self.index.iter_many(keys)}
+                out = {keys[k]: doc for k, doc in _documents((k, v) for k, _, v in self.index.iter_many(keys))}
         missing = [k for k, d in keys.items() if d not in out]
 
         def fetch(k: str) -> tuple[str, bytes, str]:
