@@ -300,3 +300,19 @@ def test_a_damaged_local_index_is_started_afresh(local_env: Env, tmp_path: Path)
     index.write_bytes(b"not a database at all" * 100)
     out = local_env.run("registry", "list")
     assert out.returncode == 0 and "tester/ds/1.0.0" in out.stdout, out.stderr
+
+
+def test_a_damaged_row_in_the_local_index_is_read_from_the_store_again(local_env: Env, tmp_path: Path) -> None:
+    import sqlite3
+
+    for name in ("a", "b", "c"):
+        local_env.run("registry", "upload", str(write_entry(tmp_path / name, name, "1.0.0")), check=True)
+    local_env.run("registry", "list", check=True)  # the index now holds every manifest
+    db = sqlite3.connect(local_env.home / "cache" / "objects.sqlite")
+    with db:
+        damaged = db.execute("UPDATE objects SET value = x'7b2262' WHERE key IN "
+                             "(SELECT key FROM objects WHERE key LIKE 'manifests/%' LIMIT 1)").rowcount
+    db.close()
+    assert damaged == 1
+    out = local_env.run("registry", "list", check=True)
+    assert all(f"tester/{name}/1.0.0" in out.stdout for name in ("a", "b", "c")), out.stdout + out.stderr
