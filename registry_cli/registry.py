@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from registry_cli.bulk import collector_paused
+from registry_cli.bulk import collector_paused, json_values
 from registry_cli.config import Config, load_config
 from registry_cli.errors import (
     EntryNotFoundError,
@@ -144,8 +144,8 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def _documents(rows: Iterable[tuple[str, bytes]], batch: int = 500) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(key, parsed JSON object)`` of rows this machine verified when it stored them: a few hundred parsed as one
-    array (their repeated key names then share one string each, and it takes fewer calls)."""
+    """``(key, parsed JSON object)`` of rows this machine verified when it stored them, a few hundred at a time
+    (`json_values`); a row that is not a JSON object is left out."""
     pending: list[tuple[str, bytes]] = []
     for row in rows:
         pending.append(row)
@@ -156,20 +156,7 @@ def _documents(rows: Iterable[tuple[str, bytes]], batch: int = 500) -> Iterator[
 
 
 def _parse_batch(rows: list[tuple[str, bytes]]) -> list[tuple[str, dict[str, Any]]]:
-    if not rows:
-        return []
-    try:
-        values = json.loads(b"[" + b",".join(v for _, v in rows) + b"]")
-    except ValueError:
-        values = None
-    if not isinstance(values, list) or len(values) != len(rows):  # a damaged row: each alone, the bad one left out
-        values = []
-        for _, v in rows:
-            try:
-                values.append(json.loads(v))
-            except ValueError:
-                values.append(None)
-    return [(k, doc) for (k, _), doc in zip(rows, values) if isinstance(doc, dict)]
+    return [(k, doc) for (k, _), doc in zip(rows, json_values([v for _, v in rows])) if isinstance(doc, dict)]
 
 
 def _parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 16) -> list[R]:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from registry_cli.bulk import collector_paused
+from registry_cli.bulk import collector_paused, json_values
 from registry_cli.files import atomic_write_bytes
 
 _HEAD = b'{"sum":"'
@@ -97,9 +97,8 @@ def decode(data: bytes) -> list[dict[str, Any]]:
 
 
 def _results(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
-    """The results of the good ones of ``lines``. A few thousand lines at a time are parsed as one JSON array, so
-    that the key names repeated on every line are one string each in memory, not one per line (a third of a large
-    cache); a batch whose array does not hold exactly one value per line is parsed line by line."""
+    """The results of the good ones of ``lines``, a few thousand at a time (`json_values`: the key names repeated on
+    every line are then one string each in memory, a third of a large cache)."""
     batch: list[bytes] = []
     for line in lines:
         checked = _checked(line)
@@ -125,18 +124,7 @@ def _lines(data: bytes) -> Iterator[bytes]:
 
 
 def _batch_results(batch: list[bytes]) -> list[dict[str, Any]]:
-    try:
-        values = _parse(b"[" + b",".join(batch) + b"]")
-    except ValueError:
-        values = None
-    if not isinstance(values, list) or len(values) != len(batch):
-        values = []
-        for data in batch:
-            try:
-                values.append(_parse(data))
-            except ValueError:
-                continue
-    return [v for v in map(_result, values) if v is not None]
+    return [v for v in map(_result, json_values(batch)) if v is not None]
 
 
 def verified_lines(data: bytes) -> bytes:
