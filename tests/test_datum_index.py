@@ -147,3 +147,14 @@ def test_pyarrow_reads_plain_splits_as_datasets_does(tmp_path: Path) -> None:
                                        features=datasets.Features({"t": datasets.Translation(languages=["en", "fr"])}))
     other.save_to_disk(str(tmp_path / "other"))  # a feature type it does not know (images, audio, JSON alike)
     assert plain_table(tmp_path / "other", "") is None
+
+
+def test_datums_with_the_same_content_share_one_answer(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    import datasets
+
+    rows = [{"input": "3 + 5", "output": "8"}, {"input": "1 + 2", "output": "3"}] * 3  # each datum three times
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "3_digit_addition"))
+    for _ in range(2):
+        out, _ = probe(local_env, *args(tmp_path / "3_digit_addition", server, "--num_repeats=2"))
+        assert "12 results" in out and "Final score: 12/12" in out, out
+    assert "12 cached" in out and server.requests <= 12

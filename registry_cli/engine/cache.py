@@ -15,7 +15,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,7 @@ class ResultCache:
             return 1  # unknown: keep looking there
 
     def get_local(self, key: str) -> dict[str, Any] | None:
-        """A single entry kept on this machine (not the packs: see `group_results`)."""
+        """A single entry kept on this machine (not the packs: see `each_result`)."""
         if not self._rows or self.local is None:
             return None
         try:
@@ -175,9 +175,10 @@ class ResultCache:
             return None
         return value if isinstance(value, dict) else None
 
-    def group_results(self, group: str) -> dict[str, dict[str, Any]]:
-        """Every verified verdict of ``group`` on this machine, by key."""
-        return packs.load(self.pack_folder(group)) if group else {}
+    def each_result(self, group: str) -> Iterator[dict[str, Any]]:
+        """Every verified verdict of ``group`` on this machine, one at a time, oldest pack first: a reader keeping
+        the last of each key has the newest."""
+        return packs.each(self.pack_folder(group)) if group else iter(())
 
     def pack_folder(self, group: str) -> Path:
         return self.directory / "packs" / group

@@ -303,24 +303,36 @@ def local_hits(plan: Plan, cache: ResultCache, sync: bool = True) -> tuple[dict[
     outcomes: dict[tuple[int, int], Outcome] = {}
     if plan.params.force:
         return outcomes, _routable(plan, list(plan.items))
-    found = cache.group_results(plan.cache_group)
+    first: dict[str, Item] = {}
+    again: dict[str, list[Item]] = {}  # items whose datum and repeat another item has too: the same key
+    for item in plan.items:
+        if item.key in first:
+            again.setdefault(item.key, []).append(item)
+        else:
+            first[item.key] = item
 
-    def look(items: list[Item]) -> list[Item]:
-        missing = []
-        for item in items:
-            hit = found.get(item.key) or cache.get_local(item.key)
-            if hit is not None:
-                outcomes[(item.index, item.repeat)] = _cached(item, hit)
-            else:
-                missing.append(item)
+    def take(hits: Iterable[dict[str, Any]]) -> list[Item]:
+        """Outcomes of the ``hits`` the plan has items for, as they are read (nothing else of them is kept);
+        the items still missing after them and this machine's single entries."""
+        with collector_paused():  # many outcomes, all kept
+            for hit in hits:
+                item = first.get(hit["key"])
+                if item is not None:
+                    for each in (item, *again.get(item.key, ())):
+                        outcomes[(each.index, each.repeat)] = _cached(each, hit)
+            missing = []
+            for item in plan.items:
+                if (item.index, item.repeat) not in outcomes:
+                    single = cache.get_local(item.key)
+                    if single is not None:
+                        outcomes[(item.index, item.repeat)] = _cached(item, single)
+                    else:
+                        missing.append(item)
         return missing
 
-    with collector_paused():  # many outcomes, all kept
-        todo = look(plan.items)
+    todo = take(cache.each_result(plan.cache_group))
     if todo and sync and cache.sync(plan.cache_group):
-        found = cache.group_results(plan.cache_group)
-        with collector_paused():
-            todo = look(todo)
+        todo = take(cache.each_result(plan.cache_group))
     return outcomes, _routable(plan, todo)
 
 

@@ -132,23 +132,21 @@ def verified_lines(data: bytes) -> bytes:
     return b"".join(line + b"\n" for line in data.split(b"\n") if decode_line(line) is not None)
 
 
-def load(folder: Path) -> dict[str, dict[str, Any]]:
-    """Every verified result in a group's local packs, by key; the newest pack wins where keys repeat."""
-    found: dict[str, dict[str, Any]] = {}
+def each(folder: Path) -> Iterator[dict[str, Any]]:
+    """Every verified result in a group's local packs, oldest pack first (so the newest wins for a reader that
+    keeps the last of each key), read line by line: a whole pack in memory would be its size again."""
     try:
         paths = sorted(folder.glob("*.jsonl"), key=_age)
     except OSError:
-        return found
+        return
     with collector_paused():
         for path in paths:
             try:
-                with open(path, "rb") as f:  # line by line: a whole pack in memory would be its size again
-                    for value in _results(f):
-                        found[value["key"]] = value
+                f = open(path, "rb")  # closed by the `with` below, which spans the yields
             except OSError:  # sealed and renamed by another process since the listing: its new name is read next time
                 continue
-    return found
-
+            with f:
+                yield from _results(f)
 
 def _age(path: Path) -> tuple[float, str]:
     try:
