@@ -184,7 +184,7 @@ class BenchmarkCommands:
                            solver_args={k: str(v) for k, v in flags.items() if k not in known},
                            **{k: v for k, v in flags.items() if k in known})
         with render.BenchmarkProgress(params.quiet) as progress:
-            run = run_benchmark(params, progress.start, progress.update)
+            run = run_benchmark(params, progress.start, None if params.quiet else progress.update)
         render.benchmark_summary(run)
         if run.record_error is not None:
             raise run.record_error  # after the results are shown
