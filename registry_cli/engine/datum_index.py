@@ -56,7 +56,7 @@ def read_index(folder: Path, content_hash: str, subset: str) -> DatumIndex | Non
         text = blob.decode()
         hashes = {int(p): text[64 * i:64 * i + 64] for i, p in enumerate(positions)}
         first = doc.get("first")
-        return DatumIndex(total, hashes, (int(first[0]), first[1]) if first else None)
+        return DatumIndex(total, hashes, (int(first[0]), first[1]) if first and isinstance(first[1], dict) else None)
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
 
