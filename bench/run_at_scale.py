@@ -55,6 +55,10 @@ def child(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, st
         return wall, cpu, maxrss / 1024, out.read().decode()
 
 
+def final_score(stdout: str) -> str:
+    return stdout.split("Final score: ")[1].split()[0]
+
+
 def phase(stdout: str) -> float:
     """The request phase the CLI reports: "... computed in 2.31s"."""
     return float(stdout.split(" computed in ")[1].split("s")[0])
@@ -80,8 +84,9 @@ def main() -> None:
         _, load_cpu, _, _ = child([py, "-c", f"import datasets; datasets.load_from_disk({str(ds)!r}).to_list()"], env)
         _, cpu, rss, out = child(run, env)
         cli_phase = phase(out)
-        _, cached_cpu, _, _ = child(run, env)
-        score = out.split("Final score: ")[1].split()[0]
+        _, cached_cpu, _, again = child(run, env)
+        score = final_score(out)
+        assert final_score(again) == score and f"{n} cached" in again, again  # caching never changes a score
         # litellm against the direct path, 1,000 datums at 64
         lite = [py, "-m", "registry_cli", "benchmark", "run", str(small), "ThreeDigitAdditionSolver", "--model=m",
                 f"--api_base={url}", "--max_concurrent=64", "--quiet", "--force"]
@@ -96,9 +101,9 @@ def main() -> None:
     try:
         fill = [py, "-m", "registry_cli", "benchmark", "run", str(big), "ThreeDigitAdditionSolver", "--model=m",
                 f"--api_base={url0}", "--max_concurrent=64", "--quiet"]
-        child(fill, env)
+        _, _, _, computed = child(fill, env)
         big_wall, _, big_rss, big_out = child(fill, env)
-        assert f"{m} cached" in big_out, big_out
+        assert f"{m} cached" in big_out and final_score(big_out) == final_score(computed), big_out
     finally:
         fast.terminate()
     per_cli = (cpu - cached_cpu) / n * 1000
