@@ -96,3 +96,19 @@ def test_bad_flags_are_named(local_env: Env, tmp_path: Path, flag: str, needle: 
                                  "test": "def check(c): pass", "entry_point": "f"}]).save_to_disk(str(ds))
     refused(local_env.run("benchmark", "run", str(ds), "HumanEvalSolverStrategy", "--model=m",
                           "--api_base=http://127.0.0.1:9/v1", flag), needle)
+
+
+def test_a_model_server_that_is_not_there_fails_the_run_at_once(local_env: Env, tmp_path: Path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ds = build(tmp_path / "3_digit_addition", size=200)
+    t0 = time.monotonic()
+    out = local_env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m",
+                        f"--api_base=http://127.0.0.1:{port}/v1")
+    refused(out, f"cannot connect to http://127.0.0.1:{port}/v1", "start the model server or fix --api_base")
+    assert time.monotonic() - t0 < 30  # not 200 datums' worth of retries with backoff
+    assert not [p for p in (local_env.home / "cache").rglob("*.jsonl")]  # nothing computed, nothing cached

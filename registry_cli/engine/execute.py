@@ -30,6 +30,7 @@ from registry_cli.engine.inference import (
     InferenceFailure,
     ModelSpec,
     Usage,
+    check_reachable,
     check_routable,
     choose_backend,
     open_session,
@@ -340,6 +341,7 @@ def _routable(plan: Plan, todo: list[Item]) -> list[Item]:
     """``todo``, once the model is known to be reachable when there is something to ask it."""
     if todo and plan.model is not None:
         check_routable(plan.model)
+        check_reachable(plan.model)
     return todo
 
 

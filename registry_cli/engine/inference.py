@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import random
+import socket
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -253,6 +254,20 @@ def check_routable(spec: ModelSpec) -> None:
     except Exception:
         raise InferenceError(f"cannot route model {spec.model!r}: no provider is known for it",
                              "prefix the provider (openai/..., anthropic/...) or pass --api_base") from None
+
+
+def check_reachable(spec: ModelSpec) -> None:
+    """Fail before the run, not after every datum's retries, when nothing answers at --api_base (the direct client
+    only: litellm may reach its endpoint through a proxy)."""
+    if choose_backend(spec) != "openai":
+        return
+    parts = urlsplit(spec.api_base)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "", port), timeout=min(10.0, spec.timeout)).close()
+    except OSError as e:
+        raise InferenceError(f"cannot connect to {public_url(spec.api_base)}: {e.strerror or e}",
+                             "start the model server or fix --api_base") from None
 
 
 def _litellm_failure(litellm: Any, e: Exception, model: str) -> Exception:
