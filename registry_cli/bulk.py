@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -28,10 +30,21 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def json_values(docs: list[bytes]) -> list[Any]:
-    """Each of ``docs`` parsed, None for one that is not a single JSON value. They are parsed as one array where
-    that gives one value per document: their repeated key names are then one string each in memory, not one per
-    document, and it takes one call instead of hundreds."""
+def json_parsed(items: Iterable[tuple[T, bytes]], batch: int) -> Iterator[tuple[T, Any]]:
+    """``(tag, value)`` for each ``(tag, JSON document)``; the value is None for a document that is not a single
+    JSON value. ``batch`` documents at a time are parsed as one array where that gives one value per document:
+    their repeated key names are then one string each in memory, not one per document, and it takes one call
+    instead of thousands."""
+    pending: list[tuple[T, bytes]] = []
+    for item in items:
+        pending.append(item)
+        if len(pending) >= batch:
+            yield from zip([t for t, _ in pending], _values([d for _, d in pending]))
+            pending = []
+    yield from zip([t for t, _ in pending], _values([d for _, d in pending]))
+
+
+def _values(docs: list[bytes]) -> list[Any]:
     if not docs:
         return []
     try:

@@ -15,14 +15,14 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from registry_cli.bulk import collector_paused, json_values
+from registry_cli.bulk import collector_paused, json_parsed
 from registry_cli.config import Config, load_config
 from registry_cli.errors import (
     EntryNotFoundError,
@@ -143,22 +143,6 @@ class DownloadResult:
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
-def _documents(rows: Iterable[tuple[str, bytes]], batch: int = 500) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(key, parsed JSON object)`` of rows this machine verified when it stored them, a few hundred at a time
-    (`json_values`); a row that is not a JSON object is left out."""
-    pending: list[tuple[str, bytes]] = []
-    for row in rows:
-        pending.append(row)
-        if len(pending) >= batch:
-            yield from _parse_batch(pending)
-            pending = []
-    yield from _parse_batch(pending)
-
-
-def _parse_batch(rows: list[tuple[str, bytes]]) -> list[tuple[str, dict[str, Any]]]:
-    return [(k, doc) for (k, _), doc in zip(rows, json_values([v for _, v in rows])) if isinstance(doc, dict)]
-
-
 def _parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 16) -> list[R]:
     items = list(items)
     if len(items) <= 1 or workers <= 1:
@@ -266,7 +250,8 @@ class Registry:
         out: dict[str, dict[str, Any]] = {}
         if not fresh:
             with collector_paused():
-                out = {keys[k]: doc for k, doc in _documents((k, v) for k, _, v in self.index.iter_many(keys))}
+                cached = json_parsed(((k, v) for k, _, v in self.index.iter_many(keys)), 500)
+                out = {keys[k]: doc for k, doc in cached if isinstance(doc, dict)}  # a damaged row: read again
         missing = [k for k, d in keys.items() if d not in out]
 
         def fetch(k: str) -> tuple[str, bytes, str]:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from registry_cli.bulk import collector_paused, json_values
+from registry_cli.bulk import collector_paused, json_parsed
 from registry_cli.files import atomic_write_bytes
 
 _HEAD = b'{"sum":"'
@@ -49,9 +49,6 @@ def encode_line(value: dict[str, Any], normalize: Callable[[Any], Any] | None = 
     return _HEAD + hashlib.sha256(data).hexdigest().encode() + _MID + data + b"}\n"
 
 
-_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # json.loads without its per-call checks
-
-
 def _checked(line: bytes) -> bytes | None:
     """The value's JSON of one pack line whose checksum holds, else None (a torn or altered line)."""
     line = line.rstrip(b"\n")
@@ -68,68 +65,23 @@ def _result(value: Any) -> dict[str, Any] | None:
     return value if isinstance(key, str) and len(key) == 64 else None
 
 
-def _parse(data: bytes) -> Any:
-    """One JSON value spanning all of ``data``; ValueError otherwise."""
-    try:
-        text = data.decode()
-        value, end = _SCAN(text, 0)
-    except StopIteration:
-        raise ValueError("no JSON value") from None
-    if end != len(text):
-        raise ValueError("extra data")
-    return value
-
-
-def decode_line(line: bytes) -> dict[str, Any] | None:
-    """The value of one pack line, or None when the line is torn, altered or not a result."""
-    data = _checked(line)
-    if data is None:
-        return None
-    try:
-        return _result(_parse(data))
-    except ValueError:
-        return None
-
-
-def decode(data: bytes) -> list[dict[str, Any]]:
-    """The results of a pack's good lines."""
-    return list(_results(_lines(data)))
-
-
 def _results(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
-    """The results of the good ones of ``lines``, a few thousand at a time (`json_values`: the key names repeated on
-    every line are then one string each in memory, a third of a large cache)."""
-    batch: list[bytes] = []
-    for line in lines:
-        checked = _checked(line)
-        if checked is not None:
-            batch.append(checked)
-        if len(batch) >= _BATCH:
-            yield from _batch_results(batch)
-            batch = []
-    yield from _batch_results(batch)
+    """The results of the good ones of ``lines``, a few thousand parsed at a time (`json_parsed`: the key names
+    repeated on every line are then one string each in memory, a third of a large cache)."""
+    checked = ((None, data) for data in map(_checked, lines) if data is not None)
+    for _, value in json_parsed(checked, _BATCH):
+        result = _result(value)
+        if result is not None:
+            yield result
 
 
 _BATCH = 4096
 
 
-def _lines(data: bytes) -> Iterator[bytes]:
-    """The lines of ``data`` one at a time (a split would copy a whole pack at once)."""
-    start = 0
-    while start < len(data):
-        end = data.find(b"\n", start)
-        end = len(data) if end < 0 else end
-        yield data[start:end]
-        start = end + 1
-
-
-def _batch_results(batch: list[bytes]) -> list[dict[str, Any]]:
-    return [v for v in map(_result, json_values(batch)) if v is not None]
-
-
 def verified_lines(data: bytes) -> bytes:
-    """Only the lines of ``data`` that check out, each ending with a newline."""
-    return b"".join(line + b"\n" for line in data.split(b"\n") if decode_line(line) is not None)
+    """Only the lines of ``data`` that check out (checksum, one JSON result), each ending with a newline."""
+    checked = ((line, value) for line in data.split(b"\n") if (value := _checked(line)) is not None)
+    return b"".join(line + b"\n" for line, value in json_parsed(checked, _BATCH) if _result(value) is not None)
 
 
 def each(folder: Path) -> Iterator[dict[str, Any]]:
@@ -147,6 +99,7 @@ def each(folder: Path) -> Iterator[dict[str, Any]]:
                 continue
             with f:
                 yield from _results(f)
+
 
 def _age(path: Path) -> tuple[float, str]:
     try:
