@@ -73,9 +73,9 @@ def plain_table(folder: Path, subset: str) -> Any | None:
     return table
 
 
-def rows_of(table: Any, indices: tuple[int, ...], total: int) -> list[dict[str, Any]]:
-    """The rows at ``indices`` (all of them in order when ``len(indices) == total``) as Python dicts."""
-    if len(indices) == total:
+def rows_of(table: Any, indices: tuple[int, ...]) -> list[dict[str, Any]]:
+    """The rows at ``indices`` (ascending, as selections are) as Python dicts."""
+    if len(indices) == table.num_rows:  # ascending and as many as the rows: all of them
         return list(table.to_pylist())
     import pyarrow as pa
 

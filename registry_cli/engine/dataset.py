@@ -141,11 +141,13 @@ class LoadedDataset:
     def rows(self) -> dict[int, dict[str, Any]]:
         """Split position -> datum, for the selected positions."""
         if self._rows is None:
-            total, rows = _read_rows(self.source, self.selection)
+            total, rows_of_selection, ref = _split(self.source, self.selection.subset)
             if total != self.selection.total:
                 raise DatasetError(f"{self.source.label} has {total} datums where its index says "
                                    f"{self.selection.total}", f"delete {self._index_dir} and rerun")
-            self._rows = rows
+            self._rows = rows_of_selection(self.selection)
+            if self._ref is LoadedDataset._NOT_LOADED:  # `datasets` loaded it already: keep it for ``ref``
+                self._ref = ref
         return self._rows
 
     @property
@@ -255,23 +257,19 @@ def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: st
                 first = index.first[1] if index.first and index.first[0] == selection.indices[0] else None
                 return LoadedDataset(source, selection, hashes={i: index.hashes[i] for i in selection.indices},
                                      first=first, index_dir=index_dir)
+    total, rows_of_selection, ref = _split(source, subset)
+    selection = select(total, subset, limit, subsample, seed)
+    return LoadedDataset(source, selection, rows_of_selection(selection), ref, index_dir=index_dir)
+
+
+def _split(source: Source, subset: str) -> tuple[int, Callable[[Selection], dict[int, dict[str, Any]]], Any]:
+    """(datums in the split, the rows of a selection of it, the dataset as `datasets` loaded it). With pyarrow when
+    that reads the split as `datasets` does; the dataset is then not loaded (`LoadedDataset._NOT_LOADED`)."""
     plain = plain_table(source.folder, subset)
     if plain is not None:
-        selection = select(plain.num_rows, subset, limit, subsample, seed)
-        rows = dict(zip(selection.indices, rows_of(plain, selection.indices, plain.num_rows)))
-        return LoadedDataset(source, selection, rows, index_dir=index_dir)
+        return plain.num_rows, lambda s: dict(zip(s.indices, rows_of(plain, s.indices))), LoadedDataset._NOT_LOADED
     loaded, table = _open(source, subset)
-    selection = select(len(table), subset, limit, subsample, seed)
-    return LoadedDataset(source, selection, _rows_of(table, selection), loaded, index_dir=index_dir)
-
-
-def _read_rows(source: Source, selection: Selection) -> tuple[int, dict[int, dict[str, Any]]]:
-    """(datums in the split, the selected rows), with pyarrow when that reads the split as `datasets` does."""
-    plain = plain_table(source.folder, selection.subset)
-    if plain is not None:
-        return plain.num_rows, dict(zip(selection.indices, rows_of(plain, selection.indices, plain.num_rows)))
-    _, table = _open(source, selection.subset)
-    return len(table), _rows_of(table, selection)
+    return len(table), lambda s: _rows_of(table, s), loaded
 
 
 def _open(source: Source, subset: str) -> tuple[Any, Any]:
