@@ -352,7 +352,7 @@ class Registry:
         everything: list[EntryInfo] | None = None
         if not show_all and not namespace:  # hiding by subject may need any version: read them all, once
             everything = self._entries("", False)
-            listed = _latest(everything) if show_latest_version else everything
+            listed = _newest(everything, lambda i: (i.namespace, i.name, i.version)) if show_latest_version else everything
         else:
             listed = self._entries(namespace, show_latest_version)
         wanted_tags = {t.lower() for t in tags or []}
@@ -381,12 +381,7 @@ class Registry:
                 continue
             triples.append((parts[0], parts[1], parts[2][: -len(".json")], key))
         if latest_only:
-            latest: dict[tuple[str, str], tuple[str, str, str, str]] = {}
-            for t in triples:
-                cur = latest.get((t[0], t[1]))
-                if cur is None or version_key(t[2]) > version_key(cur[2]):
-                    latest[(t[0], t[1])] = t
-            triples = list(latest.values())
+            triples = _newest(triples, lambda t: t[:3])
         problems = self.skipped
         hashes, fetched = self._ref_hashes([t[3] for t in triples], problems)
         docs = self._manifest_docs(sorted(set(hashes.values())), problems)
@@ -744,14 +739,16 @@ def apply_overlay(metadata: dict[str, Any], overlay: dict[str, Any] | None) -> d
     return meta
 
 
-def _latest(infos: list[EntryInfo]) -> list[EntryInfo]:
-    """The newest version of each entry."""
-    newest: dict[tuple[str, str], EntryInfo] = {}
-    for i in infos:
-        cur = newest.get((i.namespace, i.name))
-        if cur is None or version_key(i.version) > version_key(cur.version):
-            newest[(i.namespace, i.name)] = i
-    return list(newest.values())
+def _newest(items: list[T], naming: Callable[[T], tuple[str, str, str]]) -> list[T]:
+    """The item of the newest version of each entry; ``naming`` gives an item's (namespace, name, version)."""
+    newest: dict[tuple[str, str], tuple[Any, T]] = {}
+    for item in items:
+        ns, name, version = naming(item)
+        key = version_key(version)
+        cur = newest.get((ns, name))
+        if cur is None or key > cur[0]:
+            newest[(ns, name)] = (key, item)
+    return [item for _, item in newest.values()]
 
 
 def without_hidden_subjects(infos: list[EntryInfo], everything: list[EntryInfo]) -> list[EntryInfo]:
