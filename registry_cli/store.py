@@ -91,7 +91,7 @@ class LocalStore:
 
     def get_bytes(self, key: str) -> bytes:
         try:
-            return _read_small(f"{self.root}/{key}")
+            return _read_whole(f"{self.root}/{key}")
         except FileNotFoundError:
             raise NotFoundInStore(key) from None
         except OSError as e:
@@ -383,10 +383,11 @@ class S3Store:
 
     def ingest(self, path: Path, key_of: Callable[[str], str], known: frozenset[str]) -> tuple[str, int, bool]:
         """Small files: one read, hashed and sent from memory. Large ones: a hashing pass, then the upload."""
-        small = path.stat().st_size <= PART
+        size = path.stat().st_size
+        small = size <= PART
         data = _read(path) if small else b""
         digest = hashlib.sha256(data).hexdigest() if small else sha256_file(path)
-        size = len(data) if small else path.stat().st_size
+        size = len(data) if small else size
         key = key_of(digest)
         if digest in known or self.exists(key):
             return digest, size, False
@@ -440,8 +441,8 @@ ATTEMPTS = 3
 PART = 16 * CHUNK  # files up to this size are sent in one request; larger ones in parts of this size
 
 
-def _read_small(path: str) -> bytes:
-    """A whole file, with plain system calls: no Path, no buffered file object (listings read 100,000 objects)."""
+def _read_whole(path: str) -> bytes:
+    """A whole file with plain system calls, no Path or buffered file object (listings read 100,000 objects)."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         chunks = []
@@ -455,8 +456,9 @@ def _read_small(path: str) -> bytes:
 
 
 def _read(path: Path) -> bytes:
+    """A file being uploaded, whole."""
     try:
-        return path.read_bytes()
+        return _read_whole(str(path))
     except OSError as e:
         raise StoreError(f"cannot read {path}: {e.strerror}", "check the folder being uploaded") from None
 

@@ -31,17 +31,21 @@ class Response:
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
+def origin(url: str) -> tuple[str, int, bool]:
+    """(host, port, whether TLS) of an http(s) URL; ValueError for any other."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {url}")
+    tls = parts.scheme == "https"
+    return parts.hostname, parts.port or (443 if tls else 80), tls
+
+
 class HttpPool:
     """Connections to one origin; at most ``limit`` open at once."""
 
     def __init__(self, base_url: str, limit: int = 64) -> None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL: {base_url}")
-        self.host = parts.hostname
-        self.tls = parts.scheme == "https"
-        self.port = parts.port or (443 if self.tls else 80)
-        self.base_path = parts.path.rstrip("/")
+        self.host, self.port, self.tls = origin(base_url)
+        self.base_path = urlsplit(base_url).path.rstrip("/")
         default = 443 if self.tls else 80
         self.host_header = self.host if self.port == default else f"{self.host}:{self.port}"
         self._idle: list[_Conn] = []

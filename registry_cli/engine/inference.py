@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from registry_cli.engine.http import HttpError, HttpPool
+from registry_cli.engine.http import HttpError, HttpPool, origin
 from registry_cli.engine.translated import Route, route
 from registry_cli.errors import InferenceError
 
@@ -261,10 +261,12 @@ def check_reachable(spec: ModelSpec) -> None:
     only: litellm may reach its endpoint through a proxy)."""
     if choose_backend(spec) != "openai":
         return
-    parts = urlsplit(spec.api_base)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        socket.create_connection((parts.hostname or "", port), timeout=min(10.0, spec.timeout)).close()
+        host, port, _ = origin(spec.api_base)
+    except ValueError:
+        raise _not_http(spec.api_base) from None
+    try:
+        socket.create_connection((host, port), timeout=min(10.0, spec.timeout)).close()
     except OSError as e:
         raise InferenceError(f"cannot connect to {public_url(spec.api_base)}: {e.strerror or e}",
                              "start the model server or fix --api_base") from None
@@ -300,8 +302,12 @@ def open_session(api_base: str, max_connections: int) -> HttpPool:
     try:
         return HttpPool(api_base, max_connections)
     except ValueError:
-        raise InferenceError(f"--api_base {public_url(api_base)!r} is not an http(s) URL",
-                             "e.g. --api_base=http://localhost:8000/v1") from None
+        raise _not_http(api_base) from None
+
+
+def _not_http(api_base: str) -> InferenceError:
+    return InferenceError(f"--api_base {public_url(api_base)!r} is not an http(s) URL",
+                          "e.g. --api_base=http://localhost:8000/v1")
 
 
 class Inference:
