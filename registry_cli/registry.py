@@ -34,7 +34,7 @@ from registry_cli.errors import (
     StoreError,
     VersionExistsError,
 )
-from registry_cli.files import atomic_write_text
+from registry_cli.files import atomic_write_text, sha256_own_file
 from registry_cli.index import ObjectIndex
 from registry_cli.manifest import (
     METADATA_FILE,
@@ -432,7 +432,7 @@ class Registry:
             digest, size, sent = self.store.ingest(src, blob_key, known)
             return FileEntry(path=rel, sha256=digest, size=size), sent
 
-        pushed = _parallel(push, files)
+        pushed = _parallel(push, files, self.store.transfers)
         entries = [entry for entry, _ in pushed]
         manifest = Manifest(
             namespace=ns,
@@ -620,7 +620,7 @@ class Registry:
             self.fetch_blob(f.sha256, out)
             return f.size
 
-        for f, n in zip(info.manifest.files, _parallel(fetch, info.manifest.files)):
+        for f, n in zip(info.manifest.files, _parallel(fetch, info.manifest.files, self.store.transfers)):
             if n < 0:
                 result.files_skipped += 1
                 result.skipped_paths.append(f.path)
@@ -634,19 +634,17 @@ class Registry:
 
     def fetch_blob(self, digest: str, out: Path, attempts: int = 3) -> None:
         """Stream a blob into ``out`` atomically, verifying its sha256; transient failures are retried."""
-        import hashlib
-
         out.parent.mkdir(parents=True, exist_ok=True)
         last: Exception | None = None
         for _ in range(attempts):
             fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-")
             try:
-                h = hashlib.sha256()
-                with os.fdopen(fd, "wb") as fh:
-                    for chunk in self.store.iter_chunks(blob_key(digest)):
-                        h.update(chunk)
-                        fh.write(chunk)
-                if h.hexdigest() != digest:
+                try:
+                    self.store.read_into(blob_key(digest), fd)
+                    got = sha256_own_file(fd)
+                finally:
+                    os.close(fd)
+                if got != digest:
                     raise IntegrityError(f"blob {digest[:12]} failed sha256 verification", "the store copy is corrupt")
                 os.replace(tmp, out)
                 return

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from registry_cli.errors import NotFoundInStore, StoreError
+from registry_cli.files import copy_into, sha256_own_file, write_all
 from registry_cli.manifest import sha256_file
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class Store(Protocol):
 
     url: str
     workers: int  # threads worth using for many small reads (one for a folder, where a thread costs more than a read)
+    transfers: int  # threads worth using for file uploads and downloads
 
     def get_bytes(self, key: str) -> bytes: ...
 
@@ -51,7 +53,9 @@ class Store(Protocol):
         possible; ``(sha256, size, whether bytes were written)``."""
         ...
 
-    def iter_chunks(self, key: str) -> Iterator[bytes]: ...
+    def read_into(self, key: str, fd: int) -> int:
+        """Append the object's bytes to the open file ``fd``; how many were written."""
+        ...
 
     def list(self, prefix: str) -> Iterator[tuple[str, str]]:
         """Yield ``(key, etag)`` for every key under ``prefix`` (which ends with '/')."""
@@ -81,6 +85,7 @@ class LocalStore:
         self.root = root
         self.url = str(root)
         self.workers = 1
+        self.transfers = 2 * (os.cpu_count() or 1)  # hashing and copying: CPU and disk, not waiting
 
     def _path(self, key: str) -> Path:
         return self.root / key
@@ -153,27 +158,24 @@ class LocalStore:
         os.replace(tmp, final)
 
     def ingest(self, path: Path, key_of: Callable[[str], str], known: frozenset[str]) -> tuple[str, int, bool]:
-        """One read: small files are hashed in memory and written only when absent; large ones are copied into a
-        temp file while hashed, then renamed to their key (or dropped when it exists)."""
-        if path.stat().st_size <= PART:
+        """One read of the source: small files are hashed in memory and written only when absent. Larger ones are
+        copied by the kernel into a temp file, which is hashed from a memory map and renamed to its key (or
+        dropped when that exists): the blob holds exactly what its name says, even if the source changes."""
+        if path.stat().st_size <= SMALL_FILE:
             data = _read(path)
             digest = hashlib.sha256(data).hexdigest()
             if digest in known or self.exists(key_of(digest)):
                 return digest, len(data), False
             self.put_bytes(key_of(digest), data)
             return digest, len(data), True
-        h, size = hashlib.sha256(), 0
+        size, digest = 0, ""
 
         def copy(f: IO[bytes]) -> None:
-            nonlocal size
-            with open(path, "rb") as src:
-                while chunk := src.read(CHUNK):
-                    h.update(chunk)
-                    size += len(chunk)
-                    f.write(chunk)
+            nonlocal size, digest
+            size = copy_into(path, f.fileno())
+            digest = sha256_own_file(f.fileno())
 
         tmp = self._write_tmp(self._path("blobs/incoming"), copy)
-        digest = h.hexdigest()
         final = self._path(key_of(digest))
         if digest in known or final.is_file():
             os.unlink(tmp)
@@ -182,14 +184,13 @@ class LocalStore:
         os.replace(tmp, final)
         return digest, size, True
 
-    def iter_chunks(self, key: str) -> Iterator[bytes]:
+    def read_into(self, key: str, fd: int) -> int:
         try:
-            f = open(self._path(key), "rb")
+            return copy_into(self._path(key), fd)
         except FileNotFoundError:
             raise NotFoundInStore(key) from None
-        with f:
-            while chunk := f.read(CHUNK):
-                yield chunk
+        except OSError as e:
+            raise StoreError(f"cannot copy {self._path(key)}: {e.strerror}", "check the store folder and free space") from None
 
     def _walk(self, prefix: str, temporary: bool = False,
               stat: bool = True) -> Iterator[tuple[str, os.stat_result | None]]:
@@ -253,7 +254,7 @@ class S3Store:
         if not bucket:
             raise StoreError(f"invalid store URL {url!r}", "use s3://bucket or s3://bucket/prefix")
         self.url = url
-        self.workers = 16
+        self.workers = self.transfers = 16
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         non_aws = endpoint_url is not None
@@ -397,10 +398,14 @@ class S3Store:
             self.put_file(key, path)
         return digest, size, True
 
-    def iter_chunks(self, key: str) -> Iterator[bytes]:
+    def read_into(self, key: str, fd: int) -> int:
+        total = 0
         with self._errors(key):
             body = self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
-            yield from body.iter_chunks(CHUNK)
+            for chunk in body.iter_chunks(CHUNK):
+                write_all(fd, chunk)
+                total += len(chunk)
+        return total
 
     def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
         with self._errors(prefix):
@@ -439,6 +444,7 @@ class S3Store:
 
 ATTEMPTS = 3
 PART = 16 * CHUNK  # files up to this size are sent in one request; larger ones in parts of this size
+SMALL_FILE = 64 * 1024  # a local upload reads files up to this size into memory; larger ones are copied by the kernel
 
 
 def _read_whole(path: str) -> bytes:
