@@ -14,7 +14,7 @@ from typing import Any
 
 from registry_cli.errors import UsageError
 from registry_cli.manifest import canonical_json, sha256_hex
-from registry_cli.registry import Registry
+from registry_cli.registry import EntryInfo, Registry, load_metadata
 
 DEFAULT_KEYS = ("model", "agent")
 VARYING_KEYS = ("subset", "selection", "dataset", "num_repeats", "solver", "solver_version", "solver_args",
@@ -85,12 +85,18 @@ def _evaluation_key(d: dict[str, Any]) -> str:
 
 def evaluation_details(registry: Registry, opts: TableOptions) -> list[dict[str, Any]]:
     """Details of the evaluations the table shows: the latest of each identity (every version with
-    ``all_versions``), leaving out hidden ones unless ``show_all``."""
+    ``all_versions``), leaving out hidden ones unless ``show_all``; each with its ``entry`` and ``created_at``."""
+    return [{**d, "entry": entry, "created_at": created} for created, entry, d in _latest(registry, opts)]
+
+
+def _latest(registry: Registry, opts: TableOptions) -> list[tuple[str, str, dict[str, Any]]]:
+    """`evaluation_details` as (created_at, entry, details), oldest first, the details not copied."""
     entries = registry.list_entries(namespace=opts.namespace, category="evaluation", show_all=opts.show_all,
                                     show_latest_version=False)
-    latest: dict[str, tuple[str, dict[str, Any], Any]] = {}  # group -> (created_at, details, entry)
+    load_metadata(entries)
+    latest: dict[str, tuple[str, EntryInfo, dict[str, Any]]] = {}  # group -> (created_at, entry, details)
     for e in entries:
-        d = e.metadata.get("details") or {}
+        d = e.metadata.get("details")
         if not isinstance(d, dict) or not str(d.get("schema", "")).startswith("nearai.evaluation/"):
             continue
         if opts.benchmark and d.get("benchmark") != opts.benchmark:
@@ -98,16 +104,16 @@ def evaluation_details(registry: Registry, opts: TableOptions) -> list[dict[str,
         if opts.model and opts.model not in str(d.get("model", "")):
             continue
         group = e.entry if opts.all_versions else _evaluation_key(d)
-        if group not in latest or e.created_at >= latest[group][0]:
-            latest[group] = (e.created_at, d, e)
-    return [{**d, "entry": e.entry, "created_at": created}
-            for created, d, e in sorted(latest.values(), key=lambda t: t[0])]
+        known = latest.get(group)
+        if known is None or e.created_at >= known[0]:
+            latest[group] = (e.created_at, e, d)
+    return [(created, e.entry, d) for created, e, d in sorted(latest.values(), key=lambda t: t[0])]
 
 
 def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
-    evaluations = evaluation_details(registry, opts)
+    evaluations = [(entry, d) for _, entry, d in _latest(registry, opts)]
     by_benchmark: dict[str, list[dict[str, Any]]] = {}
-    for d in evaluations:
+    for _, d in evaluations:
         by_benchmark.setdefault(str(d.get("benchmark")), []).append(d)
     varying = {b: {k for k in VARYING_KEYS if _varies(ds, k)} for b, ds in by_benchmark.items()}
     if opts.all_key_columns:
@@ -120,30 +126,43 @@ def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
     pivot: dict[tuple[str, ...], dict[str, Any]] = {}
     errored: dict[tuple[str, ...], dict[str, int]] = {}
     metric_names: set[str] = set()
-    shown_keys = {b: tuple(opts.all_key_columns or k in DEFAULT_KEYS or k == "entry" or k in varying[b] for k in keys)
-                  for b in by_benchmark}  # which key columns tell this benchmark's evaluations apart
-    for d in evaluations:
+    # per benchmark, the key columns that tell its evaluations apart (the others are left empty in its rows)
+    shown_keys = {b: [k for k in keys if opts.all_key_columns or k in DEFAULT_KEYS or k == "entry" or k in varying[b]]
+                  for b in by_benchmark}
+    main_column = {b: f"{b}/{MAIN_METRIC}" for b in by_benchmark}
+    for entry, d in evaluations:
         bench = str(d.get("benchmark"))
-        row_key = tuple(key_value(d, k) if on else "" for k, on in zip(keys, shown_keys[bench]))
-        cells = pivot.setdefault(row_key, {})
+        values = {k: _text(entry if k == "entry" else d.get(k), k) for k in shown_keys[bench]}
+        row_key = tuple(values.get(k, "") for k in keys)
+        cells = pivot.get(row_key)
+        if cells is None:
+            cells = pivot[row_key] = {}
         metrics = d.get("metrics") or {}
-        wanted = metrics.items() if opts.all_metrics else [(MAIN_METRIC, metrics.get(MAIN_METRIC))]
-        for name, value in wanted:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue
-            col = f"{bench}/{name}"
-            metric_names.add(col)
-            cells[col] = int(value) if name in COUNT_METRICS else value
+        if opts.all_metrics:
+            for name, value in metrics.items():
+                if type(value) in (int, float):
+                    col = f"{bench}/{name}"
+                    metric_names.add(col)
+                    cells[col] = int(value) if name in COUNT_METRICS else value
+        elif type(value := metrics.get(MAIN_METRIC)) in (int, float):
+            metric_names.add(main_column[bench])
+            cells[main_column[bench]] = value
         if int(metrics.get("errored") or 0):
             errored.setdefault(row_key, {})[bench] = int(metrics["errored"])
     columns = sorted(metric_names, key=_column_order)
     table = EvalTable(keys, columns)
     for row_key in sorted(pivot):
         row: dict[str, Any] = dict(zip(keys, row_key))
-        row.update({c: pivot[row_key][c] for c in columns if c in pivot[row_key]})
+        cells = pivot[row_key]
+        row.update({c: cells[c] for c in columns if c in cells})
         table.rows.append(row)
         table.errored.append(errored.get(row_key, {}))
     return table
+
+
+def _text(value: Any, name: str) -> str:
+    """`key_value` of a value already read."""
+    return value if isinstance(value, str) else key_value({name: value}, name)
 
 
 def _column_order(column: str) -> tuple[str, int, str]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from registry_cli.bulk import collector_paused, json_parsed
+from registry_cli.catalog import Catalog, Row, row_of, summary
 from registry_cli.config import Config, load_config
 from registry_cli.errors import (
     EntryNotFoundError,
@@ -86,38 +87,62 @@ def meta_key(namespace: str, name: str, version: str) -> str:
 
 
 class EntryInfo:
-    """One published version. Listings over many entries build its `Manifest` only when it is asked for: most
-    of them need the metadata alone."""
+    """One published version. Listings over many entries make it from a catalog row: its metadata is parsed, and
+    its `Manifest` read, only when asked for (most listings show a few and filter the rest by the row)."""
 
-    __slots__ = ("_doc", "_manifest", "created_at", "manifest_hash", "metadata", "name", "namespace", "version")
+    __slots__ = ("_load", "_manifest", "_metadata", "_raw", "category", "created_at", "hidden", "manifest_hash",
+                 "name", "namespace", "subjects", "version")
 
-    def __init__(self, namespace: str, name: str, version: str, manifest_hash: str, manifest: Manifest | dict[str, Any],
-                 metadata: dict[str, Any]) -> None:
-        """``manifest``: the model, or its verified JSON document; ``metadata``: with `registry update` changes."""
+    def __init__(self, namespace: str, name: str, version: str, manifest_hash: str,
+                 manifest: Manifest | Callable[[str], Manifest], metadata: dict[str, Any], created_at: str = "") -> None:
+        """``manifest``: the model, or how to read it by its hash; ``metadata``: with `registry update` changes;
+        ``created_at``: the manifest's, when it is not given."""
         self.namespace, self.name, self.version, self.manifest_hash = namespace, name, version, manifest_hash
-        self.metadata = metadata
-        self._manifest: Manifest | None = manifest if isinstance(manifest, Manifest) else None
-        self._doc: dict[str, Any] | None = None if isinstance(manifest, Manifest) else manifest
-        self.created_at = str(manifest.created_at if isinstance(manifest, Manifest) else manifest.get("created_at", ""))
+        self._manifest = manifest if isinstance(manifest, Manifest) else None
+        self._load = None if isinstance(manifest, Manifest) else manifest
+        self.created_at = manifest.created_at if isinstance(manifest, Manifest) else created_at
+        self._metadata: dict[str, Any] | None = metadata
+        self._raw = b""
+        self.category, self.hidden, *subjects = summary(metadata)
+        self.subjects = (subjects[0], subjects[1])
+
+    @classmethod
+    def listed(cls, namespace: str, name: str, version: str, row: Row, load: Callable[[str], Manifest]) -> EntryInfo:
+        """An entry as a catalog row describes it, with no `registry update` overlay."""
+        self = cls.__new__(cls)
+        self.namespace, self.name, self.version = namespace, name, version
+        self.manifest_hash, self.created_at, self.category, self.hidden, agent, model, self._raw = row
+        self.subjects = (agent, model)
+        self._manifest, self._load, self._metadata = None, load, None
+        return self
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        if self._metadata is None:
+            load_metadata([self])
+        assert self._metadata is not None
+        return self._metadata
 
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
-            self._manifest = manifest_from_doc(self._doc or {})
-            self._doc = None
+            assert self._load is not None
+            self._manifest, self._load = self._load(self.manifest_hash), None
         return self._manifest
 
     @property
     def entry(self) -> str:
         return f"{self.namespace}/{self.name}/{self.version}"
 
-    @property
-    def category(self) -> str:
-        return str(self.metadata.get("category", ""))
 
-    @property
-    def hidden(self) -> bool:
-        return self.metadata.get("show_entry", True) is False
+def load_metadata(infos: Iterable[EntryInfo]) -> None:
+    """Parse the metadata of listed entries that is not parsed yet, many documents per call (what a listing that
+    reads every entry's details does first)."""
+    pending = [(i, i._raw) for i in infos if i._metadata is None]
+    with collector_paused():
+        for info, doc in json_parsed(pending, 500):
+            info._metadata = doc if isinstance(doc, dict) else {}
+            info._raw = b""
 
 
 @dataclass
@@ -304,10 +329,9 @@ class Registry:
         self.index.put_many(good)
         return out
 
-    def _info(self, ns: str, name: str, version: str, digest: str, manifest: Manifest | dict[str, Any],
+    def _info(self, ns: str, name: str, version: str, digest: str, manifest: Manifest,
               overlay: dict[str, Any] | None) -> EntryInfo:
-        metadata = manifest.metadata if isinstance(manifest, Manifest) else manifest.get("metadata") or {}
-        return EntryInfo(ns, name, version, digest, manifest, apply_overlay(metadata, overlay))
+        return EntryInfo(ns, name, version, digest, manifest, apply_overlay(manifest.metadata, overlay))
 
     def resolve(self, entry: str | EntryRef, fresh: bool = False) -> EntryInfo:
         """The published version ``entry`` names (the latest when it names none). ``fresh``: read the store, not
@@ -365,31 +389,54 @@ class Registry:
             if not show_all and info.hidden:
                 continue
             out.append(info)
-        if not show_all and any(any(subject_refs(i.metadata)) for i in out):
+        if not show_all and any(any(i.subjects) for i in out):
             out = without_hidden_subjects(out, everything if everything is not None else self._entries("", False))
         out.sort(key=lambda i: (i.namespace, i.name, version_key(i.version)))
         self.skipped = list(dict.fromkeys(self.skipped))  # a second pass over the store notes the same ones
         return out
 
     def _entries(self, namespace: str, latest_only: bool) -> list[EntryInfo]:
-        """Every entry version under ``namespace`` (all when empty), or the latest of each entry."""
+        """Every entry version under ``namespace`` (all when empty), or the latest of each entry: the store's
+        listing, with each ref's summary from this machine's catalog; only refs new to it are read."""
         prefix = f"refs/{check_name(namespace, 'namespace')}/" if namespace else "refs/"
         triples: list[tuple[str, str, str, str]] = []
-        for key in self.store.keys(prefix):
+        for key in self.store.keys_remembered(prefix):
             parts = key[len("refs/") :].split("/")
             if len(parts) != 3 or not parts[2].endswith(".json"):
                 continue
             triples.append((parts[0], parts[1], parts[2][: -len(".json")], key))
         if latest_only:
             triples = _newest(triples, lambda t: t[:3])
-        problems = self.skipped
-        hashes, fetched = self._ref_hashes([t[3] for t in triples], problems)
-        docs = self._manifest_docs(sorted(set(hashes.values())), problems)
-        self._remember_refs(hashes, fetched, docs)
-        overlays = self._overlays(f"meta/{namespace}/" if namespace else "meta/", problems)
+        catalog = Catalog(self.config.cache_dir, self.store.url)
+        rows = catalog.rows
+        missing = [key for *_, key in triples if key not in rows]
+        if missing:
+            hashes, fetched = self._ref_hashes(missing, self.skipped)
+            docs = self._manifest_docs(sorted(set(hashes.values())), self.skipped)
+            self._remember_refs(hashes, fetched, docs)
+            for key, digest in hashes.items():
+                if digest in docs:
+                    catalog.add(key, row_of(digest, docs[digest]))
+        if not latest_only:
+            catalog.keep_only(prefix, {t[3] for t in triples})
+        catalog.save()
+        overlays = self._overlays(f"meta/{namespace}/" if namespace else "meta/", self.skipped)
+        out = []
+        load, listed = self._manifest_of, EntryInfo.listed
         with collector_paused():
-            return [self._info(ns, name, version, hashes[key], docs[hashes[key]], overlays.get(meta_key(ns, name, version)))
-                    for ns, name, version, key in triples if key in hashes and hashes[key] in docs]
+            for ns, name, version, key in triples:
+                row = rows.get(key)
+                if row is None:
+                    continue
+                info = listed(ns, name, version, row, load)
+                if overlays and (overlay := overlays.get(meta_key(ns, name, version))) is not None:
+                    info = EntryInfo(ns, name, version, row[0], load, apply_overlay(info.metadata, overlay),
+                                     info.created_at)
+                out.append(info)
+        return out
+
+    def _manifest_of(self, digest: str) -> Manifest:
+        return self.manifests([digest])[digest]
 
     def reachable(self) -> tuple[set[str], list[str]]:
         """Every store key a published version needs (its manifest and blobs), read afresh from the store, and
@@ -753,22 +800,15 @@ def without_hidden_subjects(infos: list[EntryInfo], everything: list[EntryInfo])
     """Drop entries about a hidden agent entry or a hidden `model` entry (e.g. evaluations), as upstream nearai
     does. ``everything`` is every version of every entry."""
     hidden_entries = {i.entry for i in everything if i.hidden}
-    latest_models: dict[str, EntryInfo] = {}
-    for i in sorted(everything, key=lambda i: version_key(i.version)):
-        if i.category == "model":
-            latest_models[i.name] = i  # the newest version decides
+    models = [i for i in everything if i.category == "model"]
+    latest_models = {i.name: i for i in sorted(models, key=lambda i: version_key(i.version))}  # the newest decides
     hidden_models = {n for n, i in latest_models.items() if i.hidden}
+    if not hidden_entries and not hidden_models:
+        return infos
 
     def hidden(info: EntryInfo) -> bool:
-        agent, model = subject_refs(info.metadata)
+        agent, model = info.subjects
         return agent in hidden_entries or (bool(model) and model.rsplit("/", 1)[-1] in hidden_models)
 
     return [i for i in infos if not hidden(i)]
 
-
-def subject_refs(metadata: dict[str, Any]) -> tuple[str, str]:
-    """(agent entry, model) an entry is about, from ``details`` (evaluations record both); empty when none."""
-    details = metadata.get("details")
-    if not isinstance(details, dict):
-        return "", ""
-    return str(details.get("agent") or ""), str(details.get("model") or "")

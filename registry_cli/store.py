@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -18,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from registry_cli.errors import NotFoundInStore, StoreError
 from registry_cli.files import copy_into, sha256_own_file, write_all
 from registry_cli.manifest import sha256_file
+from registry_cli.snapshots import read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
     from registry_cli.config import Config
@@ -65,6 +67,11 @@ class Store(Protocol):
         """Yield every key under ``prefix``: `list` without the etags."""
         ...
 
+    def keys_remembered(self, prefix: str) -> Iterator[str]:
+        """`keys`, answered where the store can from what this machine remembers of an earlier listing that is
+        provably still current (a local folder whose modification time has not changed)."""
+        ...
+
     def stat_list(self, prefix: str) -> Iterator[tuple[str, int, float]]:
         """Yield ``(key, size, modified as epoch seconds)`` for every key under ``prefix``."""
         ...
@@ -81,8 +88,10 @@ class Store(Protocol):
 class LocalStore:
     """A directory on local disk with the same key layout as the S3 store."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, memo_dir: Path | None = None) -> None:
+        """``memo_dir``: where `keys_remembered` keeps its folder listings (None: it lists every folder)."""
         self.root = root
+        self.memo_dir = memo_dir
         self.url = str(root)
         self.workers = 1
         self.transfers = 2 * (os.cpu_count() or 1)  # hashing and copying: CPU and disk, not waiting
@@ -227,6 +236,44 @@ class LocalStore:
         for key, _ in self._walk(prefix, stat=False):
             yield key
 
+    def keys_remembered(self, prefix: str) -> Iterator[str]:
+        """Each folder is listed again only when its modification time or inode changed since it was last listed;
+        otherwise one `stat` stands in for the listing. A folder modified less than `SETTLED_NS` before it was
+        listed is not remembered: a second change within the file system clock's granularity could leave its
+        time as it was (git's "racy" entries)."""
+        if self.memo_dir is None:
+            yield from self.keys(prefix)
+            return
+        lead = prefix if not prefix or prefix.endswith("/") else prefix + "/"
+        memo_path = self.memo_dir / (hashlib.sha256(f"{self.url}\n{lead}".encode()).hexdigest()[:16] + ".bin")
+        memo = read_snapshot(memo_path)
+        seen: dict[str, Folder] = memo[2] if isinstance(memo, tuple) and memo[:2] == (self.url, lead) else {}
+        base = str(self._path(lead)).rstrip(os.sep)
+        settled = time.time_ns() - SETTLED_NS
+        now: dict[str, Folder] = {}
+        stack = [""]
+        while stack:
+            rel = stack.pop()
+            path = f"{base}/{rel}" if rel else base
+            try:
+                st = os.stat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            folder = seen.get(rel)
+            if folder is None or folder[0] != st.st_mtime_ns or folder[1] != st.st_ino:
+                folder = _listed_folder(path, st)  # stat first: a change made while listing shows next time
+                if folder is None:
+                    continue
+            if st.st_mtime_ns < settled:
+                now[rel] = folder
+            sub = lead + rel + "/" if rel else lead
+            for name in folder[3]:
+                yield sub + name
+            if folder[2]:
+                stack.extend([f"{rel}/{name}" if rel else name for name in folder[2]])
+        if now != seen:
+            write_snapshot(memo_path, (self.url, lead, now))
+
     def stat_list(self, prefix: str) -> Iterator[tuple[str, int, float]]:
         for key, st in self._stats(prefix):
             yield key, st.st_size, st.st_mtime
@@ -236,6 +283,26 @@ class LocalStore:
 
     def drop_partial(self, name: str) -> None:
         self.delete(name)
+
+
+Folder = tuple[int, int, tuple[str, ...], tuple[str, ...]]  # mtime_ns, inode, sub-folders, files
+SETTLED_NS = 2_000_000_000
+
+
+def _listed_folder(path: str, st: os.stat_result) -> Folder | None:
+    """A folder's sub-folders and object files (unfinished writes left out); None when it is gone."""
+    dirs: list[str] = []
+    files: list[str] = []
+    try:
+        with os.scandir(path) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    dirs.append(e.name)
+                elif not e.name.startswith(".tmp-"):
+                    files.append(e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st.st_mtime_ns, st.st_ino, tuple(dirs), tuple(files)
 
 
 class _Writer(Protocol):
@@ -421,6 +488,9 @@ class S3Store:
         for obj in self._objects(prefix):
             yield obj["Key"][len(self.prefix) :]
 
+    def keys_remembered(self, prefix: str) -> Iterator[str]:
+        return self.keys(prefix)  # a listing is one request per 1,000 keys: nothing cheaper proves it current
+
     def stat_list(self, prefix: str) -> Iterator[tuple[str, int, float]]:
         for obj in self._objects(prefix):
             yield obj["Key"][len(self.prefix) :], int(obj.get("Size", 0)), obj["LastModified"].timestamp()
@@ -495,4 +565,4 @@ def _kept_other_bytes(where: str) -> StoreError:
 def open_store(config: Config) -> Store:
     if config.store_url.startswith("s3://"):
         return S3Store(config.store_url, config.s3_endpoint_url, config.s3_max_attempts)
-    return LocalStore(Path(config.store_url))
+    return LocalStore(Path(config.store_url), config.cache_dir / "listings")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -314,5 +315,6 @@ def test_a_damaged_row_in_the_local_index_is_read_from_the_store_again(local_env
                              "(SELECT key FROM objects WHERE key LIKE 'manifests/%' LIMIT 1)").rowcount
     db.close()
     assert damaged == 1
+    shutil.rmtree(local_env.home / "cache" / "catalog")  # listings read their summaries from the index again
     out = local_env.run("registry", "list", check=True)
     assert all(f"tester/{name}/1.0.0" in out.stdout for name in ("a", "b", "c")), out.stdout + out.stderr

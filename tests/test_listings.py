@@ -1,0 +1,127 @@
+"""Listings over many entries: folder listings remembered by modification time, and the per-store catalog of ref
+summaries. Both are caches of this machine: they must never hide a change in the store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from registry_cli.store import SETTLED_NS, LocalStore
+from tests.conftest import Env, write_entry
+
+HOUR_NS = 3600 * 10**9
+
+
+def _age(root: Path) -> None:
+    """Every folder under ``root`` last modified an hour ago: settled, so its listing may be remembered."""
+    old = time.time_ns() - HOUR_NS
+    for d, _, _ in os.walk(root):
+        os.utime(d, ns=(old, old))
+
+
+def _store(tmp_path: Path, keys: list[str]) -> LocalStore:
+    store = LocalStore(tmp_path / "store", tmp_path / "memo")
+    for k in keys:
+        store.put_bytes(k, b"{}")
+    return store
+
+
+def test_remembered_listing_follows_every_change(tmp_path: Path) -> None:
+    store = _store(tmp_path, ["refs/ns/a/1.json", "refs/ns/b/1.json", "refs/other/c/2.json"])
+    _age(store.root)
+
+    def same() -> list[str]:
+        remembered = sorted(store.keys_remembered("refs/"))
+        assert remembered == sorted(store.keys("refs/"))
+        return remembered
+
+    assert same() == ["refs/ns/a/1.json", "refs/ns/b/1.json", "refs/other/c/2.json"]
+    assert list((tmp_path / "memo").iterdir())  # the folders were remembered
+    store.put_bytes("refs/ns/a/2.json", b"{}")  # a version of an existing entry
+    store.put_bytes("refs/ns/d/1.json", b"{}")  # a new entry
+    (store.root / "refs/ns/b/1.json").unlink()  # a ref removed by hand
+    assert same() == ["refs/ns/a/1.json", "refs/ns/a/2.json", "refs/ns/d/1.json", "refs/other/c/2.json"]
+    _age(store.root)
+    same()
+    c = store.root / "refs/other/c"
+    st = c.stat()
+    (c.parent / "c.new").mkdir()
+    (c.parent / "c.new" / "3.json").write_bytes(b"{}")
+    c.rename(c.parent / "c.old")
+    (c.parent / "c.new").rename(c)
+    shutil.rmtree(c.parent / "c.old")
+    os.utime(c, ns=(st.st_atime_ns, st.st_mtime_ns))  # a folder replaced: the same time, another inode
+    assert same() == ["refs/ns/a/1.json", "refs/ns/a/2.json", "refs/ns/d/1.json", "refs/other/c/3.json"]
+    (tmp_path / "memo" / next((tmp_path / "memo").iterdir()).name).write_bytes(b"garbage")
+    same()
+    assert sorted(LocalStore(store.root).keys_remembered("refs/")) == sorted(store.keys("refs/"))  # no memo folder
+
+
+def test_an_unchanged_folder_costs_a_stat_not_a_listing(tmp_path: Path) -> None:
+    """The memo is what answers: a file slipped in with the folder's time put back is not seen, until the
+    folder's time changes. A folder modified moments before it was listed is never trusted that way."""
+    store = _store(tmp_path, ["refs/ns/a/1.json"])
+    _age(store.root)
+    list(store.keys_remembered("refs/"))
+    folder = store.root / "refs/ns/a"
+    st = folder.stat()
+    (folder / "2.json").write_bytes(b"{}")
+    os.utime(folder, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert sorted(store.keys_remembered("refs/")) == ["refs/ns/a/1.json"]
+    os.utime(folder)
+    assert sorted(store.keys_remembered("refs/")) == ["refs/ns/a/1.json", "refs/ns/a/2.json"]
+
+    store.put_bytes("refs/ns/b/1.json", b"{}")  # modified just now: within the file system clock's granularity
+    assert time.time_ns() - (store.root / "refs/ns/b").stat().st_mtime_ns < SETTLED_NS
+    list(store.keys_remembered("refs/"))
+    recent = store.root / "refs/ns/b"
+    st = recent.stat()
+    (recent / "2.json").write_bytes(b"{}")
+    os.utime(recent, ns=(st.st_atime_ns, st.st_mtime_ns))  # a second change that left the same time
+    assert "refs/ns/b/2.json" in set(store.keys_remembered("refs/"))
+
+
+def _listed(env: Env) -> str:
+    return env.run("registry", "list", "--show_all", check=True).stdout
+
+
+def test_catalog_lists_new_changed_and_removed_entries(local_env: Env, tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        local_env.run("registry", "upload", str(write_entry(tmp_path / name, name, description=f"about {name}")),
+                      check=True)
+    assert "tester/a/1.0.0" in _listed(local_env) and "tester/b/1.0.0" in _listed(local_env)
+    catalog = local_env.home / "cache" / "catalog"
+    assert len(list(catalog.iterdir())) == 1
+    local_env.run("registry", "upload", str(write_entry(tmp_path / "c", "c")), check=True)
+    local_env.run("registry", "update", "tester/a/1.0.0", "--description=rewritten", check=True)
+    (local_env.home / "store" / "refs" / "tester" / "b" / "1.0.0.json").unlink()  # removed by hand
+    out = _listed(local_env)
+    assert "tester/c/1.0.0" in out and "rewritten" in out and "tester/b" not in out, out
+    local_env.run("registry", "update", "tester/a/1.0.0", "--show_entry=false", check=True)
+    assert "tester/a" not in local_env.run("registry", "list", check=True).stdout
+
+    next(catalog.iterdir()).write_bytes(b"nearai-snapshot/1 00000000\n" + b"\x00" * 100)  # damaged: rebuilt
+    out = _listed(local_env)
+    assert "tester/a/1.0.0" in out and "tester/c/1.0.0" in out and "tester/b" not in out
+
+
+def test_a_warm_listing_reads_nothing_but_the_listing(s3_env: Env, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("a", "b", "c"):
+        s3_env.run("registry", "upload", str(write_entry(tmp_path / name, name)), check=True)
+    s3_env.run("registry", "list", check=True)  # the catalog now holds every entry
+    (s3_env.home / "cache" / "objects.sqlite").unlink()  # and only the catalog
+    s3_env.apply(monkeypatch)
+    reg = s3_env.registry()
+    gets: list[str] = []
+    reg.store.client.meta.events.register("before-parameter-build.s3.GetObject",
+                                          lambda params, **kw: gets.append(params["Key"]))
+    listed = reg.list_entries()
+    assert [i.entry for i in listed] == ["tester/a/1.0.0", "tester/b/1.0.0", "tester/c/1.0.0"]
+    assert listed[1].metadata["name"] == "b" and gets == []
+    assert [f.path for f in listed[1].manifest.files] == ["data.txt", "metadata.json"]  # read when asked for
+    assert len(gets) == 1 and gets[0].endswith(".json") and "/manifests/" in gets[0]
