@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from registry_cli.bulk import collector_paused
 from registry_cli.errors import UsageError
 from registry_cli.manifest import canonical_json, sha256_hex
 from registry_cli.registry import EntryInfo, Registry, load_metadata
@@ -59,18 +60,15 @@ def key_value(details: dict[str, Any], name: str) -> str:
 
 def _varies(evaluations: list[dict[str, Any]], name: str) -> bool:
     """Whether key column ``name`` takes more than one text among ``evaluations`` (raw values are compared
-    first; texts are made only where they differ)."""
+    first, all at once; texts are made only where they differ)."""
     if not evaluations:
         return False
-    first = evaluations[0].get(name)
-    kind, text = type(first), key_value({name: first}, name)
-    for d in evaluations:
-        value = d.get(name)
-        if value is first or (type(value) is kind and value == first):
-            continue
-        if key_value(d, name) != text:
-            return True
-    return False
+    values = [d.get(name) for d in evaluations]
+    first = values[0]
+    if values.count(first) == len(values) and len(set(map(type, values))) == 1:
+        return False
+    text = _text(first, name)
+    return any(_text(v, name) != text for v in values)
 
 
 def _evaluation_key(d: dict[str, Any]) -> str:
@@ -127,36 +125,40 @@ def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
     errored: dict[tuple[str, ...], dict[str, int]] = {}
     metric_names: set[str] = set()
     # per benchmark, the key columns that tell its evaluations apart (the others are left empty in its rows)
-    shown_keys = {b: [k for k in keys if opts.all_key_columns or k in DEFAULT_KEYS or k == "entry" or k in varying[b]]
+    shown_keys = {b: [(k, opts.all_key_columns or k in DEFAULT_KEYS or k == "entry" or k in varying[b]) for k in keys]
                   for b in by_benchmark}
     main_column = {b: f"{b}/{MAIN_METRIC}" for b in by_benchmark}
-    for entry, d in evaluations:
-        bench = str(d.get("benchmark"))
-        values = {k: _text(entry if k == "entry" else d.get(k), k) for k in shown_keys[bench]}
-        row_key = tuple(values.get(k, "") for k in keys)
-        cells = pivot.get(row_key)
-        if cells is None:
-            cells = pivot[row_key] = {}
-        metrics = d.get("metrics") or {}
-        if opts.all_metrics:
-            for name, value in metrics.items():
-                if type(value) in (int, float):
-                    col = f"{bench}/{name}"
-                    metric_names.add(col)
-                    cells[col] = int(value) if name in COUNT_METRICS else value
-        elif type(value := metrics.get(MAIN_METRIC)) in (int, float):
-            metric_names.add(main_column[bench])
-            cells[main_column[bench]] = value
-        if int(metrics.get("errored") or 0):
-            errored.setdefault(row_key, {})[bench] = int(metrics["errored"])
-    columns = sorted(metric_names, key=_column_order)
-    table = EvalTable(keys, columns)
-    for row_key in sorted(pivot):
-        row: dict[str, Any] = dict(zip(keys, row_key))
-        cells = pivot[row_key]
-        row.update({c: cells[c] for c in columns if c in cells})
-        table.rows.append(row)
-        table.errored.append(errored.get(row_key, {}))
+    with collector_paused():
+        for entry, d in evaluations:
+            bench = str(d.get("benchmark"))
+            if opts.all_versions:
+                d = {**d, "entry": entry}
+            row_key = tuple([(v if type(v := d.get(k)) is str else key_value(d, k)) if on else ""
+                             for k, on in shown_keys[bench]])
+            cells = pivot.get(row_key)
+            if cells is None:
+                cells = pivot[row_key] = {}
+            metrics = d.get("metrics") or {}
+            if opts.all_metrics:
+                for name, value in metrics.items():
+                    if type(value) in (int, float):
+                        col = f"{bench}/{name}"
+                        metric_names.add(col)
+                        cells[col] = int(value) if name in COUNT_METRICS else value
+            elif type(value := metrics.get(MAIN_METRIC)) in (int, float):
+                metric_names.add(main_column[bench])
+                cells[main_column[bench]] = value
+            if int(metrics.get("errored") or 0):
+                errored.setdefault(row_key, {})[bench] = int(metrics["errored"])
+        columns = sorted(metric_names, key=_column_order)
+        order = {c: i for i, c in enumerate(columns)}
+        table = EvalTable(keys, columns)
+        for row_key in sorted(pivot):
+            row: dict[str, Any] = dict(zip(keys, row_key))
+            cells = pivot[row_key]
+            row.update((c, cells[c]) for c in sorted(cells, key=order.__getitem__))  # in column order
+            table.rows.append(row)
+            table.errored.append(errored.get(row_key, {}))
     return table
 
 

@@ -7,10 +7,10 @@ asked for (`registry list` shows 32 of 50,000; the filters it applies to all of 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
-from registry_cli.manifest import canonical_json
 from registry_cli.snapshots import read_snapshot, write_snapshot
 
 SCHEMA = 1
@@ -32,7 +32,11 @@ def row_of(manifest_hash: str, manifest_doc: dict[str, Any]) -> Row:
     """The row of a verified manifest document."""
     metadata = manifest_doc.get("metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
-    return (manifest_hash, str(manifest_doc.get("created_at", "")), *summary(metadata), canonical_json(metadata))
+    return (manifest_hash, str(manifest_doc.get("created_at", "")), *summary(metadata),
+            _ENCODER.encode(metadata).encode())
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one for all rows: json.dumps makes one a call
 
 
 class Catalog:

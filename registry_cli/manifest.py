@@ -185,6 +185,14 @@ def manifest_from_doc(doc: dict[str, Any]) -> Manifest:
     return Manifest.model_construct(**raw)
 
 
+def listable(doc: object) -> bool:
+    """Whether a manifest document has the fields a listing reads, of the right types (every field is checked
+    when the `Manifest` itself is built from it)."""
+    return (isinstance(doc, dict) and doc.get("schema", MANIFEST_SCHEMA) == MANIFEST_SCHEMA
+            and isinstance(doc.get("metadata"), dict) and isinstance(doc.get("files"), list)
+            and all(isinstance(doc.get(k), str) for k in ("namespace", "name", "version", "created_at")))
+
+
 def manifest_from_bytes(data: bytes, expected_hash: str | None = None) -> Manifest:
     if expected_hash is not None and sha256_hex(data) != expected_hash:
         raise IntegrityError(f"manifest {expected_hash[:12]} is corrupt (hash mismatch)", "the store was tampered with")

@@ -43,6 +43,7 @@ from registry_cli.manifest import (
     Manifest,
     Metadata,
     canonical_json,
+    listable,
     manifest_from_bytes,
     manifest_from_doc,
     read_metadata,
@@ -138,7 +139,7 @@ class EntryInfo:
 def load_metadata(infos: Iterable[EntryInfo]) -> None:
     """Parse the metadata of listed entries that is not parsed yet, many documents per call (what a listing that
     reads every entry's details does first)."""
-    pending = [(i, i._raw) for i in infos if i._metadata is None]
+    pending = ((i, i._raw) for i in infos if i._metadata is None)  # each document is let go once parsed
     with collector_paused():
         for info, doc in json_parsed(pending, 500):
             info._metadata = doc if isinstance(doc, dict) else {}
@@ -235,7 +236,8 @@ class Registry:
         """Manifest hash for each ref key, and which of them came from the store rather than this machine's index
         (refs are create-only: `_remember_refs` keeps them once their manifest checked out). ``problems``: note a
         corrupt ref there and go on, instead of failing. ``fresh``: ignore the index."""
-        out = {} if fresh else {k: v.decode() for k, (_, v) in self.index.get_many(keys).items()}
+        cached = self.store.remote and not fresh
+        out = {k: v.decode() for k, (_, v) in self.index.get_many(keys).items()} if cached else {}
         missing = [k for k in keys if k not in out]
 
         def fetch(k: str) -> tuple[str, str, str]:
@@ -259,7 +261,7 @@ class Registry:
         """Keep in the index the refs read from the store whose manifest was fetched and verified: a ref altered
         on the way is never remembered."""
         good = [(k, "", hashes[k].encode()) for k in fetched if hashes[k] in manifests]
-        if good:
+        if good and self.store.remote:
             self.index.put_many(good)
 
     def manifests(self, digests: list[str], problems: list[str] | None = None,
@@ -268,34 +270,42 @@ class Registry:
         out, instead of failing. ``fresh``: ignore the index."""
         return {d: manifest_from_doc(doc) for d, doc in self._manifest_docs(digests, problems, fresh).items()}
 
-    def _manifest_docs(self, digests: list[str], problems: list[str] | None = None,
-                       fresh: bool = False) -> dict[str, dict[str, Any]]:
-        """`manifests` as their JSON documents: what listings of many entries read (a model each costs more)."""
+    def _manifest_docs(self, digests: list[str], problems: list[str] | None = None, fresh: bool = False,
+                       shape: bool = True) -> dict[str, dict[str, Any]]:
+        """`manifests` as their JSON documents: what listings of many entries read (a model each costs more).
+        Each is checked against its hash; ``shape``: and validated as a manifest, which is what lets this
+        machine's index keep it (a listing, which reads the metadata alone, need not)."""
         keys = {manifest_key(d): d for d in digests}
         out: dict[str, dict[str, Any]] = {}
-        if not fresh:
+        if self.store.remote and not fresh:
             with collector_paused():
                 cached = json_parsed(((k, v) for k, _, v in self.index.iter_many(keys)), 500)
                 out = {keys[k]: doc for k, doc in cached if isinstance(doc, dict)}  # a damaged row: read again
         missing = [k for k, d in keys.items() if d not in out]
 
-        def fetch(k: str) -> tuple[str, bytes, str]:
+        def fetch(k: str) -> tuple[str, bytes, Any, str]:
             try:
                 data = self.store.get_bytes(k)
-                manifest_from_bytes(data, keys[k])  # verifies the hash and the shape
-                return k, data, ""
+                if shape:
+                    manifest_from_bytes(data, keys[k])
+                elif sha256_hex(data) != keys[k]:
+                    return k, b"", None, f"manifest {keys[k][:12]} is corrupt (hash mismatch)"
+                doc = json.loads(data)
+                return (k, data, doc, "") if listable(doc) else (k, b"", None, f"manifest {keys[k][:12]} is invalid")
             except NotFoundInStore:
-                return k, b"", f"manifest {keys[k][:12]} is missing from the store"
+                return k, b"", None, f"manifest {keys[k][:12]} is missing from the store"
             except IntegrityError as e:
-                return k, b"", e.message
+                return k, b"", None, e.message
+            except ValueError:
+                return k, b"", None, f"manifest {keys[k][:12]} is invalid"
 
         fetched = []
-        for k, data, problem in _parallel(fetch, missing, self.store.workers):
+        for k, data, doc, problem in _parallel(fetch, missing, self.store.workers):
             _damaged(problem, problems)
             if data:
                 fetched.append((k, "", data))
-                out[keys[k]] = json.loads(data)
-        if fetched:
+                out[keys[k]] = doc
+        if fetched and shape and self.store.remote:
             self.index.put_many(fetched)
         return out
 
@@ -410,13 +420,15 @@ class Registry:
         catalog = Catalog(self.config.cache_dir, self.store.url)
         rows = catalog.rows
         missing = [key for *_, key in triples if key not in rows]
-        if missing:
-            hashes, fetched = self._ref_hashes(missing, self.skipped)
-            docs = self._manifest_docs(sorted(set(hashes.values())), self.skipped)
-            self._remember_refs(hashes, fetched, docs)
-            for key, digest in hashes.items():
-                if digest in docs:
-                    catalog.add(key, row_of(digest, docs[digest]))
+        for i in range(0, len(missing), 2000):  # a few thousand manifests in memory at a time
+            with collector_paused():
+                hashes, fetched = self._ref_hashes(missing[i : i + 2000], self.skipped)
+                docs = self._manifest_docs(sorted(set(hashes.values())), self.skipped, shape=self.store.remote)
+                self._remember_refs(hashes, fetched, docs)
+                for key, digest in hashes.items():
+                    if digest in docs:
+                        catalog.add(key, row_of(digest, docs[digest]))
+                del docs
         if not latest_only:
             catalog.keep_only(prefix, {t[3] for t in triples})
         catalog.save()

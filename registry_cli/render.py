@@ -190,7 +190,6 @@ def benchmark_summary(run: BenchmarkRun) -> None:
 def evaluation_table(t: EvalTable, fmt_name: str, num_columns: int, name_length: int) -> None:
     """table and markdown show ``num_columns`` metrics with names shortened; csv and json carry every column."""
     import csv
-    import io
     import json
     import sys
 
@@ -202,11 +201,10 @@ def evaluation_table(t: EvalTable, fmt_name: str, num_columns: int, name_length:
                                      "rows": rows}, indent=2) + "\n")
         return
     if fmt_name == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(t.key_columns + t.metric_columns)
-        w.writerows([[r.get(k, "") for k in t.key_columns] + [r.get(c, "") for c in t.metric_columns] for r in t.rows])
-        sys.stdout.write(buf.getvalue())
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        every = t.key_columns + t.metric_columns
+        w.writerow(every)
+        w.writerows([r.get(c, "") for c in every] for r in t.rows)
         return
     columns = t.metric_columns[:num_columns]
     hidden = len(t.metric_columns) - len(columns)
@@ -229,6 +227,8 @@ def evaluation_table(t: EvalTable, fmt_name: str, num_columns: int, name_length:
 
         rule = "|" + "|".join(("-" * (w + 2)) if i < nk else ("-" * (w + 1) + ":") for i, w in enumerate(widths)) + "|"
         sys.stdout.write("\n".join([line(header), rule, *(line(b) for b in body)]) + "\n")
+    elif len(body) > RICH_ROWS:
+        sys.stdout.write(boxed(header, body, len(t.key_columns)))
     else:
         from rich.table import Table
 
@@ -245,6 +245,33 @@ def evaluation_table(t: EvalTable, fmt_name: str, num_columns: int, name_length:
         print("! some datums of this evaluation errored (counted as not passed); see --all_metrics", file=sys.stderr)
     if hidden:
         print(f"{hidden} more metric columns hidden; raise --num_columns or use --format=csv", file=sys.stderr)
+
+
+RICH_ROWS = 500  # rich lays a table out in about 0.7 ms a row: longer ones are drawn by `boxed`
+
+
+def boxed(header: list[str], body: list[list[str]], right_from: int) -> str:
+    """A table drawn as rich draws one (heavy head, columns from ``right_from`` on right-aligned), without fitting
+    it to the terminal: for tables of thousands of rows, which are scrolled or piped, not read at a glance."""
+    from rich.cells import cell_len
+
+    def size(text: str) -> int:  # terminal cells: wide characters take two
+        return len(text) if text.isascii() else cell_len(text)
+
+    widths = [max(size(h), *(size(b[i]) for b in body)) if body else size(h) for i, h in enumerate(header)]
+
+    def line(cells: list[str], bar: str) -> str:
+        padded = (" " * (w - size(v)) for v, w in zip(cells, widths))
+        return bar + bar.join(f" {pad}{v} " if i >= right_from else f" {v}{pad} "
+                              for i, (v, pad) in enumerate(zip(cells, padded))) + bar
+
+    def rule(left: str, fill: str, mid: str, right: str) -> str:
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    lines = [rule("┏", "━", "┳", "┓"), line(header, "┃"), rule("┡", "━", "╇", "┩")]
+    lines.extend(line(b, "│") for b in body)
+    lines.append(rule("└", "─", "┴", "┘"))
+    return "\n".join(lines) + "\n"
 
 
 INPUT_FIELDS = ("input", "question", "text", "prompt", "task", "id", "task_id")  # a datum's most telling field

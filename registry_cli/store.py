@@ -33,6 +33,7 @@ class Store(Protocol):
     url: str
     workers: int  # threads worth using for many small reads (one for a folder, where a thread costs more than a read)
     transfers: int  # threads worth using for file uploads and downloads
+    remote: bool  # reads cross a network: objects that never change are worth keeping on this machine
 
     def get_bytes(self, key: str) -> bytes: ...
 
@@ -95,6 +96,7 @@ class LocalStore:
         self.url = str(root)
         self.workers = 1
         self.transfers = 2 * (os.cpu_count() or 1)  # hashing and copying: CPU and disk, not waiting
+        self.remote = False  # a file here is read as fast as a copy of it in a local cache
 
     def _path(self, key: str) -> Path:
         return self.root / key
@@ -322,6 +324,7 @@ class S3Store:
             raise StoreError(f"invalid store URL {url!r}", "use s3://bucket or s3://bucket/prefix")
         self.url = url
         self.workers = self.transfers = 16
+        self.remote = True
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         non_aws = endpoint_url is not None

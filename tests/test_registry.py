@@ -303,18 +303,19 @@ def test_a_damaged_local_index_is_started_afresh(local_env: Env, tmp_path: Path)
     assert out.returncode == 0 and "tester/ds/1.0.0" in out.stdout, out.stderr
 
 
-def test_a_damaged_row_in_the_local_index_is_read_from_the_store_again(local_env: Env, tmp_path: Path) -> None:
+def test_a_damaged_row_in_the_local_index_is_read_from_the_store_again(s3_env: Env, tmp_path: Path) -> None:
+    """The index keeps what a remote store returned (a local store is read as fast as the index)."""
     import sqlite3
 
     for name in ("a", "b", "c"):
-        local_env.run("registry", "upload", str(write_entry(tmp_path / name, name, "1.0.0")), check=True)
-    local_env.run("registry", "list", check=True)  # the index now holds every manifest
-    db = sqlite3.connect(local_env.home / "cache" / "objects.sqlite")
+        s3_env.run("registry", "upload", str(write_entry(tmp_path / name, name, "1.0.0")), check=True)
+    s3_env.run("registry", "list", check=True)  # the index now holds every manifest
+    db = sqlite3.connect(s3_env.home / "cache" / "objects.sqlite")
     with db:
         damaged = db.execute("UPDATE objects SET value = x'7b2262' WHERE key IN "
                              "(SELECT key FROM objects WHERE key LIKE 'manifests/%' LIMIT 1)").rowcount
     db.close()
     assert damaged == 1
-    shutil.rmtree(local_env.home / "cache" / "catalog")  # listings read their summaries from the index again
-    out = local_env.run("registry", "list", check=True)
+    shutil.rmtree(s3_env.home / "cache" / "catalog")  # listings read their summaries from the index again
+    out = s3_env.run("registry", "list", check=True)
     assert all(f"tester/{name}/1.0.0" in out.stdout for name in ("a", "b", "c")), out.stdout + out.stderr
