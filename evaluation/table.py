@@ -114,6 +114,8 @@ def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
     for _, d in evaluations:
         by_benchmark.setdefault(str(d.get("benchmark")), []).append(d)
     varying = {b: {k for k in VARYING_KEYS if _varies(ds, k)} for b, ds in by_benchmark.items()}
+    benchmarks = list(by_benchmark)
+    del by_benchmark  # below, each evaluation is let go once it is in the pivot
     if opts.all_key_columns:
         keys = list(ALL_KEYS)
     else:
@@ -126,10 +128,11 @@ def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
     metric_names: set[str] = set()
     # per benchmark, the key columns that tell its evaluations apart (the others are left empty in its rows)
     shown_keys = {b: [(k, opts.all_key_columns or k in DEFAULT_KEYS or k == "entry" or k in varying[b]) for k in keys]
-                  for b in by_benchmark}
-    main_column = {b: f"{b}/{MAIN_METRIC}" for b in by_benchmark}
+                  for b in benchmarks}
+    main_column = {b: f"{b}/{MAIN_METRIC}" for b in benchmarks}
     with collector_paused():
-        for entry, d in evaluations:
+        while evaluations:  # newest first, so a cell keeps the first value it gets
+            entry, d = evaluations.pop()
             bench = str(d.get("benchmark"))
             if opts.all_versions:
                 d = {**d, "entry": entry}
@@ -144,18 +147,18 @@ def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
                     if type(value) in (int, float):
                         col = f"{bench}/{name}"
                         metric_names.add(col)
-                        cells[col] = int(value) if name in COUNT_METRICS else value
+                        cells.setdefault(col, int(value) if name in COUNT_METRICS else value)
             elif type(value := metrics.get(MAIN_METRIC)) in (int, float):
                 metric_names.add(main_column[bench])
-                cells[main_column[bench]] = value
+                cells.setdefault(main_column[bench], value)
             if int(metrics.get("errored") or 0):
-                errored.setdefault(row_key, {})[bench] = int(metrics["errored"])
+                errored.setdefault(row_key, {}).setdefault(bench, int(metrics["errored"]))
         columns = sorted(metric_names, key=_column_order)
         order = {c: i for i, c in enumerate(columns)}
         table = EvalTable(keys, columns)
         for row_key in sorted(pivot):
             row: dict[str, Any] = dict(zip(keys, row_key))
-            cells = pivot[row_key]
+            cells = pivot.pop(row_key)
             row.update((c, cells[c]) for c in sorted(cells, key=order.__getitem__))  # in column order
             table.rows.append(row)
             table.errored.append(errored.get(row_key, {}))

@@ -390,6 +390,8 @@ class Registry:
         else:
             listed = self._entries(namespace, show_latest_version)
         wanted_tags = {t.lower() for t in tags or []}
+        if wanted_tags:
+            load_metadata(listed)  # every entry's tags are read: parse them all at once
         out: list[EntryInfo] = []
         for info in listed:
             if category and info.category != category:
