@@ -16,11 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from evaluation import EVALUATION_SCHEMA, SOLUTIONS_FILE
+from registry_cli.content import canonical_json, sha256_hex
 from registry_cli.engine.cache import drop_none, jsonable
 from registry_cli.engine.plan import Plan
 from registry_cli.engine.results import RunSummary
 from registry_cli.errors import NearaiError, VersionExistsError
-from registry_cli.manifest import FileEntry, Manifest, canonical_json, sha256_hex
+from registry_cli.manifest import FileEntry, Manifest
 from registry_cli.names import bump_version, check_name
 from registry_cli.registry import EntryInfo, Registry, scan_folder
 

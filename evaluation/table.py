@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from registry_cli.bulk import collector_paused
+from registry_cli.content import canonical_json, sha256_hex
 from registry_cli.errors import UsageError
-from registry_cli.manifest import canonical_json, sha256_hex
 from registry_cli.registry import EntryInfo, Registry, load_metadata
 
 DEFAULT_KEYS = ("model", "agent")

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from registry_cli.content import MANIFEST_SCHEMA
 from registry_cli.snapshots import read_snapshot, write_snapshot
 
 SCHEMA = 1
@@ -26,6 +27,14 @@ def summary(metadata: dict[str, Any]) -> tuple[str, bool, str, str]:
     agent, model = (str(details.get("agent") or ""), str(details.get("model") or "")) if isinstance(details, dict) \
         else ("", "")
     return str(metadata.get("category", "")), metadata.get("show_entry", True) is False, agent, model
+
+
+def listable(doc: object) -> bool:
+    """Whether a manifest document has the fields a listing reads, of the right types (every field is checked
+    when the `Manifest` itself is built from it)."""
+    return (isinstance(doc, dict) and doc.get("schema", MANIFEST_SCHEMA) == MANIFEST_SCHEMA
+            and isinstance(doc.get("metadata"), dict) and isinstance(doc.get("files"), list)
+            and all(isinstance(doc.get(k), str) for k in ("namespace", "name", "version", "created_at")))
 
 
 def row_of(manifest_hash: str, manifest_doc: dict[str, Any]) -> Row:

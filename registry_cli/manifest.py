@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError, field_validator
 
+from registry_cli.content import MANIFEST_SCHEMA, canonical_json, sha256_hex
 from registry_cli.errors import IntegrityError, MetadataError, NearaiError
-from registry_cli.names import check_name, check_rel_path, check_version
-
-MANIFEST_SCHEMA = "nearai.manifest/1"
-METADATA_FILE = "metadata.json"
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Deterministic JSON: sorted keys, no whitespace, UTF-8, NaN refused."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path | str) -> str:
-    """The file's sha256, read in 1 MiB blocks into one reused buffer. (Not memory-mapped: a file that someone
-    truncates while it is mapped kills the reader with SIGBUS.)"""
-    h = hashlib.sha256()
-    buf = bytearray(CHUNK)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
-
-
-CHUNK = 1024 * 1024
+from registry_cli.names import METADATA_FILE, check_name, check_rel_path, check_version
 
 
 class Metadata(BaseModel):
@@ -183,14 +156,6 @@ def manifest_from_doc(doc: dict[str, Any]) -> Manifest:
     raw["files"] = [FileEntry.model_construct(**f) for f in raw["files"]]
     raw["schema_"] = raw.pop("schema", MANIFEST_SCHEMA)
     return Manifest.model_construct(**raw)
-
-
-def listable(doc: object) -> bool:
-    """Whether a manifest document has the fields a listing reads, of the right types (every field is checked
-    when the `Manifest` itself is built from it)."""
-    return (isinstance(doc, dict) and doc.get("schema", MANIFEST_SCHEMA) == MANIFEST_SCHEMA
-            and isinstance(doc.get("metadata"), dict) and isinstance(doc.get("files"), list)
-            and all(isinstance(doc.get(k), str) for k in ("namespace", "name", "version", "created_at")))
 
 
 def manifest_from_bytes(data: bytes, expected_hash: str | None = None) -> Manifest:

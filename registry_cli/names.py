@@ -10,6 +10,8 @@ from typing import Any
 
 from registry_cli.errors import InvalidNameError
 
+METADATA_FILE = "metadata.json"  # what every entry folder holds: its name, version and description
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]{0,63}$")
 LATEST = "latest"

@@ -20,11 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from registry_cli.bulk import collector_paused, json_parsed
-from registry_cli.catalog import Catalog, Row, row_of, summary
+from registry_cli.catalog import Catalog, Row, listable, row_of, summary
 from registry_cli.config import Config, load_config
+from registry_cli.content import canonical_json, sha256_file, sha256_hex
 from registry_cli.errors import (
     EntryNotFoundError,
     IntegrityError,
@@ -37,20 +38,8 @@ from registry_cli.errors import (
 )
 from registry_cli.files import atomic_write_text, sha256_own_file
 from registry_cli.index import ObjectIndex
-from registry_cli.manifest import (
-    METADATA_FILE,
-    FileEntry,
-    Manifest,
-    Metadata,
-    canonical_json,
-    listable,
-    manifest_from_bytes,
-    manifest_from_doc,
-    read_metadata,
-    sha256_file,
-    sha256_hex,
-)
 from registry_cli.names import (
+    METADATA_FILE,
     EntryRef,
     bump_version,
     check_name,
@@ -60,6 +49,9 @@ from registry_cli.names import (
     version_key,
 )
 from registry_cli.store import Store, open_store
+
+if TYPE_CHECKING:  # the models import pydantic (0.1 s): only commands that build manifests pay for it
+    from registry_cli.manifest import FileEntry, Manifest, Metadata
 
 DOWNLOAD_MARKER = ".nearai_download.json"
 EXCLUDED_NAMES = frozenset({".git", "__pycache__", ".DS_Store", DOWNLOAD_MARKER, ".ipynb_checkpoints"})
@@ -99,9 +91,9 @@ class EntryInfo:
         """``manifest``: the model, or how to read it by its hash; ``metadata``: with `registry update` changes;
         ``created_at``: the manifest's, when it is not given."""
         self.namespace, self.name, self.version, self.manifest_hash = namespace, name, version, manifest_hash
-        self._manifest = manifest if isinstance(manifest, Manifest) else None
-        self._load = None if isinstance(manifest, Manifest) else manifest
-        self.created_at = manifest.created_at if isinstance(manifest, Manifest) else created_at
+        self._manifest = None if callable(manifest) else manifest
+        self._load = manifest if callable(manifest) else None
+        self.created_at = created_at if callable(manifest) else manifest.created_at
         self._metadata: dict[str, Any] | None = metadata
         self._raw = b""
         self.category, self.hidden, *subjects = summary(metadata)
@@ -268,6 +260,8 @@ class Registry:
                   fresh: bool = False) -> dict[str, Manifest]:
         """The verified manifests by hash. ``problems``: note one that is missing or corrupt there and leave it
         out, instead of failing. ``fresh``: ignore the index."""
+        from registry_cli.manifest import manifest_from_doc
+
         return {d: manifest_from_doc(doc) for d, doc in self._manifest_docs(digests, problems, fresh).items()}
 
     def _manifest_docs(self, digests: list[str], problems: list[str] | None = None, fresh: bool = False,
@@ -282,6 +276,10 @@ class Registry:
                 cached = json_parsed(((k, v) for k, _, v in self.index.iter_many(keys)), 500)
                 out = {keys[k]: doc for k, doc in cached if isinstance(doc, dict)}  # a damaged row: read again
         missing = [k for k, d in keys.items() if d not in out]
+        if not missing:
+            return out
+        if shape:
+            from registry_cli.manifest import manifest_from_bytes
 
         def fetch(k: str) -> tuple[str, bytes, Any, str]:
             try:
@@ -465,6 +463,8 @@ class Registry:
 
     # ---- publishing -------------------------------------------------------------------------------------------
     def upload(self, path: str | Path, bump: str | None = None) -> UploadResult:
+        from registry_cli.manifest import FileEntry, Manifest, read_metadata
+
         folder = Path(path).expanduser()
         if not folder.is_dir():
             raise InvalidNameError(f"{folder} is not a folder", "pass the folder that holds metadata.json")
@@ -600,6 +600,8 @@ class Registry:
             )
 
     def _write_version(self, folder: Path, version: str) -> Metadata:
+        from registry_cli.manifest import read_metadata
+
         path = folder / METADATA_FILE
         raw = json.loads(path.read_text(encoding="utf-8"))
         raw["version"] = version
@@ -613,6 +615,8 @@ class Registry:
         entry ``ns/name/version`` with ``changes``. ``details`` are merged into the published details, key by key,
         so hiding an evaluation keeps its metrics.
         """
+        from registry_cli.manifest import read_metadata
+
         folder = Path(target).expanduser()
         if folder.is_dir():
             meta = read_metadata(folder)
@@ -720,6 +724,8 @@ class Registry:
         raise last
 
     def metadata_template(self, path: str | Path, category: str = "", description: str = "") -> Path:
+        from registry_cli.manifest import Metadata
+
         folder = Path(path).expanduser()
         if not folder.is_dir():
             raise InvalidNameError(f"{folder} is not a folder", "create it first")

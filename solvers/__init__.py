@@ -21,12 +21,12 @@ from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
+from registry_cli.content import sha256_file
 from registry_cli.engine.blocking import BlockingSession, current_session
 from registry_cli.engine.cache import jsonable
 from registry_cli.engine.relay import Relay
 from registry_cli.engine.sandbox import Sandbox
 from registry_cli.errors import SolverError
-from registry_cli.manifest import sha256_file
 
 ENTRY_POINT_GROUP = "nearai.solvers"
 BUILTIN = {

@@ -213,7 +213,7 @@ def test_symlink_leaving_folder_is_refused(local_env: Env, tmp_path: Path) -> No
 
 
 def test_manifest_path_escape_is_refused(any_env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from registry_cli.manifest import canonical_json, sha256_hex
+    from registry_cli.content import canonical_json, sha256_hex
     from registry_cli.registry import blob_key, manifest_key, ref_key
 
     any_env.apply(monkeypatch)
@@ -233,7 +233,7 @@ def test_manifest_path_escape_is_refused(any_env: Env, tmp_path: Path, monkeypat
 
 def test_corrupt_blob_is_detected_and_nothing_written(local_env: Env, tmp_path: Path) -> None:
     local_env.run("registry", "upload", str(write_entry(tmp_path / "c", "c", "1.0", {"x.txt": "good"})), check=True)
-    from registry_cli.manifest import sha256_hex
+    from registry_cli.content import sha256_hex
 
     blob = local_env.home / "store" / "blobs" / "sha256" / sha256_hex(b"good")[:2] / sha256_hex(b"good")
     blob.write_bytes(b"bad!")
@@ -272,11 +272,12 @@ def test_cli_flags_are_validated_before_running(local_env: Env, tmp_path: Path) 
     assert proc.returncode == 2 and "unknown command" in proc.stderr
 
 
-def test_heavy_libraries_are_not_imported_by_help_or_list(local_env: Env) -> None:
+def test_heavy_libraries_are_not_imported_by_help_or_list(local_env: Env, tmp_path: Path) -> None:
+    local_env.run("registry", "upload", str(write_entry(tmp_path / "src", "ds")), check=True)
     code = (
         "import sys; from registry_cli.cli import main\n"
         "main(['registry', 'list'])\n"
-        "heavy = [m for m in ('boto3', 'botocore', 'datasets', 'litellm', 'aiohttp') if m in sys.modules]\n"
+        "heavy = [m for m in ('boto3', 'botocore', 'datasets', 'litellm', 'aiohttp', 'pydantic') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=local_env.vars, capture_output=True, text=True, cwd=ROOT)

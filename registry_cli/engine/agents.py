@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registry_cli.content import canonical_json, sha256_hex
 from registry_cli.engine import agent_host
 from registry_cli.engine.dataset import Source
 from registry_cli.engine.inference import InferenceFailure, Usage
 from registry_cli.engine.sandbox import STREAM_LIMIT, Captured, Limits, Sandbox, watch_disk
 from registry_cli.engine.transcript import Completer
 from registry_cli.errors import InferenceError
-from registry_cli.manifest import METADATA_FILE, canonical_json, sha256_hex
+from registry_cli.names import METADATA_FILE
 
 TRACE_TEXT_LIMIT = 8192  # characters kept of each message and of the agent's prints
 

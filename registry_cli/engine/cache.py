@@ -22,9 +22,9 @@ from typing import Any
 from diskcache import Cache, Disk
 from diskcache.core import MODE_RAW
 
+from registry_cli.content import canonical_json, sha256_hex
 from registry_cli.engine import packs
 from registry_cli.engine.inference import redact
-from registry_cli.manifest import canonical_json, sha256_hex
 from registry_cli.store import Store
 
 CACHE_SCHEMA = 2

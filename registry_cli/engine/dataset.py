@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry_cli.content import canonical_json, sha256_file, sha256_hex
 from registry_cli.engine.arrow import plain_table, rows_of
 from registry_cli.engine.datum_index import read_index, write_index
 from registry_cli.errors import DatasetError, NearaiError, UsageError
-from registry_cli.manifest import METADATA_FILE, canonical_json, sha256_file, sha256_hex
+from registry_cli.names import METADATA_FILE
 from registry_cli.registry import Registry, scan_folder
 
 

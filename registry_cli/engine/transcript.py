@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from registry_cli.content import canonical_json, sha256_hex
 from registry_cli.engine.inference import InferenceFailure, Messages, ModelSpec, Usage
-from registry_cli.manifest import canonical_json, sha256_hex
 
 
 class Completer(Protocol):
