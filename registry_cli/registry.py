@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import marshal
 import os
 import re
 import tempfile
@@ -129,13 +130,13 @@ class EntryInfo:
 
 
 def load_metadata(infos: Iterable[EntryInfo]) -> None:
-    """Parse the metadata of listed entries that is not parsed yet, many documents per call (what a listing that
-    reads every entry's details does first)."""
-    pending = ((i, i._raw) for i in infos if i._metadata is None)  # each document is let go once parsed
+    """Load the metadata of listed entries that is not loaded yet (what a listing that reads every entry's details
+    does first: with the collector paused, as for any bulk load)."""
     with collector_paused():
-        for info, doc in json_parsed(pending, 500):
-            info._metadata = doc if isinstance(doc, dict) else {}
-            info._raw = b""
+        for info in infos:
+            if info._metadata is None:
+                metadata = marshal.loads(info._raw)
+                info._metadata, info._raw = metadata if isinstance(metadata, dict) else {}, b""
 
 
 @dataclass
@@ -159,6 +160,7 @@ class DownloadResult:
 
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_CANONICAL_REF = re.compile(rb'\{"manifest":"([0-9a-f]{64})"\}')
 
 
 def _parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 16) -> list[R]:
@@ -234,7 +236,9 @@ class Registry:
 
         def fetch(k: str) -> tuple[str, str, str]:
             try:
-                digest = json.loads(self.store.get_bytes(k))["manifest"]
+                data = self.store.get_bytes(k)
+                canonical = _CANONICAL_REF.fullmatch(data)  # as `_commit` writes it: no JSON parser needed
+                digest = canonical.group(1).decode() if canonical else json.loads(data)["manifest"]
             except NotFoundInStore:
                 return k, "", ""
             except (ValueError, KeyError, TypeError):

@@ -1,12 +1,14 @@
 """Cache files that hold many small records at once (a store's folder listings, its entries' summaries): one
 marshal document behind a magic line and a checksum, written atomically. Reading never raises: a missing, torn,
 altered or foreign file reads as None and its owner rebuilds it. Only plain values go in (str, bytes, int, bool,
-tuples, lists, dicts); marshal is used because it loads them several times faster than JSON.
+tuples, lists, dicts); marshal is used because it loads them several times faster than JSON. A file written by
+another version of Python reads as None.
 """
 
 from __future__ import annotations
 
 import marshal
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 from registry_cli.bulk import collector_paused
 from registry_cli.files import atomic_write_bytes
 
-MAGIC = b"nearai-snapshot/1 "
+MAGIC = b"nearai-snapshot/1 py%d.%d " % sys.version_info[:2]  # marshal's format may change with Python's version
 
 
 def read_snapshot(path: Path) -> Any | None:

@@ -104,7 +104,10 @@ def test_catalog_lists_new_changed_and_removed_entries(local_env: Env, tmp_path:
     local_env.run("registry", "update", "tester/a/1.0.0", "--show_entry=false", check=True)
     assert "tester/a" not in local_env.run("registry", "list", check=True).stdout
 
-    next(catalog.iterdir()).write_bytes(b"nearai-snapshot/1 00000000\n" + b"\x00" * 100)  # damaged: rebuilt
+    damaged = next(catalog.iterdir())
+    data = bytearray(damaged.read_bytes())
+    data[-3] ^= 0xFF  # one byte of the rows flipped: the checksum no longer matches, so the file is rebuilt
+    damaged.write_bytes(bytes(data))
     out = _listed(local_env)
     assert "tester/a/1.0.0" in out and "tester/c/1.0.0" in out and "tester/b" not in out
 
