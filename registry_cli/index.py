@@ -7,6 +7,7 @@ Refs and manifests never change once written, so they are cached forever; this i
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -67,10 +68,22 @@ class ObjectIndex:
 def _open(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=30, check_same_thread=False)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("CREATE TABLE IF NOT EXISTS objects (store TEXT, key TEXT, etag TEXT, value BLOB, PRIMARY KEY (store, key))")
+        for attempt in range(_SETUP_ATTEMPTS):
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("CREATE TABLE IF NOT EXISTS objects (store TEXT, key TEXT, etag TEXT, value BLOB, "
+                           "PRIMARY KEY (store, key))")
+                break
+            except sqlite3.OperationalError as e:
+                # two processes setting up a new index at once: the switch to WAL does not wait for the other's lock
+                if "locked" not in str(e) or attempt == _SETUP_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
     except BaseException:
         db.close()
         raise
     return db
+
+
+_SETUP_ATTEMPTS = 25  # about 6 s of waiting in all

@@ -320,3 +320,14 @@ def test_a_damaged_row_in_the_local_index_is_read_from_the_store_again(s3_env: E
     shutil.rmtree(s3_env.home / "cache" / "catalog")  # listings read their summaries from the index again
     out = s3_env.run("registry", "list", check=True)
     assert all(f"tester/{name}/1.0.0" in out.stdout for name in ("a", "b", "c")), out.stdout + out.stderr
+
+
+def test_processes_setting_up_a_new_index_at_once_all_succeed(tmp_path: Path) -> None:
+    """The switch of a new index to WAL does not wait for another process's lock: it is retried."""
+    code = ("import sys; from pathlib import Path; from registry_cli.index import ObjectIndex\n"
+            "for i in range(20):\n"
+            "    ObjectIndex(Path(sys.argv[1]) / f'{i}.sqlite', 'store').put_many([('k', '', b'v')])\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
