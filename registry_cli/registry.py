@@ -97,8 +97,8 @@ class EntryInfo:
         self.created_at = created_at if callable(manifest) else manifest.created_at
         self._metadata: dict[str, Any] | None = metadata
         self._raw = b""
-        self.category, self.hidden, *subjects = summary(metadata)
-        self.subjects = (subjects[0], subjects[1])
+        self.category, self.hidden, agent, model = summary(metadata)
+        self.subjects = (agent, model)
 
     @classmethod
     def listed(cls, namespace: str, name: str, version: str, row: Row, load: Callable[[str], Manifest]) -> EntryInfo:
