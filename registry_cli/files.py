@@ -17,12 +17,13 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """`atomic_write_text` for bytes."""
+def atomic_write_bytes(path: Path, data: bytes, *more: bytes) -> None:
+    """`atomic_write_text` for bytes: ``data`` then each of ``more`` (not joined in memory first)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for part in (data, *more):
+                f.write(part)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -40,6 +40,6 @@ def write_snapshot(path: Path, value: Any) -> None:
     body = marshal.dumps(value)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, MAGIC + b"%08x\n" % zlib.crc32(body) + body)
+        atomic_write_bytes(path, MAGIC + b"%08x\n" % zlib.crc32(body), body)  # tens of MB: not copied to join
     except OSError:
         pass
