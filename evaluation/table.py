@@ -50,7 +50,13 @@ class EvalTable:
 
 def key_value(details: dict[str, Any], name: str) -> str:
     """A key column's text: dicts as k=v pairs, nothing as the empty string."""
-    value = details.get(name)
+    return _text(details.get(name))
+
+
+def _text(value: Any) -> str:
+    """`key_value` of a value already read."""
+    if isinstance(value, str):
+        return value
     if value is None:
         return ""
     if isinstance(value, dict):
@@ -67,8 +73,8 @@ def _varies(evaluations: list[dict[str, Any]], name: str) -> bool:
     first = values[0]
     if values.count(first) == len(values) and len(set(map(type, values))) == 1:
         return False
-    text = _text(first, name)
-    return any(_text(v, name) != text for v in values)
+    text = _text(first)
+    return any(_text(v) != text for v in values)
 
 
 def _evaluation_key(d: dict[str, Any]) -> str:
@@ -136,8 +142,7 @@ def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
             bench = str(d.get("benchmark"))
             if opts.all_versions:
                 d = {**d, "entry": entry}
-            row_key = tuple([(v if type(v := d.get(k)) is str else key_value(d, k)) if on else ""
-                             for k, on in shown_keys[bench]])
+            row_key = tuple([_text(d.get(k)) if on else "" for k, on in shown_keys[bench]])
             cells = pivot.get(row_key)
             if cells is None:
                 cells = pivot[row_key] = {}
@@ -163,11 +168,6 @@ def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
             table.rows.append(row)
             table.errored.append(errored.get(row_key, {}))
     return table
-
-
-def _text(value: Any, name: str) -> str:
-    """`key_value` of a value already read."""
-    return value if isinstance(value, str) else key_value({name: value}, name)
 
 
 def _column_order(column: str) -> tuple[str, int, str]:
