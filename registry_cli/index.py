@@ -7,9 +7,11 @@ Refs and manifests never change once written, so they are cached forever; this i
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 _SCAN_FROM = 2000  # this many keys or more are read by one scan of the range they span
 
@@ -18,7 +20,10 @@ _DAMAGED = ("file is not a database", "database disk image is malformed", "disk 
 
 
 class ObjectIndex:
+    """Safe to share between threads: they take turns on its one connection, whose transaction they would share."""
+
     def __init__(self, path: Path, store_url: str) -> None:
+        self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
             self._db = _open(path)
@@ -40,29 +45,35 @@ class ObjectIndex:
         span = [self._store, min(wanted), max(wanted)] if len(wanted) >= _SCAN_FROM else []
         where = "store=? AND key >= ? AND key <= ?"
         # many keys that are most of the rows in their range: one pass over it beats hundreds of IN (...) lookups
-        if span and self._db.execute(f"SELECT COUNT(*) FROM objects WHERE {where}", span).fetchone()[0] <= 4 * len(wanted):
+        if span and self._rows(f"SELECT COUNT(*) FROM objects WHERE {where}", span)[0][0] <= 4 * len(wanted):
             want = set(wanted)
-            cursor = self._db.execute(f"SELECT key, etag, value FROM objects WHERE {where}", span)
-            while rows := cursor.fetchmany(500):
+            page = f"SELECT key, etag, value FROM objects WHERE {where} ORDER BY key LIMIT 500"
+            while rows := self._rows(page, span):
                 for key, etag, value in rows:
                     if key in want:
                         yield key, etag, bytes(value)
+                span = [self._store, rows[-1][0] + "\0", span[2]]  # the next page starts just after this one
             return
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             q = f"SELECT key, etag, value FROM objects WHERE store=? AND key IN ({','.join('?' * len(chunk))})"
-            for key, etag, value in self._db.execute(q, [self._store, *chunk]).fetchall():
+            for key, etag, value in self._rows(q, [self._store, *chunk]):
                 yield key, etag, bytes(value)
 
+    def _rows(self, query: str, args: list[str]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(query, args).fetchall()
+
     def put_many(self, items: Iterable[tuple[str, str, bytes]]) -> None:
-        with self._db:
+        with self._lock, self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO objects (store, key, etag, value) VALUES (?, ?, ?, ?)",
                 [(self._store, k, e, v) for k, e, v in items],
             )
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
 
 def _open(path: Path) -> sqlite3.Connection:

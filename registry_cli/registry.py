@@ -15,6 +15,7 @@ import marshal
 import os
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -210,14 +211,16 @@ class Registry:
         self.config = config or load_config()
         self.store = store or open_store(self.config)
         self._index: ObjectIndex | None = None
+        self._index_lock = threading.Lock()  # a suite's cells share one registry from several threads
         self._create_only = False
         self.skipped: list[str] = []  # what the last listing left out, and why
 
     @property
     def index(self) -> ObjectIndex:
-        if self._index is None:
-            self._index = ObjectIndex(self.config.cache_dir / "objects.sqlite", self.store.url)
-        return self._index
+        with self._index_lock:
+            if self._index is None:
+                self._index = ObjectIndex(self.config.cache_dir / "objects.sqlite", self.store.url)
+            return self._index
 
     # ---- reading -----------------------------------------------------------------------------------------------
     def versions(self, namespace: str, name: str) -> list[str]:

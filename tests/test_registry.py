@@ -6,10 +6,12 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from registry_cli.index import ObjectIndex
 from tests.conftest import ROOT, Env, second_home, write_entry
 
 
@@ -331,3 +333,27 @@ def test_processes_setting_up_a_new_index_at_once_all_succeed(tmp_path: Path) ->
              for _ in range(6)]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, errors
+
+
+def test_threads_sharing_one_index_take_turns(tmp_path: Path) -> None:
+    """A suite's cells write the index from several threads: one thread's commit must not end another's transaction
+    (it failed with "cannot commit - no transaction is active")."""
+    index = ObjectIndex(tmp_path / "objects.sqlite", "store")
+    errors: list[str] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(300):
+                index.put_many([(f"k{t}-{i}-{j}", "", b"v") for j in range(20)])
+                assert index.get_many([f"k{t}-{i}-0"]) == {f"k{t}-{i}-0": ("", b"v")}
+        except Exception as e:
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(index.get_many(f"k{t}-{i}-{j}" for t in range(6) for i in range(300) for j in range(20))) == 36000
+    index.close()
