@@ -9,13 +9,16 @@ two evaluations of one benchmark apart. This module returns data; the CLI render
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from dataclasses import astuple, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from registry_cli.bulk import collector_paused
 from registry_cli.content import canonical_json, sha256_hex
 from registry_cli.errors import UsageError
 from registry_cli.registry import EntryInfo, Registry, load_metadata
+from registry_cli.snapshots import read_snapshot, write_snapshot
 
 DEFAULT_KEYS = ("model", "agent")
 VARYING_KEYS = ("subset", "selection", "dataset", "num_repeats", "solver", "solver_version", "solver_args",
@@ -27,6 +30,7 @@ METRIC_ORDER = ("score", "stderr", "ci95_low", "ci95_high", "n", "passed", "fail
                 "completion_tokens", "cost", "duration_s")
 COUNT_METRICS = frozenset({"n", "passed", "failed", "errored", "prompt_tokens", "completion_tokens"})
 FORMATS = ("table", "csv", "json", "markdown")
+PIVOT_VERSION = 1  # raise it with any change to what the pivot makes of the same evaluations: kept tables are remade
 
 
 @dataclass
@@ -90,13 +94,16 @@ def _evaluation_key(d: dict[str, Any]) -> str:
 def evaluation_details(registry: Registry, opts: TableOptions) -> list[dict[str, Any]]:
     """Details of the evaluations the table shows: the latest of each identity (every version with
     ``all_versions``), leaving out hidden ones unless ``show_all``; each with its ``entry`` and ``created_at``."""
-    return [{**d, "entry": entry, "created_at": created} for created, entry, d in _latest(registry, opts)]
+    return [{**d, "entry": entry, "created_at": created} for created, entry, d in _latest(_listed(registry, opts), opts)]
 
 
-def _latest(registry: Registry, opts: TableOptions) -> list[tuple[str, str, dict[str, Any]]]:
+def _listed(registry: Registry, opts: TableOptions) -> list[EntryInfo]:
+    return registry.list_entries(namespace=opts.namespace, category="evaluation", show_all=opts.show_all,
+                                 show_latest_version=False)
+
+
+def _latest(entries: list[EntryInfo], opts: TableOptions) -> list[tuple[str, str, dict[str, Any]]]:
     """`evaluation_details` as (created_at, entry, details), oldest first, the details not copied."""
-    entries = registry.list_entries(namespace=opts.namespace, category="evaluation", show_all=opts.show_all,
-                                    show_latest_version=False)
     load_metadata(entries)
     latest: dict[str, tuple[str, EntryInfo, dict[str, Any]]] = {}  # group -> (created_at, entry, details)
     for e in entries:
@@ -115,7 +122,33 @@ def _latest(registry: Registry, opts: TableOptions) -> list[tuple[str, str, dict
 
 
 def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
-    evaluations = [(entry, d) for _, entry, d in _latest(registry, opts)]
+    """The pivot of the evaluations listed with ``opts``. It is kept on this machine (``cache/tables/``, one file
+    per store and options) with a digest of what it was made from: each listed entry's name, manifest hash and
+    `registry update` changes. Manifests never change, so an equal digest means an equal table, and reading the
+    kept one replaces loading every evaluation's metadata."""
+    entries = _listed(registry, opts)
+    path, made_from = _kept_at(registry, opts, entries)
+    kept = read_snapshot(path)
+    if isinstance(kept, tuple) and len(kept) == 5 and kept[0] == made_from:
+        return EvalTable(*kept[1:])
+    evaluations = [(entry, d) for _, entry, d in _latest(entries, opts)]
+    del entries  # their metadata, but for the details the pivot reads
+    table = _pivot(evaluations, opts)
+    write_snapshot(path, (made_from, table.key_columns, table.metric_columns, table.rows, table.errored))
+    return table
+
+
+def _kept_at(registry: Registry, opts: TableOptions, entries: list[EntryInfo]) -> tuple[Path, str]:
+    """Where the table for ``opts`` is kept, and the digest of what it is made from."""
+    asked = canonical_json([PIVOT_VERSION, registry.store.url, astuple(opts)])
+    made_from = hashlib.sha256(asked)
+    made_from.update("\n".join([f"{e.namespace}/{e.name}/{e.version} {e.manifest_hash} {e.revision}"
+                                for e in entries]).encode())
+    return registry.config.cache_dir / "tables" / f"{sha256_hex(asked)[:16]}.bin", made_from.hexdigest()
+
+
+def _pivot(evaluations: list[tuple[str, dict[str, Any]]], opts: TableOptions) -> EvalTable:
+    """The table of (entry, details) pairs, oldest first; it empties ``evaluations`` as it goes."""
     by_benchmark: dict[str, list[dict[str, Any]]] = {}
     for _, d in evaluations:
         by_benchmark.setdefault(str(d.get("benchmark")), []).append(d)

@@ -77,7 +77,7 @@ class Catalog:
 
     def keep_only(self, prefix: str, listed: set[str]) -> None:
         """Forget the rows under ``prefix`` whose ref is no longer listed (removed from the store by hand)."""
-        gone = [k for k in self.rows if k.startswith(prefix) and k not in listed]
+        gone = [k for k in self.rows.keys() - listed if k.startswith(prefix)]
         for k in gone:
             del self.rows[k]
         self._changed = self._changed or bool(gone)

@@ -45,7 +45,6 @@ def check_version(value: object) -> str:
     return value
 
 
-@functools.lru_cache(maxsize=65536)  # listings sort thousands of entries that share a few versions
 @functools.lru_cache(maxsize=4096)  # listings compare the same few version texts thousands of times
 def version_key(version: str) -> tuple[int, Any]:
     """PEP 440 order (2.0.0rc1 < 2.0.0 < 2.0.0.post1); versions that are not PEP 440 sort first, as text."""

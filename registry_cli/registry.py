@@ -86,19 +86,21 @@ class EntryInfo:
     its `Manifest` read, only when asked for (most listings show a few and filter the rest by the row)."""
 
     __slots__ = ("_load", "_manifest", "_metadata", "_raw", "category", "created_at", "hidden", "manifest_hash",
-                 "name", "namespace", "subjects", "version")
+                 "name", "namespace", "revision", "subjects", "version")
 
     def __init__(self, namespace: str, name: str, version: str, manifest_hash: str,
-                 manifest: Manifest | Callable[[str], Manifest], metadata: dict[str, Any], created_at: str = "") -> None:
-        """``manifest``: the model, or how to read it by its hash; ``metadata``: with `registry update` changes;
-        ``created_at``: the manifest's, when it is not given."""
+                 manifest: Manifest | Callable[[str], Manifest], metadata: dict[str, Any], created_at: str = "",
+                 overlay: dict[str, Any] | None = None) -> None:
+        """``manifest``: the model, or how to read it by its hash; ``metadata``: as published, with ``overlay``
+        (`registry update` changes) applied here; ``created_at``: the manifest's, when it is not given."""
         self.namespace, self.name, self.version, self.manifest_hash = namespace, name, version, manifest_hash
         self._manifest = None if callable(manifest) else manifest
         self._load = manifest if callable(manifest) else None
         self.created_at = created_at if callable(manifest) else manifest.created_at
-        self._metadata: dict[str, Any] | None = metadata
+        self._metadata: dict[str, Any] | None = apply_overlay(metadata, overlay)  # a copy, never the manifest's
         self._raw = b""
-        self.category, self.hidden, agent, model = summary(metadata)
+        self.revision = sha256_hex(canonical_json(overlay)) if overlay else ""  # tells an updated entry apart
+        self.category, self.hidden, agent, model = summary(self._metadata)
         self.subjects = (agent, model)
 
     @classmethod
@@ -108,7 +110,7 @@ class EntryInfo:
         self.namespace, self.name, self.version = namespace, name, version
         self.manifest_hash, self.created_at, self.category, self.hidden, agent, model, self._raw = row
         self.subjects = (agent, model)
-        self._manifest, self._load, self._metadata = None, load, None
+        self._manifest, self._load, self._metadata, self.revision = None, load, None, ""
         return self
 
     @property
@@ -346,7 +348,7 @@ class Registry:
 
     def _info(self, ns: str, name: str, version: str, digest: str, manifest: Manifest,
               overlay: dict[str, Any] | None) -> EntryInfo:
-        return EntryInfo(ns, name, version, digest, manifest, apply_overlay(manifest.metadata, overlay))
+        return EntryInfo(ns, name, version, digest, manifest, manifest.metadata, overlay=overlay)
 
     def resolve(self, entry: str | EntryRef, fresh: bool = False) -> EntryInfo:
         """The published version ``entry`` names (the latest when it names none). ``fresh``: read the store, not
@@ -449,8 +451,7 @@ class Registry:
                     continue
                 info = listed(ns, name, version, row, load)
                 if overlays and (overlay := overlays.get(meta_key(ns, name, version))) is not None:
-                    info = EntryInfo(ns, name, version, row[0], load, apply_overlay(info.metadata, overlay),
-                                     info.created_at)
+                    info = EntryInfo(ns, name, version, row[0], load, info.metadata, info.created_at, overlay)
                 out.append(info)
         return out
 

@@ -242,7 +242,8 @@ class LocalStore:
         """Each folder is listed again only when its modification time or inode changed since it was last listed;
         otherwise one `stat` stands in for the listing. A folder modified less than `SETTLED_NS` before it was
         listed is not remembered: a second change within the file system clock's granularity could leave its
-        time as it was (git's "racy" entries)."""
+        time as it was (git's "racy" entries). Keys come out folder by folder, in name order: a listing's sort of
+        them has next to nothing to do."""
         if self.memo_dir is None:
             yield from self.keys(prefix)
             return
@@ -272,7 +273,7 @@ class LocalStore:
             for name in folder[3]:
                 yield sub + name
             if folder[2]:
-                stack.extend([f"{rel}/{name}" if rel else name for name in folder[2]])
+                stack.extend([f"{rel}/{name}" if rel else name for name in reversed(folder[2])])  # popped in order
         if now != seen:
             write_snapshot(memo_path, (self.url, lead, now))
 
@@ -304,7 +305,7 @@ def _listed_folder(path: str, st: os.stat_result) -> Folder | None:
                     files.append(e.name)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return st.st_mtime_ns, st.st_ino, tuple(dirs), tuple(files)
+    return st.st_mtime_ns, st.st_ino, tuple(sorted(dirs)), tuple(sorted(files))  # keys come out sorted
 
 
 class _Writer(Protocol):

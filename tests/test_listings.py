@@ -1,8 +1,10 @@
-"""Listings over many entries: folder listings remembered by modification time, and the per-store catalog of ref
-summaries. Both are caches of this machine: they must never hide a change in the store."""
+"""Listings over many entries: folder listings remembered by modification time, the per-store catalog of ref
+summaries, and the evaluation table kept with a digest of what it was made from. All are caches of this machine:
+they must never hide a change in the store."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -10,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from evaluation import EVALUATION_SCHEMA
+from registry_cli.snapshots import read_snapshot, write_snapshot
 from registry_cli.store import SETTLED_NS, LocalStore
 from tests.conftest import Env, write_entry
 
@@ -35,8 +39,8 @@ def test_remembered_listing_follows_every_change(tmp_path: Path) -> None:
     _age(store.root)
 
     def same() -> list[str]:
-        remembered = sorted(store.keys_remembered("refs/"))
-        assert remembered == sorted(store.keys("refs/"))
+        remembered = list(store.keys_remembered("refs/"))
+        assert remembered == sorted(store.keys("refs/"), key=lambda k: k.split("/"))  # in order, folder by folder
         return remembered
 
     assert same() == ["refs/ns/a/1.json", "refs/ns/b/1.json", "refs/other/c/2.json"]
@@ -128,3 +132,46 @@ def test_a_warm_listing_reads_nothing_but_the_listing(s3_env: Env, tmp_path: Pat
     assert listed[1].metadata["name"] == "b" and gets == []
     assert [f.path for f in listed[1].manifest.files] == ["data.txt", "metadata.json"]  # read when asked for
     assert len(gets) == 1 and gets[0].endswith(".json") and "/manifests/" in gets[0]
+
+
+def _evaluation(folder: Path, model: str, score: float) -> Path:
+    details = {"schema": EVALUATION_SCHEMA, "benchmark": "sums", "model": model, "agent": "",
+               "evaluation_key": f"key-{model}", "metrics": {"score": score, "n": 4, "errored": 0}}
+    return write_entry(folder / model, f"eval_{model}", category="evaluation", details=details)
+
+
+def _table(env: Env) -> list[str]:
+    return env.run("evaluation", "table", "--format=csv", check=True).stdout.splitlines()
+
+
+def test_kept_table_follows_every_change(local_env: Env, tmp_path: Path) -> None:
+    for model, score in (("m1", 0.5), ("m2", 0.25)):
+        local_env.run("registry", "upload", str(_evaluation(tmp_path, model, score)), check=True)
+    assert _table(local_env) == ["model,agent,sums/score", "m1,,0.5", "m2,,0.25"]
+    kept = local_env.home / "cache" / "tables"
+    assert len(list(kept.iterdir())) == 1
+    local_env.run("registry", "upload", str(_evaluation(tmp_path, "m3", 0.75)), check=True)  # a new evaluation
+    assert _table(local_env) == ["model,agent,sums/score", "m1,,0.5", "m2,,0.25", "m3,,0.75"]
+    m1 = tmp_path / "m1"
+    meta = json.loads((m1 / "metadata.json").read_text())
+    meta["details"]["metrics"]["score"] = 1.0
+    (m1 / "metadata.json").write_text(json.dumps(meta))
+    local_env.run("registry", "update", str(m1), check=True)  # details changed by `registry update`
+    assert _table(local_env) == ["model,agent,sums/score", "m1,,1.0", "m2,,0.25", "m3,,0.75"]
+    local_env.run("registry", "update", "tester/eval_m2/1.0.0", "--show_entry=false", check=True)  # hidden
+    assert _table(local_env) == ["model,agent,sums/score", "m1,,1.0", "m3,,0.75"]
+    (local_env.home / "store" / "refs" / "tester" / "eval_m3" / "1.0.0.json").unlink()  # removed by hand
+    assert _table(local_env) == ["model,agent,sums/score", "m1,,1.0"]
+    shown_all = local_env.run("evaluation", "table", "--format=csv", "--show_all", check=True).stdout.splitlines()
+    assert shown_all == ["model,agent,sums/score", "m1,,1.0", "m2,,0.25"]  # other options: a table of their own
+    assert len(list(kept.iterdir())) == 2
+
+    # the kept table is what answers while nothing changed: one altered in place (same digest) is what is shown
+    path = next(p for p in kept.iterdir() if "m2" not in str(read_snapshot(p)))
+    made_from, keys, columns, rows, errored = read_snapshot(path)
+    write_snapshot(path, (made_from, keys, columns, [{**rows[0], "sums/score": 0.125}], errored))
+    assert _table(local_env) == ["model,agent,sums/score", "m1,,0.125"]
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF  # a damaged file: its checksum fails, so the table is made again
+    path.write_bytes(bytes(data))
+    assert _table(local_env) == ["model,agent,sums/score", "m1,,1.0"]
