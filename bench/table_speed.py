@@ -54,10 +54,10 @@ print(n)
 
 
 def forget(home: Path) -> None:
-    """A cold machine: nothing of the store cached locally (object index, catalog, folder listings)."""
+    """A cold machine: nothing of the store cached locally (object index, catalog, folder listings, kept tables)."""
     for suffix in ("", "-wal", "-shm"):
         (home / "cache" / f"objects.sqlite{suffix}").unlink(missing_ok=True)
-    for folder in ("catalog", "listings"):
+    for folder in ("catalog", "listings", "tables"):
         shutil.rmtree(home / "cache" / folder, ignore_errors=True)
 
 

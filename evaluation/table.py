@@ -10,14 +10,16 @@ two evaluations of one benchmark apart. This module returns data; the CLI render
 from __future__ import annotations
 
 import hashlib
+import sys
+from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from registry_cli.bulk import collector_paused
 from registry_cli.content import canonical_json, sha256_hex
 from registry_cli.errors import UsageError
-from registry_cli.registry import EntryInfo, Registry, load_metadata
+from registry_cli.registry import EntryInfo, Registry, each_metadata
 from registry_cli.snapshots import read_snapshot, write_snapshot
 
 DEFAULT_KEYS = ("model", "agent")
@@ -30,6 +32,7 @@ METRIC_ORDER = ("score", "stderr", "ci95_low", "ci95_high", "n", "passed", "fail
                 "completion_tokens", "cost", "duration_s")
 COUNT_METRICS = frozenset({"n", "passed", "failed", "errored", "prompt_tokens", "completion_tokens"})
 FORMATS = ("table", "csv", "json", "markdown")
+T = TypeVar("T")
 PIVOT_VERSION = 1  # raise it with any change to what the pivot makes of the same evaluations: kept tables are remade
 
 
@@ -68,12 +71,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _varies(evaluations: list[dict[str, Any]], name: str) -> bool:
+def _varies(evaluations: list[Projected], name: str) -> bool:
     """Whether key column ``name`` takes more than one text among ``evaluations`` (raw values are compared
     first, all at once; texts are made only where they differ)."""
     if not evaluations:
         return False
-    values = [d.get(name) for d in evaluations]
+    at = ALL_KEYS.index(name)
+    values = [p[1][at] for p in evaluations]
     first = values[0]
     if values.count(first) == len(values) and len(set(map(type, values))) == 1:
         return False
@@ -94,7 +98,8 @@ def _evaluation_key(d: dict[str, Any]) -> str:
 def evaluation_details(registry: Registry, opts: TableOptions) -> list[dict[str, Any]]:
     """Details of the evaluations the table shows: the latest of each identity (every version with
     ``all_versions``), leaving out hidden ones unless ``show_all``; each with its ``entry`` and ``created_at``."""
-    return [{**d, "entry": entry, "created_at": created} for created, entry, d in _latest(_listed(registry, opts), opts)]
+    return [{**d, "entry": entry, "created_at": created}
+            for created, entry, d in _latest(_listed(registry, opts), opts, lambda d: d)]
 
 
 def _listed(registry: Registry, opts: TableOptions) -> list[EntryInfo]:
@@ -102,12 +107,11 @@ def _listed(registry: Registry, opts: TableOptions) -> list[EntryInfo]:
                                  show_latest_version=False)
 
 
-def _latest(entries: list[EntryInfo], opts: TableOptions) -> list[tuple[str, str, dict[str, Any]]]:
-    """`evaluation_details` as (created_at, entry, details), oldest first, the details not copied."""
-    load_metadata(entries)
-    latest: dict[str, tuple[str, EntryInfo, dict[str, Any]]] = {}  # group -> (created_at, entry, details)
-    for e in entries:
-        d = e.metadata.get("details")
+def _latest(entries: list[EntryInfo], opts: TableOptions, keep: Callable[[dict[str, Any]], T]) -> list[tuple[str, str, T]]:
+    """`evaluation_details` as (created_at, entry, what ``keep`` makes of the details), oldest first."""
+    latest: dict[str, tuple[str, EntryInfo, T]] = {}  # group -> (created_at, entry, kept)
+    for e, metadata in each_metadata(entries):
+        d = metadata.get("details")
         if not isinstance(d, dict) or not str(d.get("schema", "")).startswith("nearai.evaluation/"):
             continue
         if opts.benchmark and d.get("benchmark") != opts.benchmark:
@@ -117,8 +121,20 @@ def _latest(entries: list[EntryInfo], opts: TableOptions) -> list[tuple[str, str
         group = e.entry if opts.all_versions else _evaluation_key(d)
         known = latest.get(group)
         if known is None or e.created_at >= known[0]:
-            latest[group] = (e.created_at, e, d)
-    return [(created, e.entry, d) for created, e, d in sorted(latest.values(), key=lambda t: t[0])]
+            latest[group] = (e.created_at, e, keep(d))
+    return [(created, e.entry, kept) for created, e, kept in sorted(latest.values(), key=lambda t: t[0])]
+
+
+# what the pivot reads of an evaluation's details: benchmark, the values of ALL_KEYS, metrics
+Projected = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+def _projected(d: dict[str, Any]) -> Projected:
+    """All that is held of each of (say) 50,000 evaluations while the table is made; metric names are shared."""
+    metrics = d.get("metrics") or {}
+    if isinstance(metrics, dict):
+        metrics = {sys.intern(k): v for k, v in metrics.items() if isinstance(k, str)}
+    return str(d.get("benchmark")), tuple([d.get(k) for k in ALL_KEYS]), metrics
 
 
 def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
@@ -131,8 +147,8 @@ def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
     kept = read_snapshot(path)
     if isinstance(kept, tuple) and len(kept) == 5 and kept[0] == made_from:
         return EvalTable(*kept[1:])
-    evaluations = [(entry, d) for _, entry, d in _latest(entries, opts)]
-    del entries  # their metadata, but for the details the pivot reads
+    evaluations = [(entry, p) for _, entry, p in _latest(entries, opts, _projected)]
+    del entries
     table = _pivot(evaluations, opts)
     write_snapshot(path, (made_from, table.key_columns, table.metric_columns, table.rows, table.errored))
     return table
@@ -147,11 +163,11 @@ def _kept_at(registry: Registry, opts: TableOptions, entries: list[EntryInfo]) -
     return registry.config.cache_dir / "tables" / f"{sha256_hex(asked)[:16]}.bin", made_from.hexdigest()
 
 
-def _pivot(evaluations: list[tuple[str, dict[str, Any]]], opts: TableOptions) -> EvalTable:
+def _pivot(evaluations: list[tuple[str, Projected]], opts: TableOptions) -> EvalTable:
     """The table of (entry, details) pairs, oldest first; it empties ``evaluations`` as it goes."""
-    by_benchmark: dict[str, list[dict[str, Any]]] = {}
-    for _, d in evaluations:
-        by_benchmark.setdefault(str(d.get("benchmark")), []).append(d)
+    by_benchmark: dict[str, list[Projected]] = {}
+    for _, p in evaluations:
+        by_benchmark.setdefault(p[0], []).append(p)
     varying = {b: {k for k in VARYING_KEYS if _varies(ds, k)} for b, ds in by_benchmark.items()}
     benchmarks = list(by_benchmark)
     del by_benchmark  # below, each evaluation is let go once it is in the pivot
@@ -168,18 +184,15 @@ def _pivot(evaluations: list[tuple[str, dict[str, Any]]], opts: TableOptions) ->
     # per benchmark, the key columns that tell its evaluations apart (the others are left empty in its rows)
     shown_keys = {b: [(k, opts.all_key_columns or k in DEFAULT_KEYS or k == "entry" or k in varying[b]) for k in keys]
                   for b in benchmarks}
+    at = {k: i for i, k in enumerate(ALL_KEYS)}
     main_column = {b: f"{b}/{MAIN_METRIC}" for b in benchmarks}
     with collector_paused():
         while evaluations:  # newest first, so a cell keeps the first value it gets
-            entry, d = evaluations.pop()
-            bench = str(d.get("benchmark"))
-            if opts.all_versions:
-                d = {**d, "entry": entry}
-            row_key = tuple([_text(d.get(k)) if on else "" for k, on in shown_keys[bench]])
+            entry, (bench, values, metrics) = evaluations.pop()
+            row_key = tuple([(entry if k == "entry" else _text(values[at[k]])) if on else "" for k, on in shown_keys[bench]])
             cells = pivot.get(row_key)
             if cells is None:
                 cells = pivot[row_key] = {}
-            metrics = d.get("metrics") or {}
             if opts.all_metrics:
                 for name, value in metrics.items():
                     if type(value) in (int, float):

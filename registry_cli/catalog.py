@@ -1,25 +1,32 @@
-"""What this machine knows of a store's published versions, for listings over many entries: one cache file per
-store holding a summary row per ref. Refs are create-only, so a row stays true for as long as its ref is listed:
-a listing reads from the store only the refs it has no row for, and parses an entry's metadata only when it is
-asked for (`registry list` shows 32 of 50,000; the filters it applies to all of them are in the row).
+"""What this machine knows of a store's published versions, for listings over many entries: per store, one cache
+file holding a summary row per ref, and a log of the entries' metadata. Refs are create-only, so a row stays true for
+as long as its ref is listed: a listing reads from the store only the refs it has no row for, and parses an entry's
+metadata only when it is asked for (`registry list` shows 32 of 50,000; the filters it applies to all of them are in
+the row). The metadata is kept out of the rows, so loading them loads none of it: a row says where its record is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import marshal
-import sys
+import os
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from registry_cli.content import MANIFEST_SCHEMA
 from registry_cli.snapshots import read_snapshot, write_snapshot
 
-SCHEMA = 2
+SCHEMA = 3
 
-# manifest hash, created_at, category, hidden (show_entry false), subject agent, subject model, metadata (marshal:
-# 4x faster to write than JSON and faster to read, and the catalog is this machine's own, for this Python)
-Row = tuple[str, str, str, bool, str, str, bytes]
+# manifest hash, created_at, category, hidden (show_entry false), subject agent, subject model, and the offset and
+# length of the entry's metadata record in the log (-1, 0 when the log has none: the manifest has it)
+Row = tuple[str, str, str, bool, str, str, int, int]
+Reader = Callable[[str, int, int], "dict[str, Any] | None"]  # (manifest hash, offset, length) -> metadata or None
+COMPACT_ABOVE = 1 << 20  # bytes of records no row points at, beyond the live ones, before a log is written anew
 
 
 def summary(metadata: dict[str, Any]) -> tuple[str, bool, str, str]:
@@ -39,40 +46,109 @@ def listable(doc: object) -> bool:
             and all(isinstance(doc.get(k), str) for k in ("namespace", "name", "version", "created_at")))
 
 
-def row_of(manifest_hash: str, manifest_doc: dict[str, Any]) -> Row:
-    """The row of a verified manifest document."""
-    metadata = manifest_doc.get("metadata")
-    metadata = metadata if isinstance(metadata, dict) else {}
-    return (manifest_hash, str(manifest_doc.get("created_at", "")), *summary(metadata),
-            marshal.dumps(_interned_keys(metadata)))
+class MetadataLog:
+    """Metadata of a store's manifests, record after record: the manifest hash, a CRC32 of the body, then the body
+    (marshal: 4x faster to write than JSON and faster to read; the log is this machine's own, for this Python).
+    Records are appended and never changed in place. A record is read at the offset its row gives and must carry the
+    row's hash and a matching CRC: one that does not reads as None, and the metadata is read from the manifest."""
+
+    HEAD = 64 + 8
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, records: list[tuple[str, bytes]]) -> list[tuple[int, int]]:
+        """Append (manifest hash, body) records in one write; their (offset, length), or (-1, 0) each when the log
+        cannot be written (no space, no permission)."""
+        data = b"".join([b"%s%08x%s" % (h.encode(), zlib.crc32(body), body) for h, body in records])
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                written = os.write(fd, data)  # one write: the records of processes appending at once never interleave
+                end = os.lseek(fd, 0, os.SEEK_CUR)
+            finally:
+                os.close(fd)
+        except OSError:
+            return [(-1, 0)] * len(records)
+        if written != len(data):  # what a short write left is never pointed at
+            return [(-1, 0)] * len(records)
+        spots = []
+        offset = end - len(data)
+        for _, body in records:
+            spots.append((offset, self.HEAD + len(body)))
+            offset += self.HEAD + len(body)
+        return spots
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Reader]:
+        """A reader of records while the block runs (one open file for many reads)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            yield lambda manifest_hash, offset, length: None
+            return
+        try:
+            yield lambda manifest_hash, offset, length: _record(fd, manifest_hash, offset, length)
+        finally:
+            os.close(fd)
+
+    def size(self) -> int:
+        try:
+            return os.stat(self.path).st_size
+        except OSError:
+            return 0
 
 
-def _interned_keys(value: Any) -> Any:
-    """``value`` with every dict key interned: marshal then writes them as such, and loading 50,000 documents gives
-    one string per key name, not one per document."""
-    if type(value) is dict:  # JSON's: keys are str; only containers are walked into
-        return {sys.intern(k): _interned_keys(v) if type(v) in _CONTAINERS else v for k, v in value.items()}
-    if type(value) is list:
-        return [_interned_keys(v) if type(v) in _CONTAINERS else v for v in value]
-    return value
-
-
-_CONTAINERS = (dict, list)
+def _record(fd: int, manifest_hash: str, offset: int, length: int) -> dict[str, Any] | None:
+    if offset < 0:
+        return None
+    try:
+        data = os.pread(fd, length, offset)
+    except OSError:
+        return None
+    body = memoryview(data)[MetadataLog.HEAD :]
+    if data[:64] != manifest_hash.encode() or data[64 : MetadataLog.HEAD] != b"%08x" % zlib.crc32(body):
+        return None
+    try:
+        value = marshal.loads(body)
+    except (ValueError, EOFError, TypeError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class Catalog:
-    """The rows of one store, read from this machine's cache (none when it is missing or damaged)."""
+    """The rows of one store and their metadata log, from this machine's cache (no rows when the file is missing
+    or damaged, or its log is gone)."""
 
     def __init__(self, cache_dir: Path, store_url: str) -> None:
-        self._path = cache_dir / "catalog" / (hashlib.sha256(store_url.encode()).hexdigest()[:16] + ".bin")
+        self._stem = hashlib.sha256(store_url.encode()).hexdigest()[:16]
+        self._folder = cache_dir / "catalog"
+        self._path = self._folder / f"{self._stem}.bin"
         self._store = store_url
         doc = read_snapshot(self._path)
-        rows = doc[2] if isinstance(doc, tuple) and len(doc) == 3 and doc[:2] == (SCHEMA, store_url) else None
-        self.rows: dict[str, Row] = rows if isinstance(rows, dict) else {}
+        log, rows = doc[2:] if isinstance(doc, tuple) and len(doc) == 4 and doc[:2] == (SCHEMA, store_url) else ("", {})
+        if not isinstance(log, str) or not isinstance(rows, dict) or not log or not (self._folder / log).is_file():
+            log, rows = self._new_log(), {}  # rows without their log are started afresh
+        self.rows: dict[str, Row] = rows
+        self.log = MetadataLog(self._folder / log)
         self._changed = False
 
-    def add(self, key: str, row: Row) -> None:
-        self.rows[key] = row
+    def _new_log(self) -> str:
+        return f"{self._stem}.{uuid.uuid4().hex[:12]}.log"
+
+    def add_many(self, listed: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Rows for (ref key, manifest hash, verified manifest document) triples; their metadata goes to the log."""
+        if not listed:
+            return
+        self._folder.mkdir(parents=True, exist_ok=True)
+        heads, records = [], []
+        for key, digest, doc in listed:
+            metadata = doc.get("metadata")
+            metadata = metadata if isinstance(metadata, dict) else {}
+            heads.append((key, (digest, str(doc.get("created_at", "")), *summary(metadata))))
+            records.append((digest, marshal.dumps(metadata)))
+        for (key, head), spot in zip(heads, self.log.append(records)):
+            self.rows[key] = (*head, *spot)
         self._changed = True
 
     def keep_only(self, prefix: str, listed: set[str]) -> None:
@@ -83,6 +159,32 @@ class Catalog:
         self._changed = self._changed or bool(gone)
 
     def save(self) -> None:
+        """Write the rows; first the log anew, when most of it is records no row points at."""
+        if self.log.size() > 2 * sum(row[7] for row in self.rows.values()) + COMPACT_ABOVE:
+            self._compact()
         if self._changed:
-            write_snapshot(self._path, (SCHEMA, self._store, self.rows))
+            write_snapshot(self._path, (SCHEMA, self._store, self.log.path.name, self.rows))
             self._changed = False
+
+    def _compact(self) -> None:
+        old, self.log = self.log, MetadataLog(self._folder / self._new_log())
+        keys = list(self.rows)
+        with old.reading() as read:
+            for i in range(0, len(keys), 2000):
+                part = keys[i : i + 2000]
+                found = [(key, read(*_where(self.rows[key]))) for key in part]
+                live = [(key, metadata) for key, metadata in found if metadata is not None]
+                spots = self.log.append([(self.rows[key][0], marshal.dumps(metadata)) for key, metadata in live])
+                for key, _ in found:
+                    self.rows[key] = (*self.rows[key][:6], -1, 0)  # unreadable: its manifest has it
+                for (key, _), spot in zip(live, spots):
+                    self.rows[key] = (*self.rows[key][:6], *spot)
+        self._changed = True
+        for other in self._folder.glob(f"{self._stem}.*.log"):  # a reader that has one open still reads it
+            if other != self.log.path:
+                with contextlib.suppress(OSError):
+                    other.unlink()
+
+
+def _where(row: Row) -> tuple[str, int, int]:
+    return row[0], row[6], row[7]

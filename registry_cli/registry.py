@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import marshal
 import os
 import re
 import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from registry_cli.bulk import collector_paused, json_parsed
-from registry_cli.catalog import Catalog, Row, listable, row_of, summary
+from registry_cli.catalog import Catalog, MetadataLog, Reader, Row, listable, summary
 from registry_cli.config import Config, load_config
 from registry_cli.content import canonical_json, sha256_file, sha256_hex
 from registry_cli.errors import (
@@ -85,8 +84,8 @@ class EntryInfo:
     """One published version. Listings over many entries make it from a catalog row: its metadata is parsed, and
     its `Manifest` read, only when asked for (most listings show a few and filter the rest by the row)."""
 
-    __slots__ = ("_load", "_manifest", "_metadata", "_raw", "category", "created_at", "hidden", "manifest_hash",
-                 "name", "namespace", "revision", "subjects", "version")
+    __slots__ = ("_length", "_load", "_log", "_manifest", "_metadata", "_offset", "category", "created_at", "hidden",
+                 "manifest_hash", "name", "namespace", "revision", "subjects", "version")
 
     def __init__(self, namespace: str, name: str, version: str, manifest_hash: str,
                  manifest: Manifest | Callable[[str], Manifest], metadata: dict[str, Any], created_at: str = "",
@@ -98,19 +97,21 @@ class EntryInfo:
         self._load = manifest if callable(manifest) else None
         self.created_at = created_at if callable(manifest) else manifest.created_at
         self._metadata: dict[str, Any] | None = apply_overlay(metadata, overlay)  # a copy, never the manifest's
-        self._raw = b""
+        self._log: MetadataLog | None = None
+        self._offset, self._length = -1, 0
         self.revision = sha256_hex(canonical_json(overlay)) if overlay else ""  # tells an updated entry apart
         self.category, self.hidden, agent, model = summary(self._metadata)
         self.subjects = (agent, model)
 
     @classmethod
-    def listed(cls, namespace: str, name: str, version: str, row: Row, load: Callable[[str], Manifest]) -> EntryInfo:
-        """An entry as a catalog row describes it, with no `registry update` overlay."""
+    def listed(cls, namespace: str, name: str, version: str, row: Row, load: Callable[[str], Manifest],
+               log: MetadataLog) -> EntryInfo:
+        """An entry as a catalog row describes it (its metadata in ``log``), with no `registry update` overlay."""
         self = cls.__new__(cls)
         self.namespace, self.name, self.version = namespace, name, version
-        self.manifest_hash, self.created_at, self.category, self.hidden, agent, model, self._raw = row
+        self.manifest_hash, self.created_at, self.category, self.hidden, agent, model, self._offset, self._length = row
         self.subjects = (agent, model)
-        self._manifest, self._load, self._metadata, self.revision = None, load, None, ""
+        self._manifest, self._load, self._metadata, self._log, self.revision = None, load, None, log, ""
         return self
 
     @property
@@ -134,12 +135,27 @@ class EntryInfo:
 
 def load_metadata(infos: Iterable[EntryInfo]) -> None:
     """Load the metadata of listed entries that is not loaded yet (what a listing that reads every entry's details
-    does first: with the collector paused, as for any bulk load)."""
-    with collector_paused():
+    does first)."""
+    for info, metadata in each_metadata(infos):
+        info._metadata = metadata
+
+
+def each_metadata(infos: Iterable[EntryInfo]) -> Iterator[tuple[EntryInfo, dict[str, Any]]]:
+    """Each entry with its metadata, read one at a time and not kept on the entry: for a pass over many entries that
+    keeps a few fields of each. Metadata the catalog's log does not hold is read from the manifest."""
+    with contextlib.ExitStack() as open_logs, collector_paused():
+        readers: dict[Path, Reader] = {}
         for info in infos:
-            if info._metadata is None:
-                metadata = marshal.loads(info._raw)
-                info._metadata, info._raw = metadata if isinstance(metadata, dict) else {}, b""
+            if info._metadata is not None:
+                yield info, info._metadata
+                continue
+            metadata = None
+            if info._log is not None:
+                read = readers.get(info._log.path)
+                if read is None:
+                    read = readers[info._log.path] = open_logs.enter_context(info._log.reading())
+                metadata = read(info.manifest_hash, info._offset, info._length)
+            yield info, metadata if metadata is not None else dict(info.manifest.metadata)
 
 
 @dataclass
@@ -434,22 +450,20 @@ class Registry:
                 hashes, fetched = self._ref_hashes(missing[i : i + 2000], self.skipped)
                 docs = self._manifest_docs(sorted(set(hashes.values())), self.skipped, shape=self.store.remote)
                 self._remember_refs(hashes, fetched, docs)
-                for key, digest in hashes.items():
-                    if digest in docs:
-                        catalog.add(key, row_of(digest, docs[digest]))
+                catalog.add_many([(key, digest, docs[digest]) for key, digest in hashes.items() if digest in docs])
                 del docs
         if not latest_only:
             catalog.keep_only(prefix, {t[3] for t in triples})
         catalog.save()
         overlays = self._overlays(f"meta/{namespace}/" if namespace else "meta/", self.skipped)
         out = []
-        load, listed = self._manifest_of, EntryInfo.listed
+        load, listed, log = self._manifest_of, EntryInfo.listed, catalog.log
         with collector_paused():
             for ns, name, version, key in triples:
                 row = rows.get(key)
                 if row is None:
                     continue
-                info = listed(ns, name, version, row, load)
+                info = listed(ns, name, version, row, load, log)
                 if overlays and (overlay := overlays.get(meta_key(ns, name, version))) is not None:
                     info = EntryInfo(ns, name, version, row[0], load, info.metadata, info.created_at, overlay)
                 out.append(info)

@@ -99,7 +99,7 @@ def test_catalog_lists_new_changed_and_removed_entries(local_env: Env, tmp_path:
                       check=True)
     assert "tester/a/1.0.0" in _listed(local_env) and "tester/b/1.0.0" in _listed(local_env)
     catalog = local_env.home / "cache" / "catalog"
-    assert len(list(catalog.iterdir())) == 1
+    assert sorted(p.suffix for p in catalog.iterdir()) == [".bin", ".log"]  # the rows, and their metadata's log
     local_env.run("registry", "upload", str(write_entry(tmp_path / "c", "c")), check=True)
     local_env.run("registry", "update", "tester/a/1.0.0", "--description=rewritten", check=True)
     (local_env.home / "store" / "refs" / "tester" / "b" / "1.0.0.json").unlink()  # removed by hand
@@ -108,7 +108,7 @@ def test_catalog_lists_new_changed_and_removed_entries(local_env: Env, tmp_path:
     local_env.run("registry", "update", "tester/a/1.0.0", "--show_entry=false", check=True)
     assert "tester/a" not in local_env.run("registry", "list", check=True).stdout
 
-    damaged = next(catalog.iterdir())
+    damaged = next(catalog.glob("*.bin"))
     data = bytearray(damaged.read_bytes())
     data[-3] ^= 0xFF  # one byte of the rows flipped: the checksum no longer matches, so the file is rebuilt
     damaged.write_bytes(bytes(data))
@@ -175,3 +175,86 @@ def test_kept_table_follows_every_change(local_env: Env, tmp_path: Path) -> None
     data[-3] ^= 0xFF  # a damaged file: its checksum fails, so the table is made again
     path.write_bytes(bytes(data))
     assert _table(local_env) == ["model,agent,sums/score", "m1,,1.0"]
+
+
+def test_metadata_log_damage_is_never_trusted(local_env: Env, tmp_path: Path) -> None:
+    """A record that fails its check is read from the manifest; rows whose log is gone are made again."""
+    for name in ("a", "b"):
+        local_env.run("registry", "upload", str(write_entry(tmp_path / name, name, description=f"about {name}")),
+                      check=True)
+    assert "about a" in _listed(local_env)
+    log = next((local_env.home / "cache" / "catalog").glob("*.log"))
+    data = bytearray(log.read_bytes())
+    at = data.index(b"about a")
+    data[at : at + 7] = b"about X"  # same length, so marshal still loads it: only the CRC tells
+    log.write_bytes(bytes(data))
+    out = _listed(local_env)
+    assert "about a" in out and "about X" not in out and "about b" in out, out
+    log.unlink()
+    out = _listed(local_env)
+    assert "about a" in out and "about b" in out
+    assert len(list((local_env.home / "cache" / "catalog").glob("*.log"))) == 1  # a new log, with the rows made again
+
+
+def test_metadata_log_is_written_anew_without_dead_records(local_env: Env, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry_cli import catalog
+
+    names = [f"e{i}" for i in range(6)]
+    for name in names:
+        local_env.run("registry", "upload", str(write_entry(tmp_path / name, name, description=f"about {name}")),
+                      check=True)
+    _listed(local_env)
+    folder = local_env.home / "cache" / "catalog"
+    before = next(folder.glob("*.log"))
+    size = before.stat().st_size
+    for name in names[:4]:
+        shutil.rmtree(local_env.home / "store" / "refs" / "tester" / name)  # removed by hand: their records are dead
+    local_env.apply(monkeypatch)
+    monkeypatch.setattr(catalog, "COMPACT_ABOVE", 0)
+    listed = local_env.registry().list_entries()
+    assert [(i.name, i.metadata["description"]) for i in listed] == [("e4", "about e4"), ("e5", "about e5")]
+    after = next(folder.glob("*.log"))
+    assert list(folder.glob("*.log")) == [after] and after != before
+    assert after.stat().st_size < size / 2
+    assert [(i.name, i.metadata["description"]) for i in local_env.registry().list_entries()] == \
+        [("e4", "about e4"), ("e5", "about e5")]  # the rows point into the new log
+
+
+APPENDER = """
+import marshal, sys
+from pathlib import Path
+from registry_cli.catalog import MetadataLog
+log, me = MetadataLog(Path(sys.argv[1])), sys.argv[2]
+written = []
+for i in range(200):
+    records = [(f"{me}{i:03d}{j}".ljust(64, "0"), marshal.dumps({"me": me, "i": i, "j": j, "pad": me * (i * 97 + j)}))
+               for j in range(3)]
+    written += zip(records, log.append(records))
+with log.reading() as read:
+    assert all(read(h, *spot) == marshal.loads(body) for (h, body), spot in written)
+"""
+
+
+def test_processes_appending_to_one_metadata_log_never_interleave(tmp_path: Path) -> None:
+    """Each append is one write to a file opened for appending: the records of processes writing at once stay
+    whole, each where its writer was told it is."""
+    import marshal
+    import subprocess
+    import sys
+    import zlib
+
+    path = tmp_path / "x.log"
+    procs = [subprocess.Popen([sys.executable, "-c", APPENDER, str(path), me], stderr=subprocess.PIPE, text=True,
+                              cwd=str(Path(__file__).parent.parent)) for me in "abcd"]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    data = path.read_bytes()
+    at, seen = 0, 0
+    while at < len(data):  # the log parses from end to end as whole records, one writer's each
+        me, i, j = chr(data[at]), int(data[at + 1 : at + 4]), int(data[at + 4 : at + 5])
+        body = marshal.dumps({"me": me, "i": i, "j": j, "pad": me * (i * 97 + j)})
+        assert data[at + 64 : at + 72 + len(body)] == b"%08x" % zlib.crc32(body) + body
+        at += 72 + len(body)
+        seen += 1
+    assert seen == 4 * 200 * 3
