@@ -62,6 +62,7 @@ class MetadataLog:
         cannot be written (no space, no permission)."""
         data = b"".join([b"%s%08x%s" % (h.encode(), zlib.crc32(body), body) for h, body in records])
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
                 written = os.write(fd, data)  # one write: the records of processes appending at once never interleave
@@ -140,7 +141,6 @@ class Catalog:
         """Rows for (ref key, manifest hash, verified manifest document) triples; their metadata goes to the log."""
         if not listed:
             return
-        self._folder.mkdir(parents=True, exist_ok=True)
         heads, records = [], []
         for key, digest, doc in listed:
             metadata = doc.get("metadata")

@@ -258,3 +258,15 @@ def test_processes_appending_to_one_metadata_log_never_interleave(tmp_path: Path
         at += 72 + len(body)
         seen += 1
     assert seen == 4 * 200 * 3
+
+
+def test_a_cache_that_cannot_be_written_never_fails_a_listing(local_env: Env, tmp_path: Path) -> None:
+    local_env.run("registry", "upload", str(write_entry(tmp_path / "a", "a", description="about a")), check=True)
+    cache = local_env.home / "cache"
+    cache.mkdir(exist_ok=True)
+    for name in ("catalog", "listings", "tables"):
+        shutil.rmtree(cache / name, ignore_errors=True)
+        (cache / name).write_text("not a folder")  # nothing can be written below it
+    assert "about a" in _listed(local_env)
+    local_env.run("registry", "upload", str(_evaluation(tmp_path, "m1", 0.5)), check=True)
+    assert _table(local_env) == ["model,agent,sums/score", "m1,,0.5"]
