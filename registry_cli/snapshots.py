@@ -7,11 +7,16 @@ another version of Python reads as None.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
+import os
+import struct
 import sys
+import tempfile
 import zlib
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from registry_cli.bulk import collector_paused
 from registry_cli.files import atomic_write_bytes
@@ -43,3 +48,71 @@ def write_snapshot(path: Path, value: Any) -> None:
         atomic_write_bytes(path, MAGIC + b"%08x\n" % zlib.crc32(body), body)  # tens of MB: not copied to join
     except OSError:
         pass
+
+
+CHUNKED = b"nearai-chunks/1 py%d.%d\n" % sys.version_info[:2]
+_FRAME = struct.Struct(">II")  # body length, crc32 of the body; a frame of length 0 ends the file
+
+
+def write_chunked(path: Path, chunks: Iterable[Any]) -> None:
+    """A snapshot of many values, each marshalled and checked on its own, so that neither writing nor reading it
+    holds more than one in memory as bytes. Written atomically; a cache that cannot be written is left as it was."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(CHUNKED)
+            for chunk in chunks:
+                body = marshal.dumps(chunk)
+                f.write(_FRAME.pack(len(body), zlib.crc32(body)))
+                f.write(body)
+            f.write(_FRAME.pack(0, 0))
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def read_chunked(path: Path) -> Iterator[Any] | None:
+    """The values of a `write_chunked` file one at a time, or None when it is missing, incomplete or any of it fails
+    its check (all of it is checked before the first value is given)."""
+    try:
+        f = open(path, "rb")
+    except OSError:
+        return None
+    try:
+        frames = _frames(f) if f.read(len(CHUNKED)) == CHUNKED else None
+    except OSError:
+        frames = None
+    if frames is None:
+        f.close()
+        return None
+    return _values(f, frames)
+
+
+def _frames(f: BinaryIO) -> list[tuple[int, int]] | None:
+    """(offset, length) of each body, when every frame checks out and the end frame is there."""
+    out: list[tuple[int, int]] = []
+    while len(head := f.read(_FRAME.size)) == _FRAME.size:
+        length, crc = _FRAME.unpack(head)
+        if length == 0:
+            return out
+        at = f.tell()
+        body = f.read(length)
+        if len(body) != length or zlib.crc32(body) != crc:
+            return None
+        out.append((at, length))
+    return None
+
+
+def _values(f: BinaryIO, frames: list[tuple[int, int]]) -> Iterator[Any]:
+    with f, collector_paused():
+        for at, length in frames:
+            f.seek(at)
+            try:
+                value = marshal.loads(f.read(length))
+            except (ValueError, EOFError, TypeError):  # checked, so only if the file changed in place since
+                return
+            yield value

@@ -150,3 +150,42 @@ def test_a_checksummed_line_holding_two_values_is_refused(tmp_path: Path) -> Non
     values = list(packs.each(tmp_path))
     assert [v["key"][0] for v in values] == ["a", "b"]
     assert packs.verified_lines(planted) == b"" and packs.verified_lines(planted + good[0]) == good[0]
+
+
+def test_chunked_snapshots_are_checked_before_anything_is_read(tmp_path: Path) -> None:
+    from registry_cli.snapshots import read_chunked, write_chunked
+
+    path = tmp_path / "x.bin"
+    chunks = [[{"i": i, "s": "x" * i}] * 3 for i in range(50)]
+    write_chunked(path, iter(chunks))
+    assert list(read_chunked(path) or ()) == chunks
+    good = path.read_bytes()
+    for damaged in (good[:-8], good[:-3000], good[: len(good) // 2], good.replace(b"xxxx", b"xxxy", 1), b"", b"x"):
+        path.write_bytes(damaged)  # cut short (with or without its end frame), one byte changed, empty, foreign
+        assert read_chunked(path) is None
+    assert read_chunked(tmp_path / "missing.bin") is None
+    write_chunked(tmp_path / "no" / "folder.bin", iter(chunks))  # a cache that cannot be written: no error
+
+
+def test_a_rerun_reads_the_sealed_packs_digest_and_never_a_stale_one(local_env: Env, server: FakeOpenAI,
+                                                                     tmp_path: Path) -> None:
+    from registry_cli.snapshots import read_chunked, write_chunked
+
+    ds = build(tmp_path / "3_digit_addition", size=30)
+    first = local_env.run(*args(ds, server), check=True)
+    (pack,) = [p for p in (local_env.home / "cache").rglob("*.jsonl") if "packs" in p.parts]
+    digest = pack.with_suffix(".bin")
+    stamp, *chunks = read_chunked(digest) or ()  # written when the pack was sealed
+    assert sum(len(c) for c in chunks) == 30
+    flipped = [[{**r, "passed": not r["passed"]} for r in chunk] for chunk in chunks]
+    write_chunked(digest, iter([stamp, *flipped]))
+    out = local_env.run(*args(ds, server), check=True).stdout  # the digest is what answers: its verdicts show
+    assert cached(out) == 30 and score(out) != score(first.stdout)
+    os.utime(pack)  # the pack changed since the digest was made: the digest is not used, and made again
+    out = local_env.run(*args(ds, server), check=True).stdout
+    assert cached(out) == 30 and score(out) == score(first.stdout) and server.requests == 30
+    assert read_chunked(digest) is not None and digest.stat().st_mtime >= pack.stat().st_mtime
+    digest.write_bytes(digest.read_bytes()[:-20])  # damaged: ignored, made again
+    out = local_env.run(*args(ds, server), check=True).stdout
+    assert cached(out) == 30 and score(out) == score(first.stdout) and server.requests == 30
+    assert read_chunked(digest) is not None
