@@ -131,9 +131,8 @@ Projected = tuple[str, tuple[Any, ...], dict[str, Any]]
 
 def _projected(d: dict[str, Any]) -> Projected:
     """All that is held of each of (say) 50,000 evaluations while the table is made; metric names are shared."""
-    metrics = d.get("metrics") or {}
-    if isinstance(metrics, dict):
-        metrics = {sys.intern(k): v for k, v in metrics.items() if isinstance(k, str)}
+    metrics = d.get("metrics")
+    metrics = {sys.intern(k): v for k, v in metrics.items() if isinstance(k, str)} if isinstance(metrics, dict) else {}
     return str(d.get("benchmark")), tuple([d.get(k) for k in ALL_KEYS]), metrics
 
 
@@ -164,7 +163,7 @@ def _kept_at(registry: Registry, opts: TableOptions, entries: list[EntryInfo]) -
 
 
 def _pivot(evaluations: list[tuple[str, Projected]], opts: TableOptions) -> EvalTable:
-    """The table of (entry, details) pairs, oldest first; it empties ``evaluations`` as it goes."""
+    """The table of (entry, projected details) pairs, oldest first; it empties ``evaluations`` as it goes."""
     by_benchmark: dict[str, list[Projected]] = {}
     for _, p in evaluations:
         by_benchmark.setdefault(p[0], []).append(p)

@@ -72,17 +72,18 @@ def _result(value: Any) -> dict[str, Any] | None:
     return value if isinstance(key, str) and len(key) == 64 else None
 
 
-def _results(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+_BATCH = 4096
+_CHUNK = 512  # results to a chunk of a digest: made at the end of a run, beside its results, so kept small
+
+
+def _results(lines: Iterable[bytes], batch: int = _BATCH) -> Iterator[dict[str, Any]]:
     """The results of the good ones of ``lines``, a few thousand parsed at a time (`json_parsed`: the key names
     repeated on every line are then one string each in memory, a third of a large cache)."""
     checked = ((None, data) for data in map(_checked, lines) if data is not None)
-    for _, value in json_parsed(checked, _BATCH):
+    for _, value in json_parsed(checked, batch):
         result = _result(value)
         if result is not None:
             yield result
-
-
-_BATCH = 4096
 
 
 def verified_lines(data: bytes) -> bytes:
@@ -150,7 +151,7 @@ def _digest(pack: Path, stamp: tuple[int, int, int], results: Iterable[dict[str,
         chunk = []
         for result in results:
             chunk.append(result)
-            if len(chunk) == _BATCH:
+            if len(chunk) == _CHUNK:
                 yield chunk
                 chunk = []
         if chunk:
@@ -235,7 +236,7 @@ def seal(path: Path, put: Callable[[str, bytes], None] | None, prefix: str, trus
             path.unlink(missing_ok=True)
         del raw
         with collector_paused():
-            _digest(final, _stamp(os.stat(final)), _results(io.BytesIO(data)))  # what the next run reads, not the JSON
+            _digest(final, _stamp(os.stat(final)), _results(io.BytesIO(data), _CHUNK))  # what the next run reads, not the JSON
         return name
 
 
