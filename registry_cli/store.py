@@ -522,17 +522,25 @@ SMALL_FILE = 64 * 1024  # a local upload reads files up to this size into memory
 
 
 def _read_whole(path: str) -> bytes:
-    """A whole file with plain system calls, no Path or buffered file object (listings read 100,000 objects)."""
+    """A whole file with plain system calls, no Path or buffered file object (listings read 100,000 objects). A
+    read of a regular file that returns less than asked for has reached its end, so a small file (a ref, a
+    manifest) takes one read and no `fstat`."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        chunks = []
-        size = max(os.fstat(fd).st_size, 1)
+        first = os.read(fd, SMALL_READ)
+        if len(first) < SMALL_READ:
+            return first
+        chunks = [first]
+        size = max(os.fstat(fd).st_size - SMALL_READ, 1)
         while chunk := os.read(fd, size):  # the size may change under us: read to the end
             chunks.append(chunk)
             size = CHUNK
         return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+SMALL_READ = 16384
 
 
 def _read(path: Path) -> bytes:

@@ -270,3 +270,14 @@ def test_a_cache_that_cannot_be_written_never_fails_a_listing(local_env: Env, tm
     assert "about a" in _listed(local_env)
     local_env.run("registry", "upload", str(_evaluation(tmp_path, "m1", 0.5)), check=True)
     assert _table(local_env) == ["model,agent,sums/score", "m1,,0.5"]
+
+
+def test_objects_of_every_size_read_back_whole(tmp_path: Path) -> None:
+    """Small objects take one read and no `fstat`; the sizes around that read's buffer come back whole."""
+    from registry_cli.store import SMALL_READ
+
+    store = LocalStore(tmp_path / "store")
+    for size in (0, 1, SMALL_READ - 1, SMALL_READ, SMALL_READ + 1, 2 * SMALL_READ, 3 * 2**20 + 7):
+        data = os.urandom(size)
+        store.put_bytes(f"objects/{size}", data)
+        assert store.get_bytes(f"objects/{size}") == data, size
