@@ -129,7 +129,8 @@ class Catalog:
         doc = read_snapshot(self._path)
         log, rows = doc[2:] if isinstance(doc, tuple) and len(doc) == 4 and doc[:2] == (SCHEMA, store_url) else ("", {})
         if not isinstance(log, str) or not isinstance(rows, dict) or not log or not (self._folder / log).is_file():
-            log, rows = self._new_log(), {}  # rows without their log are started afresh
+            log, rows = f"{self._stem}.first.log", {}  # rows without their log start afresh; one name for all
+            # processes that start at once, so none leaves a log no row points at
         self.rows: dict[str, Row] = rows
         self.log = MetadataLog(self._folder / log)
         self._changed = False
