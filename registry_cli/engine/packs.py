@@ -10,7 +10,7 @@ On this machine a group's packs live in ``<cache>/packs/<group>/``:
 - ``<sha256>.jsonl`` once the store holds the same bytes as ``cache/v2/packs/<group>/<sha256>.jsonl``, whether
   this machine sealed it or fetched it. Store names are the hash of their content, so a download that does not
   hash to its name is dropped, and two machines writing the same keys each add a pack: nothing is overwritten.
-- ``<sha256>.bin`` beside a sealed pack: its verified results in Python's marshal format, a few thousand to a
+- ``<sha256>.bin`` beside a sealed pack: its verified results in Python's marshal format, 512 to a
   checksummed chunk (`write_chunked`), written when the pack is sealed or first read. A sealed pack never changes,
   so this stays true for as long as the pack is there; reading it is several times faster than parsing the JSON.
   It names the size, modification time and inode of the pack it was made from: one that is damaged, missing or
