@@ -57,13 +57,13 @@ class MetadataLog:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def append(self, records: list[tuple[str, bytes]]) -> list[tuple[int, int]]:
+    def append(self, records: list[tuple[str, bytes]], create: bool = True) -> list[tuple[int, int]]:
         """Append (manifest hash, body) records in one write; their (offset, length), or (-1, 0) each when the log
-        cannot be written (no space, no permission)."""
+        cannot be written (no space, no permission) or, unless ``create``, is not there."""
         data = b"".join([b"%s%08x%s" % (h.encode(), zlib.crc32(body), body) for h, body in records])
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0), 0o600)
             try:
                 written = os.write(fd, data)  # one write: the records of processes appending at once never interleave
                 end = os.lseek(fd, 0, os.SEEK_CUR)
@@ -148,7 +148,8 @@ class Catalog:
             metadata = metadata if isinstance(metadata, dict) else {}
             heads.append((key, (digest, str(doc.get("created_at", "")), *summary(metadata))))
             records.append((digest, marshal.dumps(metadata)))
-        for (key, head), spot in zip(heads, self.log.append(records)):
+        # a log that rows point into is never made anew here: if it is gone, another process wrote it anew since
+        for (key, head), spot in zip(heads, self.log.append(records, create=not self.rows)):
             self.rows[key] = (*head, *spot)
         self._changed = True
 
@@ -163,7 +164,8 @@ class Catalog:
         """Write the rows; first the log anew, when most of it is records no row points at."""
         if self.log.size() > 2 * sum(row[7] for row in self.rows.values()) + COMPACT_ABOVE:
             self._compact()
-        if self._changed:
+        # rows whose log is gone point into a log that another process wrote anew, and saved newer rows: they stay
+        if self._changed and (self.log.path.is_file() or not self.rows):
             write_snapshot(self._path, (SCHEMA, self._store, self.log.path.name, self.rows))
             self._changed = False
 

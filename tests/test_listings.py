@@ -281,3 +281,26 @@ def test_objects_of_every_size_read_back_whole(tmp_path: Path) -> None:
         data = os.urandom(size)
         store.put_bytes(f"objects/{size}", data)
         assert store.get_bytes(f"objects/{size}") == data, size
+
+
+def test_a_catalog_never_saves_over_a_log_another_process_wrote_anew(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry_cli import catalog
+
+    def listed(i: int) -> tuple[str, str, dict[str, object]]:
+        return f"refs/ns/e{i}/1.json", f"{i:064x}", {"metadata": {"name": f"e{i}"}, "created_at": "t"}
+
+    first = catalog.Catalog(tmp_path, "store")
+    first.add_many([listed(i) for i in range(3)])
+    first.save()
+    other = catalog.Catalog(tmp_path, "store")  # another process: two refs removed, so its log is mostly dead
+    other.keep_only("refs/", {"refs/ns/e0/1.json"})
+    monkeypatch.setattr(catalog, "COMPACT_ABOVE", 0)
+    other.save()  # the log written anew under another name, the old one removed
+    first.add_many([listed(3)])  # the first process goes on with rows that point into the removed log
+    first.save()
+    now = catalog.Catalog(tmp_path, "store")
+    assert list(now.rows) == ["refs/ns/e0/1.json"]  # the other process's rows, not the first's stale ones
+    row = now.rows["refs/ns/e0/1.json"]
+    with now.log.reading() as read:
+        assert read(row[0], row[6], row[7]) == {"name": "e0"}
