@@ -304,3 +304,24 @@ def test_a_catalog_never_saves_over_a_log_another_process_wrote_anew(tmp_path: P
     row = now.rows["refs/ns/e0/1.json"]
     with now.log.reading() as read:
         assert read(row[0], row[6], row[7]) == {"name": "e0"}
+
+
+def test_metadata_the_log_could_not_take_is_read_from_manifests_and_logged_next_time(
+        local_env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry_cli.catalog import Catalog, MetadataLog
+
+    local_env.run("registry", "upload", str(write_entry(tmp_path / "a", "a", description="about a")), check=True)
+    _listed(local_env)
+    local_env.run("registry", "upload", str(write_entry(tmp_path / "b", "b", description="about b")), check=True)
+    local_env.apply(monkeypatch)
+    with monkeypatch.context() as failing:  # every append fails, as on a full disk, while the rows can be saved
+        failing.setattr(MetadataLog, "append", lambda self, records, create=True: [(-1, 0)] * len(records))
+        reg = local_env.registry()
+        assert [i.metadata["description"] for i in reg.list_entries()] == ["about a", "about b"]  # b's: manifest
+
+    def logged() -> list[bool]:
+        return [row[6] >= 0 for _, row in sorted(Catalog(local_env.home / "cache", reg.store.url).rows.items())]
+
+    assert logged() == [True, False]
+    assert [i.metadata["description"] for i in local_env.registry().list_entries()] == ["about a", "about b"]
+    assert logged() == [True, True]  # read again, and logged this time
