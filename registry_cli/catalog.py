@@ -13,7 +13,7 @@ import marshal
 import os
 import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,12 @@ class Catalog:
 
     def _new_log(self) -> str:
         return f"{self._stem}.{uuid.uuid4().hex[:12]}.log"
+
+    def unread(self, keys: Iterable[str]) -> list[str]:
+        """Of ref ``keys``, those to read from the store: with no row, or whose metadata the log could not take (a
+        full disk) and is read again to be logged."""
+        rows = self.rows
+        return [k for k in keys if k not in rows or rows[k][6] < 0]
 
     def add_many(self, listed: list[tuple[str, str, dict[str, Any]]]) -> None:
         """Rows for (ref key, manifest hash, verified manifest document) triples; their metadata goes to the log."""

@@ -9,6 +9,7 @@ import hashlib
 import mmap
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -19,10 +20,15 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes, *more: bytes) -> None:
     """`atomic_write_text` for bytes: ``data`` then each of ``more`` (not joined in memory first)."""
+    atomic_write_parts(path, (data, *more))
+
+
+def atomic_write_parts(path: Path, parts: Iterable[bytes]) -> None:
+    """`atomic_write_bytes` of parts written as they come: a generator's are never all in memory at once."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
-            for part in (data, *more):
+            for part in parts:
                 f.write(part)
         os.replace(tmp, path)
     except BaseException:

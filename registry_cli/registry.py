@@ -444,7 +444,7 @@ class Registry:
             triples = _newest(triples, lambda t: t[:3])
         catalog = Catalog(self.config.cache_dir, self.store.url)
         rows = catalog.rows
-        missing = [key for *_, key in triples if key not in rows or rows[key][6] < 0]  # or whose log write failed
+        missing = catalog.unread(key for *_, key in triples)
         for i in range(0, len(missing), 2000):  # a few thousand manifests in memory at a time
             with collector_paused():
                 hashes, fetched = self._ref_hashes(missing[i : i + 2000], self.skipped)

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import marshal
-import os
 import struct
 import sys
-import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from registry_cli.bulk import collector_paused
-from registry_cli.files import atomic_write_bytes
+from registry_cli.files import atomic_write_bytes, atomic_write_parts
 
 MAGIC = b"nearai-snapshot/1 py%d.%d " % sys.version_info[:2]  # marshal's format may change with Python's version
 
@@ -57,22 +55,16 @@ _FRAME = struct.Struct(">II")  # body length, crc32 of the body; a frame of leng
 def write_chunked(path: Path, chunks: Iterable[Any]) -> None:
     """A snapshot of many values, each marshalled and checked on its own, so that neither writing nor reading it
     holds more than one in memory as bytes. Written atomically; a cache that cannot be written is left as it was."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(CHUNKED)
-            for chunk in chunks:
-                body = marshal.dumps(chunk)
-                f.write(_FRAME.pack(len(body), zlib.crc32(body)))
-                f.write(body)
-            f.write(_FRAME.pack(0, 0))
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    def parts() -> Iterator[bytes]:
+        yield CHUNKED
+        for chunk in chunks:
+            body = marshal.dumps(chunk)
+            yield _FRAME.pack(len(body), zlib.crc32(body))
+            yield body
+        yield _FRAME.pack(0, 0)
+
+    with contextlib.suppress(OSError):
+        atomic_write_parts(path, parts())
 
 
 def read_chunked(path: Path) -> Iterator[Any] | None:

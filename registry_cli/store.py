@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from registry_cli.content import sha256_file
+from registry_cli.content import CHUNK, sha256_file
 from registry_cli.errors import NotFoundInStore, StoreError
 from registry_cli.files import copy_into, sha256_own_file, write_all
 from registry_cli.snapshots import read_snapshot, write_snapshot
@@ -24,7 +24,6 @@ from registry_cli.snapshots import read_snapshot, write_snapshot
 if TYPE_CHECKING:
     from registry_cli.config import Config
 
-CHUNK = 1024 * 1024
 
 
 class Store(Protocol):
