@@ -3,7 +3,8 @@
 Layout (same keys on disk and S3):
     blobs/sha256/ab/<hex>                    file bodies, written once
     manifests/sha256/ab/<hex>.json           one per entry version, content-addressed
-    refs/<ns>/<name>/<version>.json          {"manifest": hex}: the commit point, create-only, written last
+    refs/<ns>/<name>/<version>.json          {"manifest": hex}: the commit point, create-only, written last; a small
+                                             manifest travels inside it too ({"inline": ..., "manifest": hex})
     meta/<ns>/<name>/<version>.json          metadata updates from `registry update` (mutable overlay)
 """
 
@@ -78,6 +79,31 @@ def ref_key(namespace: str, name: str, version: str) -> str:
 
 def meta_key(namespace: str, name: str, version: str) -> str:
     return f"meta/{namespace}/{name}/{version}.json"
+
+
+def ref_bytes(digest: str, manifest: bytes) -> bytes:
+    """A ref's body: the manifest hash and, when the manifest is small, the manifest itself, so that a listing
+    reads one object per version instead of two. Canonical JSON either way: ``manifest`` is canonical JSON, and
+    "inline" sorts before "manifest". Readers check the inline bytes against the hash beside them."""
+    if len(manifest) > INLINE_MANIFEST_MAX:
+        return b'{"manifest":"%s"}' % digest.encode()
+    return b'{"inline":%s,"manifest":"%s"}' % (manifest, digest.encode())
+
+
+def parse_ref(data: bytes) -> tuple[str, bytes | None]:
+    """(manifest hash, the inline manifest's bytes or None) of a ref's body; ValueError when it is none. The inline
+    bytes are unchecked: they are the manifest only when they hash to it."""
+    if m := _PLAIN_REF.fullmatch(data):
+        return m.group(1).decode(), None
+    if m := _INLINE_REF.fullmatch(data):
+        return m.group(2).decode(), m.group(1)
+    try:
+        digest = json.loads(data)["manifest"]  # a ref written by hand, or by another tool: the hash alone
+    except (KeyError, TypeError) as e:
+        raise ValueError("no manifest hash") from e
+    if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest):
+        raise ValueError("not a manifest hash")
+    return digest, None
 
 
 class EntryInfo:
@@ -179,7 +205,9 @@ class DownloadResult:
 
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-_CANONICAL_REF = re.compile(rb'\{"manifest":"([0-9a-f]{64})"\}')
+_PLAIN_REF = re.compile(rb'\{"manifest":"([0-9a-f]{64})"\}')
+_INLINE_REF = re.compile(rb'\{"inline":(\{.*\}),"manifest":"([0-9a-f]{64})"\}', re.DOTALL)
+INLINE_MANIFEST_MAX = 16 * 1024  # a recorded evaluation's manifest is 1-2 KiB; a dataset's lists every file
 
 
 def _parallel(fn: Callable[[T], R], items: Iterable[T], workers: int = 16) -> list[R]:
@@ -247,32 +275,32 @@ class Registry:
         return sorted((v for v in out if "/" not in v), key=version_key)
 
     def _ref_hashes(self, keys: list[str], problems: list[str] | None = None,
-                    fresh: bool = False) -> tuple[dict[str, str], set[str]]:
-        """Manifest hash for each ref key, and which of them came from the store rather than this machine's index
-        (refs are create-only: `_remember_refs` keeps them once their manifest checked out). ``problems``: note a
-        corrupt ref there and go on, instead of failing. ``fresh``: ignore the index."""
+                    fresh: bool = False) -> tuple[dict[str, str], set[str], dict[str, bytes]]:
+        """Manifest hash for each ref key, which of them came from the store rather than this machine's index
+        (refs are create-only: `_remember_refs` keeps them once their manifest checked out), and the manifests the
+        refs read carry, unchecked, by hash (for `_manifest_docs`). ``problems``: note a corrupt ref there and go
+        on, instead of failing. ``fresh``: ignore the index."""
         cached = self.store.remote and not fresh
         out = {k: v.decode() for k, (_, v) in self.index.get_many(keys).items()} if cached else {}
         missing = [k for k in keys if k not in out]
 
-        def fetch(k: str) -> tuple[str, str, str]:
+        def fetch(k: str) -> tuple[str, str, bytes | None, str]:
             try:
-                data = self.store.get_bytes(k)
-                canonical = _CANONICAL_REF.fullmatch(data)  # as `_commit` writes it: no JSON parser needed
-                digest = canonical.group(1).decode() if canonical else json.loads(data)["manifest"]
+                digest, inline = parse_ref(self.store.get_bytes(k))
             except NotFoundInStore:
-                return k, "", ""
-            except (ValueError, KeyError, TypeError):
-                return k, "", f"ref {k} is corrupt"
-            if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest):
-                return k, "", f"ref {k} is corrupt"
-            return k, digest, ""
+                return k, "", None, ""
+            except ValueError:
+                return k, "", None, f"ref {k} is corrupt"
+            return k, digest, inline, ""
 
-        for k, digest, problem in _parallel(fetch, missing, self.store.workers):
+        inlined: dict[str, bytes] = {}
+        for k, digest, inline, problem in _parallel(fetch, missing, self.store.workers):
             _damaged(problem, problems)
             if digest:
                 out[k] = digest
-        return out, set(missing) & set(out)
+                if inline is not None:
+                    inlined[digest] = inline
+        return out, set(missing) & set(out), inlined
 
     def _remember_refs(self, hashes: dict[str, str], fetched: set[str], manifests: Mapping[str, object]) -> None:
         """Keep in the index the refs read from the store whose manifest was fetched and verified: a ref altered
@@ -281,19 +309,22 @@ class Registry:
         if good and self.store.remote:
             self.index.put_many(good)
 
-    def manifests(self, digests: list[str], problems: list[str] | None = None,
-                  fresh: bool = False) -> dict[str, Manifest]:
+    def manifests(self, digests: list[str], problems: list[str] | None = None, fresh: bool = False,
+                  inlined: Mapping[str, bytes] | None = None) -> dict[str, Manifest]:
         """The verified manifests by hash. ``problems``: note one that is missing or corrupt there and leave it
-        out, instead of failing. ``fresh``: ignore the index."""
+        out, instead of failing. ``fresh``: ignore the index. ``inlined``: manifests that refs carried, by hash,
+        read instead of the store's copy when they check out."""
         from registry_cli.manifest import manifest_from_doc
 
-        return {d: manifest_from_doc(doc) for d, doc in self._manifest_docs(digests, problems, fresh).items()}
+        docs = self._manifest_docs(digests, problems, fresh, inlined=inlined)
+        return {d: manifest_from_doc(doc) for d, doc in docs.items()}
 
     def _manifest_docs(self, digests: list[str], problems: list[str] | None = None, fresh: bool = False,
-                       shape: bool = True) -> dict[str, dict[str, Any]]:
+                       shape: bool = True, inlined: Mapping[str, bytes] | None = None) -> dict[str, dict[str, Any]]:
         """`manifests` as their JSON documents: what listings of many entries read (a model each costs more).
         Each is checked against its hash; ``shape``: and validated as a manifest, which is what lets this
-        machine's index keep it (a listing, which reads the metadata alone, need not)."""
+        machine's index keep it (a listing, which reads the metadata alone, need not). A manifest in ``inlined``
+        goes through the same checks, and one that fails them is read from the store."""
         keys = {manifest_key(d): d for d in digests}
         out: dict[str, dict[str, Any]] = {}
         if self.store.remote and not fresh:
@@ -306,28 +337,37 @@ class Registry:
         if shape:
             from registry_cli.manifest import manifest_from_bytes
 
-        def fetch(k: str) -> tuple[str, bytes, Any, str]:
+        def fetch(k: str) -> tuple[str, bytes, str]:
+            inline = inlined.get(keys[k]) if inlined else None
+            if inline is not None and not (got := verified(k, inline))[2]:
+                return got
             try:
-                data = self.store.get_bytes(k)
-                if shape:
-                    manifest_from_bytes(data, keys[k])
-                elif sha256_hex(data) != keys[k]:
-                    return k, b"", None, f"manifest {keys[k][:12]} is corrupt (hash mismatch)"
-                doc = json.loads(data)
-                return (k, data, doc, "") if listable(doc) else (k, b"", None, f"manifest {keys[k][:12]} is invalid")
+                return verified(k, self.store.get_bytes(k))
             except NotFoundInStore:
-                return k, b"", None, f"manifest {keys[k][:12]} is missing from the store"
-            except IntegrityError as e:
-                return k, b"", None, e.message
-            except ValueError:
-                return k, b"", None, f"manifest {keys[k][:12]} is invalid"
+                return k, b"", f"manifest {keys[k][:12]} is missing from the store"
 
-        fetched = []
-        for k, data, doc, problem in _parallel(fetch, missing, self.store.workers):
+        def verified(k: str, data: bytes) -> tuple[str, bytes, str]:
+            if shape:
+                try:
+                    manifest_from_bytes(data, keys[k])
+                except IntegrityError as e:
+                    return k, b"", e.message
+            elif sha256_hex(data) != keys[k]:
+                return k, b"", f"manifest {keys[k][:12]} is corrupt (hash mismatch)"
+            return k, data, ""
+
+        good = []
+        for k, data, problem in _parallel(fetch, missing, self.store.workers):
             _damaged(problem, problems)
             if data:
-                fetched.append((k, "", data))
-                out[keys[k]] = doc
+                good.append((k, data))
+        fetched = []
+        for (k, data), (_, doc) in zip(good, json_parsed(good, 500)):  # parsed together: one call, shared key names
+            if not listable(doc):
+                _damaged(f"manifest {keys[k][:12]} is invalid", problems)
+                continue
+            fetched.append((k, "", data))
+            out[keys[k]] = doc
         if fetched and shape and self.store.remote:
             self.index.put_many(fetched)
         return out
@@ -377,13 +417,13 @@ class Registry:
                 raise EntryNotFoundError(f"entry {ref} not found", "check `nearai registry list`")
             version = versions[-1]
         key = ref_key(ref.namespace, ref.name, version)
-        hashes, fetched = self._ref_hashes([key], fresh=fresh)
+        hashes, fetched, inlined = self._ref_hashes([key], fresh=fresh)
         if key not in hashes:
             known = self.versions(ref.namespace, ref.name)
             hint = f"available versions: {', '.join(known[-5:])}" if known else "check `nearai registry list`"
             raise EntryNotFoundError(f"entry {ref.namespace}/{ref.name}/{version} not found", hint)
         digest = hashes[key]
-        manifests = self.manifests([digest], fresh=fresh)
+        manifests = self.manifests([digest], fresh=fresh, inlined=inlined)
         self._remember_refs(hashes, fetched, manifests)
         overlay_key = meta_key(ref.namespace, ref.name, version)
         try:
@@ -447,8 +487,10 @@ class Registry:
         missing = catalog.unread(key for *_, key in triples)
         for i in range(0, len(missing), 2000):  # a few thousand manifests in memory at a time
             with collector_paused():
-                hashes, fetched = self._ref_hashes(missing[i : i + 2000], self.skipped)
-                docs = self._manifest_docs(sorted(set(hashes.values())), self.skipped, shape=self.store.remote)
+                hashes, fetched, inlined = self._ref_hashes(missing[i : i + 2000], self.skipped)
+                docs = self._manifest_docs(sorted(set(hashes.values())), self.skipped, shape=self.store.remote,
+                                           inlined=inlined)
+                del inlined
                 self._remember_refs(hashes, fetched, docs)
                 catalog.add_many([(key, digest, docs[digest]) for key, digest in hashes.items() if digest in docs])
                 del docs
@@ -477,7 +519,7 @@ class Registry:
         what could not be read (a ref or manifest that is damaged keeps an unknown set of objects)."""
         problems: list[str] = []
         refs = [key for key in self.store.keys("refs/") if key.endswith(".json")]
-        hashes, _ = self._ref_hashes(refs, problems, fresh=True)
+        hashes, _, _ = self._ref_hashes(refs, problems, fresh=True)  # each manifest object read: gc keeps them
         manifests = self.manifests(sorted(set(hashes.values())), problems, fresh=True)
         keep = {manifest_key(d) for d in manifests}
         keep.update(blob_key(f.sha256) for m in manifests.values() for f in m.files)
@@ -529,7 +571,7 @@ class Registry:
         digest = sha256_hex(data)
         if not self.store.exists(manifest_key(digest)):
             self.store.put_bytes(manifest_key(digest), data)
-        self._commit(ns, meta.name, meta.version, digest)
+        self._commit(ns, meta.name, meta.version, digest, data)
         info = self._info(ns, meta.name, meta.version, digest, manifest, None)
         sent = [e for e, up in pushed if up]
         return UploadResult(info, len(entries), len(sent), sum(e.size for e in sent), bumped_from)
@@ -590,7 +632,7 @@ class Registry:
         data = manifest.to_bytes()
         digest = sha256_hex(data)
         self.store.put_bytes(manifest_key(digest), data)
-        self._commit(manifest.namespace, manifest.name, manifest.version, digest)
+        self._commit(manifest.namespace, manifest.name, manifest.version, digest, data)
         return self._info(manifest.namespace, manifest.name, manifest.version, digest, manifest, None)
 
     def put_blob(self, data: bytes) -> str:
@@ -600,21 +642,22 @@ class Registry:
             self.store.put_bytes(blob_key(digest), data)
         return digest
 
-    def _commit(self, ns: str, name: str, version: str, digest: str) -> None:
+    def _commit(self, ns: str, name: str, version: str, digest: str, manifest: bytes) -> None:
+        """Publish ``ns/name/version`` as the manifest ``manifest`` (whose hash is ``digest``): the create-only ref."""
         key = ref_key(ns, name, version)
         self.check_create_only()
-        if self.store.create(key, canonical_json({"manifest": digest})):
+        if self.store.create(key, ref_bytes(digest, manifest)):
             try:  # read back: a store that let another publisher overwrite it must not pass for a success
-                kept = json.loads(self.store.get_bytes(key)).get("manifest")
-            except (NotFoundInStore, ValueError, AttributeError):
+                kept, _ = parse_ref(self.store.get_bytes(key))
+            except (NotFoundInStore, ValueError):
                 kept = None
             if kept != digest:
                 raise VersionExistsError(f"{ns}/{name}/{version} was overwritten right after this upload wrote it",
                                          "use a store that enforces create-only writes (If-None-Match)")
             return
         try:
-            current = json.loads(self.store.get_bytes(key)).get("manifest")
-        except (NotFoundInStore, ValueError, AttributeError):
+            current, _ = parse_ref(self.store.get_bytes(key))
+        except (NotFoundInStore, ValueError):
             current = None
         if current != digest:  # someone else's manifest: a real conflict, not our own retried write
             raise VersionExistsError(

@@ -325,3 +325,56 @@ def test_metadata_the_log_could_not_take_is_read_from_manifests_and_logged_next_
     assert logged() == [True, False]
     assert [i.metadata["description"] for i in local_env.registry().list_entries()] == ["about a", "about b"]
     assert logged() == [True, True]  # read again, and logged this time
+
+
+def test_a_small_manifest_travels_in_its_ref_and_a_cold_listing_reads_no_manifest(
+        s3_env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry_cli.content import canonical_json, sha256_hex
+    from registry_cli.registry import INLINE_MANIFEST_MAX, ref_key
+
+    s3_env.run("registry", "upload", str(write_entry(tmp_path / "small", "small", description="tiny")), check=True)
+    many = {f"folder_{i:04d}/a_rather_long_file_name_{i:04d}.txt": str(i) for i in range(200)}
+    s3_env.run("registry", "upload", str(write_entry(tmp_path / "large", "large", files=many)), check=True)
+    s3_env.apply(monkeypatch)
+    reg = s3_env.registry()
+    small = reg.store.get_bytes(ref_key("tester", "small", "1.0.0"))
+    doc = json.loads(small)
+    assert set(doc) == {"inline", "manifest"} and canonical_json(doc) == small  # canonical JSON, as every ref
+    assert sha256_hex(canonical_json(doc["inline"])) == doc["manifest"]
+    assert doc["inline"]["metadata"]["description"] == "tiny"
+    large = json.loads(reg.store.get_bytes(ref_key("tester", "large", "1.0.0")))
+    assert set(large) == {"manifest"}  # its manifest lists 200 files: too large to travel along
+    assert len(reg.store.get_bytes(f"manifests/sha256/{large['manifest'][:2]}/{large['manifest']}.json")) \
+        > INLINE_MANIFEST_MAX
+
+    shutil.rmtree(s3_env.home / "cache")  # a cold machine
+    reg = s3_env.registry()
+    gets: list[str] = []
+    reg.store.client.meta.events.register("before-parameter-build.s3.GetObject",
+                                          lambda params, **kw: gets.append(params["Key"]))
+    listed = {i.name: i for i in reg.list_entries()}
+    assert listed["small"].metadata["description"] == "tiny" and len(listed["large"].manifest.files) == 201
+    assert [k for k in gets if "/manifests/" in k] == [f"reg/manifests/sha256/{large['manifest'][:2]}/"
+                                                       f"{large['manifest']}.json"]
+    gets.clear()
+    shutil.rmtree(s3_env.home / "cache")
+    info = s3_env.registry().resolve("tester/small/1.0.0")  # one entry, likewise: its ref is all it reads
+    assert [f.path for f in info.manifest.files] == ["data.txt", "metadata.json"]
+
+
+def test_an_altered_inline_manifest_is_never_trusted(local_env: Env, tmp_path: Path) -> None:
+    local_env.run("registry", "upload", str(write_entry(tmp_path / "a", "a", description="the real one")), check=True)
+    ref = local_env.home / "store" / "refs" / "tester" / "a" / "1.0.0.json"
+    ref.write_bytes(ref.read_bytes().replace(b"the real one", b"a forged one"))  # still valid JSON, same length
+    shutil.rmtree(local_env.home / "cache")
+    assert "the real one" in _listed(local_env)  # read from the manifest object, which matches the hash
+    info = local_env.run("registry", "info", "tester/a/1.0.0", check=True).stdout
+    assert "the real one" in info and "forged" not in info
+    digest = json.loads(ref.read_bytes())["manifest"]
+    (local_env.home / "store" / "manifests" / "sha256" / digest[:2] / f"{digest}.json").unlink()
+    shutil.rmtree(local_env.home / "cache")
+    listing = local_env.run("registry", "list", check=True)
+    assert "tester/a" not in listing.stdout and "forged" not in listing.stdout
+    assert "missing" in listing.stderr  # named as damaged, not shown as it was forged
+    info = local_env.run("registry", "info", "tester/a/1.0.0")
+    assert info.returncode != 0 and "forged" not in info.stdout + info.stderr
