@@ -38,7 +38,7 @@ from registry_cli.errors import (
     StoreError,
     VersionExistsError,
 )
-from registry_cli.files import atomic_write_text, sha256_own_file
+from registry_cli.files import atomic_write_text
 from registry_cli.index import ObjectIndex
 from registry_cli.names import (
     METADATA_FILE,
@@ -770,8 +770,7 @@ class Registry:
             fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-")
             try:
                 try:
-                    self.store.read_into(blob_key(digest), fd)
-                    got = sha256_own_file(fd)
+                    got = self.store.read_into(blob_key(digest), fd)
                 finally:
                     os.close(fd)
                 if got != digest:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -357,3 +359,51 @@ def test_threads_sharing_one_index_take_turns(tmp_path: Path) -> None:
     assert errors == []
     assert len(index.get_many(f"k{t}-{i}-{j}" for t in range(6) for i in range(300) for j in range(20))) == 36000
     index.close()
+
+
+def test_files_around_every_boundary_go_up_and_come_down_byte_for_byte(local_env: Env, tmp_path: Path) -> None:
+    from registry_cli.content import sha256_hex
+
+    sizes = [0, 1, 64 * 1024, 64 * 1024 + 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 7]  # small-file limit, chunk
+    files: dict[str, str | bytes] = {f"f{n}.bin": os.urandom(n) for n in sizes}
+    local_env.run("registry", "upload", str(write_entry(tmp_path / "sizes", "sizes", files=files)), check=True)
+    for body in files.values():
+        assert isinstance(body, bytes)
+        digest = sha256_hex(body)
+        assert (local_env.home / "store" / "blobs" / "sha256" / digest[:2] / digest).read_bytes() == body
+    reader = second_home(local_env, tmp_path)
+    reader.run("registry", "download", "tester/sizes/1.0.0", check=True)
+    got = reader.home / "registry" / "tester" / "sizes" / "1.0.0"
+    assert {name: (got / name).read_bytes() for name in files} == files
+
+
+GROWER = """
+import os, sys, time
+with open(sys.argv[1], "ab", buffering=0) as f:
+    for _ in range(400):  # 25 MiB over about 2 s, while the store copies the file
+        f.write(os.urandom(64 * 1024))
+        time.sleep(0.005)
+"""
+
+
+def test_a_blob_holds_what_its_name_says_while_its_source_grows(tmp_path: Path) -> None:
+    from registry_cli.content import sha256_file
+    from registry_cli.registry import blob_key
+    from registry_cli.store import LocalStore
+
+    src = tmp_path / "growing.bin"
+    src.write_bytes(os.urandom(1 << 20))
+    grower = subprocess.Popen([sys.executable, "-c", GROWER, str(src)])
+    try:
+        store = LocalStore(tmp_path / "store")
+        sizes = set()
+        while src.stat().st_size == 1 << 20 and grower.poll() is None:  # the grower has started writing
+            time.sleep(0.01)
+        while grower.poll() is None and len(sizes) < 5:  # each ingest reads to the end it finds, which moves
+            digest, size, _ = store.ingest(src, blob_key, frozenset())
+            blob = tmp_path / "store" / blob_key(digest)
+            assert sha256_file(blob) == digest and blob.stat().st_size == size
+            sizes.add(size)
+    finally:
+        grower.wait(timeout=30)
+    assert len(sizes) > 1, "the source did not grow during the copies: the test proved nothing"
