@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import mmap
 import os
 import shutil
 import statistics
@@ -25,7 +24,6 @@ from _common import ROOT, fresh_home
 from shared_cache import start_moto
 
 ROUNDS = 7
-TOUCH_MB = 1200  # set from the folder's size in main()
 
 IN_PROCESS = """
 import os, sys, time
@@ -38,19 +36,7 @@ print(time.perf_counter() - t0)
 """
 
 
-def backed() -> None:
-    """Write to, then free, more memory than a measurement will: this VM hands memory freed for about 2 s back to the
-    host, and backs it again on first touch (500 MB of writes: 0.16 s into backed memory, 1.5 s into unbacked), so
-    without this the measurement that follows times the hypervisor. A copy's median went 0.95 -> 0.42 s with it."""
-    m = mmap.mmap(-1, TOUCH_MB << 20)
-    block = b"\1" * (1 << 20)
-    for off in range(0, TOUCH_MB << 20, 1 << 20):
-        m[off : off + (1 << 20)] = block
-    m.close()
-
-
 def cli(env: dict[str, str], *args: str) -> float:
-    backed()
     os.sync()
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "registry_cli", *args], env=env, cwd=ROOT, check=True, capture_output=True)
@@ -58,7 +44,6 @@ def cli(env: dict[str, str], *args: str) -> float:
 
 
 def timed(fn: object) -> float:
-    backed()
     os.sync()  # each measurement starts with no dirty pages: the last one's writeback must not throttle this one
     t0 = time.perf_counter()
     fn()  # type: ignore[operator]
@@ -77,9 +62,7 @@ def folder(path: Path, name: str, files: dict[str, int]) -> Path:
 def main() -> None:
     import boto3
 
-    global TOUCH_MB
     mb = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-    TOUCH_MB = 2 * mb + 200
     n_small = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
     home = fresh_home()
     base = {**os.environ, "PYTHONPATH": str(ROOT), "NEARAI_NAMESPACE": "bench"}
@@ -132,7 +115,6 @@ def main() -> None:
 
     def in_process() -> float:
         env = {**base, "NEARAI_HOME": str(home / "inproc")}
-        backed()  # the child's imports take 0.2 s: well inside the 2 s before freed memory goes back
         t = float(subprocess.run([sys.executable, "-c", IN_PROCESS, str(src)], cwd=ROOT, check=True, env=env,
                                  capture_output=True, text=True).stdout)
         shutil.rmtree(home / "inproc")

@@ -38,7 +38,7 @@ from registry_cli.errors import (
     StoreError,
     VersionExistsError,
 )
-from registry_cli.files import atomic_write_text
+from registry_cli.files import atomic_write_text, sha256_own_file
 from registry_cli.index import ObjectIndex
 from registry_cli.names import (
     METADATA_FILE,
@@ -770,7 +770,8 @@ class Registry:
             fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-")
             try:
                 try:
-                    got = self.store.read_into(blob_key(digest), fd)
+                    self.store.read_into(blob_key(digest), fd)
+                    got = sha256_own_file(fd)
                 finally:
                     os.close(fd)
                 if got != digest:

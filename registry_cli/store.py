@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from registry_cli.content import CHUNK, sha256_file
 from registry_cli.errors import NotFoundInStore, StoreError
-from registry_cli.files import copy_hashed, write_all
+from registry_cli.files import copy_into, sha256_own_file, write_all
 from registry_cli.snapshots import read_snapshot, write_snapshot
 
 if TYPE_CHECKING:
@@ -55,8 +55,8 @@ class Store(Protocol):
         possible; ``(sha256, size, whether bytes were written)``."""
         ...
 
-    def read_into(self, key: str, fd: int) -> str:
-        """Append the object's bytes to the open file ``fd``; the sha256 of what was written."""
+    def read_into(self, key: str, fd: int) -> int:
+        """Append the object's bytes to the open file ``fd``; how many were written."""
         ...
 
     def list(self, prefix: str) -> Iterator[tuple[str, str]]:
@@ -169,8 +169,8 @@ class LocalStore:
 
     def ingest(self, path: Path, key_of: Callable[[str], str], known: frozenset[str]) -> tuple[str, int, bool]:
         """One read of the source: small files are hashed in memory and written only when absent. Larger ones are
-        hashed as they are copied into a temp file, which is renamed to its key (or dropped when that exists): the
-        blob holds exactly what its name says, even if the source changes."""
+        copied by the kernel into a temp file, which is hashed from a memory map and renamed to its key (or
+        dropped when that exists): the blob holds exactly what its name says, even if the source changes."""
         if path.stat().st_size <= SMALL_FILE:
             data = _read(path)
             digest = hashlib.sha256(data).hexdigest()
@@ -182,7 +182,8 @@ class LocalStore:
 
         def copy(f: IO[bytes]) -> None:
             nonlocal size, digest
-            size, digest = copy_hashed(path, f.fileno())
+            size = copy_into(path, f.fileno())
+            digest = sha256_own_file(f.fileno())
 
         tmp = self._write_tmp(self._path("blobs/incoming"), copy)
         final = self._path(key_of(digest))
@@ -193,9 +194,9 @@ class LocalStore:
         os.replace(tmp, final)
         return digest, size, True
 
-    def read_into(self, key: str, fd: int) -> str:
+    def read_into(self, key: str, fd: int) -> int:
         try:
-            return copy_hashed(self._path(key), fd)[1]
+            return copy_into(self._path(key), fd)
         except FileNotFoundError:
             raise NotFoundInStore(key) from None
         except OSError as e:
@@ -467,14 +468,14 @@ class S3Store:
             self.put_file(key, path)
         return digest, size, True
 
-    def read_into(self, key: str, fd: int) -> str:
-        h = hashlib.sha256()
+    def read_into(self, key: str, fd: int) -> int:
+        total = 0
         with self._errors(key):
             body = self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
             for chunk in body.iter_chunks(CHUNK):
-                h.update(chunk)
                 write_all(fd, chunk)
-        return h.hexdigest()
+                total += len(chunk)
+        return total
 
     def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
         with self._errors(prefix):
