@@ -571,7 +571,7 @@ class Registry:
         digest = sha256_hex(data)
         if not self.store.exists(manifest_key(digest)):
             self.store.put_bytes(manifest_key(digest), data)
-        self._commit(ns, meta.name, meta.version, digest, data)
+        self._commit(ns, meta.name, meta.version, data)
         info = self._info(ns, meta.name, meta.version, digest, manifest, None)
         sent = [e for e, up in pushed if up]
         return UploadResult(info, len(entries), len(sent), sum(e.size for e in sent), bumped_from)
@@ -632,7 +632,7 @@ class Registry:
         data = manifest.to_bytes()
         digest = sha256_hex(data)
         self.store.put_bytes(manifest_key(digest), data)
-        self._commit(manifest.namespace, manifest.name, manifest.version, digest, data)
+        self._commit(manifest.namespace, manifest.name, manifest.version, data)
         return self._info(manifest.namespace, manifest.name, manifest.version, digest, manifest, None)
 
     def put_blob(self, data: bytes) -> str:
@@ -642,9 +642,11 @@ class Registry:
             self.store.put_bytes(blob_key(digest), data)
         return digest
 
-    def _commit(self, ns: str, name: str, version: str, digest: str, manifest: bytes) -> None:
-        """Publish ``ns/name/version`` as the manifest ``manifest`` (whose hash is ``digest``): the create-only ref."""
+    def _commit(self, ns: str, name: str, version: str, manifest: bytes) -> None:
+        """Publish ``ns/name/version`` as the manifest ``manifest``: the create-only ref, which names it by its hash
+        (taken here, so that a ref never carries a manifest other than the one it names)."""
         key = ref_key(ns, name, version)
+        digest = sha256_hex(manifest)
         self.check_create_only()
         if self.store.create(key, ref_bytes(digest, manifest)):
             try:  # read back: a store that let another publisher overwrite it must not pass for a success

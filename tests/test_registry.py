@@ -147,9 +147,9 @@ def test_lost_response_retry_counts_as_success(s3_env: Env, tmp_path: Path, monk
     s3_env.apply(monkeypatch)
     reg = s3_env.registry()
     info = reg.upload(write_entry(tmp_path / "r", "r", "1.0.0")).info
-    reg._commit("tester", "r", "1.0.0", info.manifest_hash, info.manifest.to_bytes())  # ours already there: success
+    reg._commit("tester", "r", "1.0.0", info.manifest.to_bytes())  # our own manifest already there: success
     with pytest.raises(VersionExistsError):
-        reg._commit("tester", "r", "1.0.0", "0" * 64, b"{}")
+        reg._commit("tester", "r", "1.0.0", b"{}")  # another manifest
 
 
 def test_concurrent_uploads_exactly_one_wins(local_env: Env, tmp_path: Path) -> None:
