@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry_cli.engine.metrics import pass_at_k, wilson
-from registry_cli.engine.scenarios import COMPLETE_MARKER, PASSED_MARKER
+from registry_cli.engine.scenarios import PASSED_MARKER, crash
 from registry_cli.errors import UsageError
 
 STATUSES = ("passed", "failed", "error", "missing")
@@ -39,7 +39,7 @@ def trial_status(folder: Path) -> str:
         console = (folder / "console_log.txt").read_text(errors="replace")
     except OSError:
         return "error"
-    if COMPLETE_MARKER not in console:
+    if crash(console):
         return "error"
     return "passed" if PASSED_MARKER in console else "failed"
 

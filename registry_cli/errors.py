@@ -69,3 +69,8 @@ class AgentError(NearaiError):
 
 class JobError(NearaiError):
     """A Ray job could not be submitted or followed."""
+
+
+class SandboxUnavailable(NearaiError):
+    """The sandbox could not start the code (no process or uid to spare, a failed mount): the machine's fault, so
+    the datum is an error, retried on the next run, never a verdict."""

@@ -17,10 +17,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
+from registry_cli.engine.boundary import check_data_path, copy_out
 from registry_cli.engine.sandbox import Limits
-from registry_cli.engine.scenarios import COMPLETE_MARKER, PASSED_MARKER, write_files
+from registry_cli.engine.scenarios import PASSED_MARKER, crash, write_files
 from registry_cli.errors import NearaiError
 from solvers import Session, SolveResult, SolverStrategy
 
@@ -33,6 +34,13 @@ class ScenarioDatum(BaseModel):
     scenario: str
     id: str
     files: dict[str, str]
+
+    @field_validator("files")
+    @classmethod
+    def _names_stay_inside(cls, files: dict[str, str]) -> dict[str, str]:
+        for name in files:  # a saved dataset or a registry entry is data: its names are checked like a JSONL's
+            check_data_path(name, "scenario datum")
+        return files
 
 
 class ScenarioFailed(NearaiError):
@@ -48,7 +56,7 @@ def run_folder(results: Path, scenario: str, task: str, repeat: int) -> Path:
 
 
 class ScenarioSolver(SolverStrategy):
-    """Options: ``--memory_mb=2048``, ``--disk_mb=1024``."""
+    """Options: ``--memory_mb=2048``, ``--disk_mb=1024`` (also the most a run folder keeps in ``--results_dir``)."""
 
     datum_model = ScenarioDatum
     runs_code = True
@@ -63,7 +71,7 @@ class ScenarioSolver(SolverStrategy):
     async def solve(self, datum: dict[str, Any], session: Session) -> SolveResult:
         d = ScenarioDatum(**datum)
         work = Path(session.path)
-        write_files(work, d.files)
+        write_files(work, d.files, f"{d.scenario}/{d.id}")
         limits = Limits(timeout_s=session.timeout, memory_mb=self.memory_mb, disk_mb=self.disk_mb)
         box = session.sandbox
         path_env = {"PATH": f"{Path(box.python()).parent}:/usr/local/bin:/usr/bin:/bin"}
@@ -77,8 +85,8 @@ class ScenarioSolver(SolverStrategy):
             problem = f"timed out after {session.timeout:g}s"
         elif done.exceeded:
             problem = f"exceeded the {done.exceeded} limit"
-        elif COMPLETE_MARKER not in console:
-            problem = f"crashed: no '{COMPLETE_MARKER}' in the console log (exit code {done.returncode})"
+        elif crash(console):
+            problem = f"{crash(console)} (exit code {done.returncode})"
         elif "custom_scorer.py" in d.files:
             scored = await box.run([box.python(), "-I", "-c", _SCORE], work, path_env, limits)
             line = next((ln for ln in scored.stdout.text().splitlines() if ln.startswith(SCORE_MARKER)), "")
@@ -93,10 +101,12 @@ class ScenarioSolver(SolverStrategy):
         folder = run_folder(session.results_dir, d.scenario, d.id, session.repeat)
         if folder.exists():
             shutil.rmtree(folder)
-        shutil.copytree(work, folder)
+        kept = copy_out(work, folder, self.disk_mb * 2**20,  # regular files only, nothing followed, bounded
+                        exclude=("console_log.txt", "timestamp.txt", "result.json"))
         (folder / "console_log.txt").write_text(console)
         (folder / "timestamp.txt").write_text(f"{started.isoformat(timespec='seconds')}\n")
-        (folder / "result.json").write_text(json.dumps({"status": status, "problem": problem}) + "\n")
+        (folder / "result.json").write_text(json.dumps({"status": status, "problem": problem,
+                                                        "skipped": kept.skipped}) + "\n")
         if verdict is None:
             run = folder.relative_to(session.results_dir).as_posix()
             raise ScenarioFailed(f"{d.scenario}/{d.id}: {problem} (see {run}/console_log.txt in --results_dir)")

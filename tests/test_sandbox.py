@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import shutil
 import socket
 import threading
 import uuid
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from registry_cli.engine.sandbox import BwrapSandbox, Limits, bwrap_works
+from registry_cli.engine.sandbox import BwrapSandbox, Limits, bwrap_works, container_works
 from solvers.humaneval import HumanEvalDatum, build_program, load_problems, run_program
 from tests.conftest import Env, processes_with
 from tests.openai_server import FakeOpenAI
@@ -251,10 +252,19 @@ def test_agent_disk_limit_and_unavailable_backend(local_env: Env, server: FakeOp
     ds = build(tmp_path / "3_digit_addition", size=1)
     out = local_env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", f"--agent={hog}", "--quiet")
     assert out.returncode == 3 and "agent exceeded the disk limit (512 MiB)" in out.stdout
-    missing = local_env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", f"--agent={hog}",
+    bare_path = tmp_path / "bin"  # a machine without podman: only bwrap on the PATH
+    bare_path.mkdir()
+    (bare_path / "bwrap").symlink_to(shutil.which("bwrap") or "/usr/bin/bwrap")
+    no_podman = Env(local_env.home, dict(local_env.vars, PATH=str(bare_path)))
+    missing = no_podman.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", f"--agent={hog}",
                             "--sandbox=podman")
     assert missing.returncode == 2 and "--sandbox=podman: no podman daemon answers here" in missing.stderr
     assert missing.stderr.count("\n") == 1
+    if container_works("podman"):  # podman here, but not the image: one line before any datum, not an error each
+        no_image = local_env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", f"--agent={hog}",
+                                 "--sandbox=podman", "--docker_image=localhost/nearai-absent:1")
+        assert no_image.returncode == 2 and no_image.stderr.count("\n") == 1
+        assert "image localhost/nearai-absent:1 is not on this machine" in no_image.stderr
     configured = Env(local_env.home, dict(local_env.vars, NEARAI_SANDBOX="native"))
     native = configured.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m",
                             f"--api_base={server.url}", f"--agent={ROOT / 'examples' / 'addition_agent'}", "--quiet")

@@ -19,6 +19,7 @@ from typing import Any
 
 from registry_cli.content import canonical_json, sha256_hex
 from registry_cli.engine import agent_host
+from registry_cli.engine.boundary import copy_out
 from registry_cli.engine.dataset import Source
 from registry_cli.engine.inference import InferenceFailure, Usage
 from registry_cli.engine.sandbox import STREAM_LIMIT, Captured, Limits, Sandbox, watch_disk
@@ -133,6 +134,9 @@ class Agent:
             raise InferenceError(f"no agent.py in {path}", "an agent folder needs agent.py defining run(env)")
 
 
+AGENT_COPY_MAX = 1 << 30  # the most of an agent folder copied into its sandbox
+
+
 async def run_agent(agent: Agent, task: str, model: str, inference: Completer | None, usage: Usage, workdir: Path,
                     timeout: float, sandbox: Sandbox, trace: AgentTrace) -> str:
     """The agent's answer to ``task``; ``trace`` is filled in as it runs (also when it fails)."""
@@ -140,7 +144,7 @@ async def run_agent(agent: Agent, task: str, model: str, inference: Completer | 
     host = Path(agent_host.__file__).resolve()
     code = Path(tempfile.mkdtemp(prefix="nearai-agent-"))
     try:  # a world-readable copy: the sandbox may run as another user, and never sees the original folder
-        shutil.copytree(agent.folder, code / "agent", ignore=shutil.ignore_patterns("__pycache__", ".git"))
+        copy_out(agent.folder, code / "agent", AGENT_COPY_MAX, exclude=("__pycache__", ".git"))  # no link followed
         for p in [code, *code.rglob("*")]:
             p.chmod(0o755 if p.is_dir() else 0o644)
         proc = await sandbox.spawn([sandbox.python(), "-I", str(host), str(code / "agent")], workdir, {}, limits,

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from registry_cli.engine import uids
+from registry_cli.errors import SandboxUnavailable
+
 if TYPE_CHECKING:
     from registry_cli.engine.relay import Relay
 
@@ -139,29 +142,46 @@ class Sandbox:
         return sys.executable
 
     def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
-                expose: tuple[Path, ...], relay: Relay | None = None) -> tuple[list[str], dict[str, str], str]:
-        """(argv, environment, cwd) of the host process that runs ``argv`` in this sandbox."""
+                expose: tuple[Path, ...], relay: Relay | None = None,
+                started_fd: int = -1) -> tuple[list[str], dict[str, str], str]:
+        """(argv, environment, cwd) of the host process that runs ``argv`` in this sandbox; with ``started_fd`` (where
+        `reports_start`), a byte is written to that descriptor inside just before ``argv`` runs."""
         extra = {**env, **(relay.env(relay.port) if relay else {})}
         return argv, base_env(workdir, extra), str(workdir)
 
     async def _start(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
                      stdin: int | None, expose: tuple[Path, ...], relay: Relay | None = None,
-                     ) -> asyncio.subprocess.Process:
-        full, environ, cwd = self.command(argv, workdir, env, limits, expose, relay)
-        proc = await asyncio.create_subprocess_exec(
-            *full, cwd=cwd, env=environ, stdin=stdin,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_child_setup(limits),
-            limit=STREAM_LIMIT,
-        )
+                     started_fd: int = -1) -> asyncio.subprocess.Process:
+        full, environ, cwd = self.command(argv, workdir, env, limits, expose, relay, started_fd)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *full, cwd=cwd, env=environ, stdin=stdin,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=_child_setup(limits),
+                limit=STREAM_LIMIT, pass_fds=(started_fd,) if started_fd >= 0 else (),
+            )
+        except BaseException as e:
+            self.release(full)
+            if isinstance(e, OSError):
+                raise SandboxUnavailable(f"the sandbox could not start: {e.strerror or e}",
+                                         "the machine is short of processes or memory; the datum is retried next run"
+                                         ) from None
+            raise
         self.track(proc, full)
         return proc
 
     def track(self, proc: asyncio.subprocess.Process, full: list[str]) -> None:
         """Called with each started process and its host command line (containers note their name)."""
 
+    def release(self, full: list[str]) -> None:
+        """Give back what `command` reserved for the host command line ``full`` (a sandbox uid)."""
+
     def stop(self, proc: asyncio.subprocess.Process) -> None:
         """Kill everything the sandboxed command started."""
         kill_tree(proc)
+
+    def reports_start(self) -> bool:
+        """Whether the code inside says it started (through ``started_fd``) before the command runs."""
+        return False
 
     async def spawn(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
                     expose: tuple[Path, ...] = ()) -> asyncio.subprocess.Process:
@@ -172,8 +192,27 @@ class Sandbox:
     async def run(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
                   expose: tuple[Path, ...] = (), relay: Relay | None = None) -> Completed:
         """Run to completion (or the timeout, or the disk limit); output bounded to head and tail. With
-        ``relay``, the code reaches the model under test at ``$OPENAI_BASE_URL`` and nowhere else."""
-        proc = await self._start(argv, workdir, env, limits, asyncio.subprocess.DEVNULL, expose, relay)
+        ``relay``, the code reaches the model under test at ``$OPENAI_BASE_URL`` and nowhere else. Raises
+        `SandboxUnavailable` when the sandbox never got to start the command."""
+        read_end, write_end = os.pipe2(os.O_CLOEXEC) if self.reports_start() else (-1, -1)
+        try:
+            proc = await self._start(argv, workdir, env, limits, asyncio.subprocess.DEVNULL, expose, relay,
+                                     write_end)
+        finally:
+            if write_end >= 0:
+                os.close(write_end)
+        try:
+            done = await self._wait(proc, workdir, limits)
+        finally:
+            started = read_end < 0 or _said_started(read_end)
+        if not started and not done.timed_out:
+            lines = done.stderr.text().strip().splitlines()
+            raise SandboxUnavailable(f"the {self.kind} sandbox could not start the code"
+                                     f"{': ' + lines[-1][:200] if lines else ''}",
+                                     "the machine's fault, not the code's: the datum is retried next run")
+        return done
+
+    async def _wait(self, proc: asyncio.subprocess.Process, workdir: Path, limits: Limits) -> Completed:
         assert proc.stdout is not None and proc.stderr is not None
         out, err = Captured(limits.output_bytes), Captured(limits.output_bytes)
 
@@ -201,17 +240,34 @@ class Sandbox:
         return Completed(proc.returncode, out, err, timed_out, exceeded)
 
 
+def _said_started(read_end: int) -> bool:
+    try:
+        os.set_blocking(read_end, False)
+        return bool(os.read(read_end, 1))
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(read_end)
+
+
 WORK = "/nearai/work"  # the work folder's path inside a bwrap sandbox
 INSIDE_PORT = 8800  # where code inside a bwrap sandbox finds the model relay
 NOBODY = 65534
-_DROP = f"import os,sys;os.setgroups([]);os.setgid({NOBODY});os.setuid({NOBODY});os.execv(sys.argv[1],sys.argv[1:])"
+# Runs first inside a bwrap sandbox: says "started" on the descriptor argv[1], drops to uid/gid argv[2] (unless -1),
+# then becomes the command.
+_LAUNCH = ("import os,sys;fd,uid=int(sys.argv[1]),int(sys.argv[2])\n"
+           "if uid>=0:os.setgroups([]);os.setgid(uid);os.setuid(uid)\n"
+           "if fd>=0:os.write(fd,b'1');os.close(fd)\n"
+           "os.execvp(sys.argv[3],sys.argv[3:])")
 
 
 class BwrapSandbox(Sandbox):
-    """bubblewrap: new pid/net/ipc/uts (and, unprivileged, user) namespaces; a root made of read-only system
-    folders, the interpreter and what the caller exposes; a private writable work folder and a size-bounded /tmp;
-    no network; rlimits; the whole tree dies with its parent. As root, the code runs as uid 65534, so root's
-    private files stay unreadable and the process limit holds."""
+    """bubblewrap: new pid/net/ipc/uts (and, unprivileged, user) namespaces; a read-only root made of read-only
+    system folders, the interpreter and what the caller exposes; a private writable work folder and a size-bounded
+    /tmp; no network; rlimits; the whole tree dies with its parent. As root, each sandbox runs as a uid of its own
+    (`uids.claim`), so root's private files stay unreadable and the process limit is its own: a fork bomb in one
+    sandbox cannot starve another. Unprivileged, each sandbox is a user namespace of its own, which the kernel
+    counts processes in apart."""
 
     kind = "bwrap"
 
@@ -241,8 +297,12 @@ class BwrapSandbox(Sandbox):
             args += ["--ro-bind", path, path]
         return args
 
+    def reports_start(self) -> bool:
+        return True
+
     def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
-                expose: tuple[Path, ...], relay: Relay | None = None) -> tuple[list[str], dict[str, str], str]:
+                expose: tuple[Path, ...], relay: Relay | None = None,
+                started_fd: int = -1) -> tuple[list[str], dict[str, str], str]:
         argv, env, expose = with_forwarder(self.python(), argv, env, expose, relay)
         inside = base_env(Path(WORK), env)
         args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
@@ -254,11 +314,43 @@ class BwrapSandbox(Sandbox):
         args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(limits.disk_mb * 2**20),
                  "--tmpfs", "/tmp"]
         args += self._mounts(expose)
-        args += ["--perms", "0755", "--dir", "/nearai", "--bind", str(workdir), WORK, "--chdir", WORK]
-        if self.as_root:  # drop to nobody inside: no capabilities, root's files unreadable, RLIMIT_NPROC applies
-            _chown_tree(workdir)
-            args += [self.python(), "-I", "-c", _DROP]
+        args += ["--perms", "0755", "--dir", "/nearai", "--bind", str(workdir), WORK, "--chdir", WORK,
+                 "--remount-ro", "/"]  # last: the root bwrap built is read-only for any user; binds keep their own
+        uid = -1
+        if self.as_root:  # a uid of its own inside: no capabilities, root's files unreadable, its own RLIMIT_NPROC
+            uid = uids.claim()
+            _chown_tree(workdir, uid)
+        if started_fd >= 0 or uid >= 0:
+            args += [self.python(), "-I", "-c", _LAUNCH, str(started_fd), str(uid)]
         return args + argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, str(workdir)
+
+    def track(self, proc: asyncio.subprocess.Process, full: list[str]) -> None:
+        uid = _launch_uid(full)
+        if uid >= 0:
+            _UIDS_OF[proc.pid] = uid
+
+    def release(self, full: list[str]) -> None:
+        uid = _launch_uid(full)
+        if uid >= 0:
+            uids.release(uid)
+
+    def stop(self, proc: asyncio.subprocess.Process) -> None:
+        kill_tree(proc)  # bwrap dies, so its pid namespace does: nothing that ran as the uid survives it
+        uid = _UIDS_OF.pop(proc.pid, -1)
+        if uid >= 0:
+            uids.release(uid)
+
+
+_UIDS_OF: dict[int, int] = {}  # bwrap's pid -> the uid its sandbox runs as, until stopped
+
+
+def _launch_uid(full: list[str]) -> int:
+    """The uid a bwrap command line's launcher drops to (-1: none)."""
+    try:
+        i = full.index(_LAUNCH)
+    except ValueError:
+        return -1
+    return int(full[i + 2])
 
 
 def with_forwarder(python: str, argv: list[str], env: dict[str, str], expose: tuple[Path, ...],
@@ -287,7 +379,8 @@ class ContainerSandbox(Sandbox):
         return "python"
 
     def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
-                expose: tuple[Path, ...], relay: Relay | None = None) -> tuple[list[str], dict[str, str], str]:
+                expose: tuple[Path, ...], relay: Relay | None = None,
+                started_fd: int = -1) -> tuple[list[str], dict[str, str], str]:
         import uuid
 
         argv, env, expose = with_forwarder(self.python(), argv, env, expose, relay)
@@ -330,11 +423,11 @@ def container_works(kind: str) -> bool:
         return False
 
 
-def _chown_tree(path: Path) -> None:
+def _chown_tree(path: Path, uid: int = NOBODY) -> None:
     for dirpath, dirs, files in os.walk(path):
         for name in [dirpath, *(os.path.join(dirpath, n) for n in dirs + files)]:
             with contextlib.suppress(OSError):
-                os.lchown(name, NOBODY, NOBODY)
+                os.lchown(name, uid, uid)
 
 
 def bwrap_works() -> bool:
@@ -364,7 +457,20 @@ def open_sandbox(kind: str, docker_image: str = "") -> Sandbox:
                          "without isolation")
     if kind == "native":
         return Sandbox()
-    if container_works(kind):
-        return ContainerSandbox(kind, docker_image)
-    raise UsageError(f"--sandbox={kind}: no {kind} daemon answers here",
-                     f"install and start {kind}, or use --sandbox=bwrap")
+    if not container_works(kind):
+        raise UsageError(f"--sandbox={kind}: no {kind} daemon answers here",
+                         f"install and start {kind}, or use --sandbox=bwrap")
+    if not image_present(kind, docker_image):
+        raise UsageError(f"image {docker_image} is not on this machine",
+                         f"build or import it first ({kind} build / {kind} import), or pull it where a registry is "
+                         "reachable")
+    return ContainerSandbox(kind, docker_image)
+
+
+def image_present(kind: str, image: str) -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run([kind, "image", "inspect", image], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False

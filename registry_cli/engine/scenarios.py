@@ -4,9 +4,11 @@ one run folder (AutoGenBench's expansion algorithm).
 ``template`` is a file (copied as ``scenario.py``; ``substitutions`` is ``{find: replace}``), a folder (copied
 recursively; ``substitutions`` is ``{filename: {find: replace}}``), or a list of ``src`` / ``[src, dest]`` items.
 Starter files next to the JSONL (``global_init.sh``, ``global_finalize.sh``, ``requirements.txt``) come first;
-``run.sh`` runs the init scripts, ``python scenario.py`` and the finalize scripts, then prints the completion
-marker. A scenario datum carries the expanded files themselves, so its cache key covers their content: an edited
-template reruns, an unchanged one does not.
+``run.sh`` runs the init scripts, ``python scenario.py`` and the finalize scripts, printing AutoGenBench's console
+markers, and the completion marker only when ``scenario.py`` exited with 0: a crash is never a verdict. A
+scenario datum carries the expanded files themselves, so its cache key covers their content: an edited template
+reruns, an unchanged one does not. Their names come from data and are checked wherever they enter
+(`boundary.check_data_path`).
 """
 
 from __future__ import annotations
@@ -16,28 +18,45 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from registry_cli.errors import DatasetError, InvalidNameError
-from registry_cli.names import check_rel_path
+from registry_cli.engine.boundary import check_data_path, write_inside
+from registry_cli.errors import DatasetError
 
 COMPLETE_MARKER = "SCENARIO COMPLETE !#!#"
 PASSED_MARKER = "ALL TESTS PASSED !#!#"
 STARTER_FILES = ("global_init.sh", "global_finalize.sh", "requirements.txt")
 BINARY_PREFIX = "base64:"
+CRASH_MARKER = "SCENARIO.PY EXITED WITH CODE: "
 RUN_SH = f"""#!/bin/bash
-# written by nearai: AutoGenBench's scenario execution steps
+# written by nearai: AutoGenBench's scenario execution steps, with its console markers
 cd "$(dirname "$0")"
+echo "RUN.SH STARTING !#!#"
 [ -f global_init.sh ] && . ./global_init.sh
 [ -f scenario_init.sh ] && . ./scenario_init.sh
 if [ -s requirements.txt ]; then
   if [ -n "$NEARAI_SANDBOX_NETWORK" ]; then pip install -q -r requirements.txt; else
     echo "nearai: requirements.txt not installed (the sandbox has no network); using the sandbox's packages"; fi
 fi
+echo "SCENARIO.PY STARTING !#!#"
 python scenario.py
+EXIT_CODE=$?
+if [ $EXIT_CODE -ne 0 ]; then echo "{CRASH_MARKER}$EXIT_CODE !#!#"; else echo "SCENARIO.PY COMPLETE !#!#"; fi
 rm -rf .cache __pycache__
 [ -f scenario_finalize.sh ] && . ./scenario_finalize.sh
 [ -f global_finalize.sh ] && . ./global_finalize.sh
-echo "{COMPLETE_MARKER}"
+[ $EXIT_CODE -eq 0 ] && echo "{COMPLETE_MARKER}"
+echo "RUN.SH COMPLETE !#!#"
 """
+
+
+def crash(console: str) -> str:
+    """Why a finished run is not a verdict: scenario.py's non-zero exit, or no completion marker ("" otherwise)."""
+    at = console.rfind(CRASH_MARKER)
+    if at >= 0:
+        code = console[at + len(CRASH_MARKER):].split(" ", 1)[0]
+        return f"crashed: scenario.py exited with code {code}"
+    if COMPLETE_MARKER not in console:
+        return f"crashed: no '{COMPLETE_MARKER}' in the console log"
+    return ""
 
 
 def is_scenarios(path: Path) -> bool:
@@ -107,10 +126,7 @@ def expand(line: dict[str, Any], base: Path, where: str) -> dict[str, str]:
             files[name] = files[name].replace(str(find), str(replace))
     files["run.sh"] = RUN_SH
     for name in files:
-        try:
-            check_rel_path(name)
-        except InvalidNameError:
-            raise DatasetError(f"{where}: unsafe file name {name!r} in the template", "use relative paths") from None
+        check_data_path(name, where)
     return files
 
 
@@ -134,11 +150,9 @@ def load_scenarios(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def write_files(folder: Path, files: dict[str, str]) -> None:
+def write_files(folder: Path, files: dict[str, str], where: str) -> None:
+    """A scenario's files into its run folder; names come from data, so each is checked and written strictly inside
+    ``folder`` (`boundary.write_inside`)."""
     for name, content in files.items():
-        target = folder / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if content.startswith(BINARY_PREFIX):
-            target.write_bytes(base64.b64decode(content[len(BINARY_PREFIX):]))
-        else:
-            target.write_text(content)
+        data = base64.b64decode(content[len(BINARY_PREFIX):]) if content.startswith(BINARY_PREFIX) else content.encode()
+        write_inside(folder, name, data, where)
