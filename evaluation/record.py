@@ -160,8 +160,8 @@ def kept_run_folders(registry: Registry, plan: Plan, summary: RunSummary) -> tup
 
 
 def record_evaluation(registry: Registry, plan: Plan, summary: RunSummary) -> EntryInfo:
-    if summary.total and summary.count("error") == summary.total:
-        raise RecordRefused(f"not recorded: all {summary.total} datums errored",
+    if summary.total and summary.unanswered == summary.total:
+        raise RecordRefused(f"not recorded: all {summary.total} datums errored or got empty answers",
                             "fix the errors shown above and rerun with --record")
     if not summary.total:
         raise RecordRefused("not recorded: the run has no datums", "check --limit, --subsample and the dataset")

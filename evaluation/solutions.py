@@ -9,7 +9,7 @@ from evaluation import SOLUTIONS_FILE
 from registry_cli.errors import IntegrityError, UsageError
 from registry_cli.registry import Registry
 
-STATUSES = ("passed", "failed", "error")
+STATUSES = ("passed", "failed", "error", "empty")
 
 
 def read_solutions(registry: Registry, entry: str, status: str = "", with_runs: bool = False) -> list[dict[str, Any]]:

@@ -28,9 +28,9 @@ VARYING_KEYS = ("subset", "selection", "dataset", "num_repeats", "solver", "solv
 ALL_KEYS = ("model", "agent", "namespace", "version", "provider", "subset", "selection", "dataset", "num_repeats",
             "solver", "solver_version", "solver_args", "temperature", "max_tokens", "api_base")
 MAIN_METRIC = "score"
-METRIC_ORDER = ("score", "stderr", "ci95_low", "ci95_high", "n", "passed", "failed", "errored", "prompt_tokens",
+METRIC_ORDER = ("score", "stderr", "ci95_low", "ci95_high", "n", "passed", "failed", "errored", "empty", "prompt_tokens",
                 "completion_tokens", "cost", "duration_s")
-COUNT_METRICS = frozenset({"n", "passed", "failed", "errored", "prompt_tokens", "completion_tokens"})
+COUNT_METRICS = frozenset({"n", "passed", "failed", "errored", "empty", "prompt_tokens", "completion_tokens"})
 FORMATS = ("table", "csv", "json", "markdown")
 T = TypeVar("T")
 PIVOT_VERSION = 1  # raise it with any change to what the pivot makes of the same evaluations: kept tables are remade
@@ -52,7 +52,7 @@ class EvalTable:
     key_columns: list[str]
     metric_columns: list[str]
     rows: list[dict[str, Any]] = field(default_factory=list)  # key column values + metric values
-    errored: list[dict[str, int]] = field(default_factory=list)  # per row: benchmark -> errored datums
+    errored: list[dict[str, int]] = field(default_factory=list)  # per row: benchmark -> datums without a verdict
 
 
 def key_value(details: dict[str, Any], name: str) -> str:
@@ -201,8 +201,9 @@ def _pivot(evaluations: list[tuple[str, Projected]], opts: TableOptions) -> Eval
             elif type(value := metrics.get(MAIN_METRIC)) in (int, float):
                 metric_names.add(main_column[bench])
                 cells.setdefault(main_column[bench], value)
-            if int(metrics.get("errored") or 0):
-                errored.setdefault(row_key, {}).setdefault(bench, int(metrics["errored"]))
+            unanswered = int(metrics.get("errored") or 0) + int(metrics.get("empty") or 0)
+            if unanswered:
+                errored.setdefault(row_key, {}).setdefault(bench, unanswered)
         columns = sorted(metric_names, key=_column_order)
         order = {c: i for i, c in enumerate(columns)}
         table = EvalTable(keys, columns)

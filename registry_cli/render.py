@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from registry_cli.engine.results import EMPTY, NOT_VERDICTS
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -145,7 +147,7 @@ class BenchmarkProgress:
     def update(self, outcome: Any) -> None:
         self.done += 1
         self.passed += outcome.status == "passed"
-        self.errors += outcome.status == "error"
+        self.errors += outcome.status in NOT_VERDICTS
         self.cost += float(outcome.result.get("usage", {}).get("cost", 0) or 0)
         if self._progress is not None and self._task is not None:
             stats = f"score {self.passed}/{self.done} ({100 * self.passed / self.done:.1f}%)  errors {self.errors}  ${self.cost:.4f}"
@@ -162,9 +164,9 @@ def benchmark_summary(run: BenchmarkRun) -> None:
         console(stderr=True).print(warning, markup=False)
     s = run.summary
     m = s.metrics
-    errors = [o for o in s.outcomes if o.status == "error"]
+    errors = [o for o in s.outcomes if o.status in NOT_VERDICTS]
     for o in errors[:5]:
-        c.print(f"error on datum {o.index} (repeat {o.repeat}): {o.error}", markup=False)
+        c.print(f"{o.status} on datum {o.index} (repeat {o.repeat}): {o.error}", markup=False)
     if len(errors) > 5:
         c.print(f"... and {len(errors) - 5} more errors", markup=False)
     extra = "".join(f", {k}={m[k]:.4f}" for k in m if k.startswith("pass@"))
@@ -181,7 +183,9 @@ def benchmark_summary(run: BenchmarkRun) -> None:
     if selection:
         line += f" [{selection}]"
     if errors:
-        line += f" ({len(errors)} errors, not cached: rerun to retry them)"
+        empty = s.count(EMPTY)
+        said = [f"{len(errors) - empty} errors" if len(errors) > empty else "", f"{empty} empty answers" if empty else ""]
+        line += f" ({', '.join(x for x in said if x)}, not cached: rerun to retry them)"
     c.print(line, markup=False)
     if run.recorded is not None:
         c.print(f"recorded evaluation {run.recorded.entry}", markup=False)
@@ -242,7 +246,8 @@ def evaluation_table(t: EvalTable, fmt_name: str, num_columns: int, name_length:
         if not t.rows:
             c.print("no evaluations found; record one with `nearai benchmark run ... --record`")
     if any(t.errored):
-        print("! some datums of this evaluation errored (counted as not passed); see --all_metrics", file=sys.stderr)
+        print("! some datums of this evaluation errored or got empty answers (counted as not passed); "
+              "see --all_metrics", file=sys.stderr)
     if hidden:
         print(f"{hidden} more metric columns hidden; raise --num_columns or use --format=csv", file=sys.stderr)
 

@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from registry_cli.engine.results import NOT_VERDICTS
 from registry_cli.render import console
 
 if TYPE_CHECKING:
@@ -63,8 +64,8 @@ class SuiteProgress:
             self._say(f"start  {self._tag(state)}: {state.total} answers to give")
 
     def _outcome(self, state: CellState, outcome: Outcome) -> None:
-        if self.verbosity >= 2 and outcome.status == "error":
-            self._say(f"error  {self._tag(state)} datum {outcome.index} rollout {outcome.repeat}: {outcome.error}")
+        if self.verbosity >= 2 and outcome.status in NOT_VERDICTS:
+            self._say(f"{outcome.status:<6} {self._tag(state)} datum {outcome.index} rollout {outcome.repeat}: {outcome.error}")
 
     def _finished(self, state: CellState) -> None:
         score = f"score {_pct(state.passed / state.done)} ({state.passed}/{state.done})" if state.done else "no answers"

@@ -41,6 +41,8 @@ class FakeOpenAI:
     replies: dict[str, str] = field(default_factory=dict)
     # prompt substring -> (message content, finish_reason): answers such as null content or a cut empty one
     raw_replies: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    raw_reply_times: int = -1  # how often each raw reply is given before the real answer (-1: always)
+    _raw_given: dict[str, int] = field(default_factory=dict)
     skew: dict[str, int] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
     asked: list[tuple[str, str]] = field(default_factory=list)  # (model, prompt) of every request
@@ -101,7 +103,8 @@ class FakeOpenAI:
         text: Any = self.answer(prompt, str(body.get("model")))
         finish = "stop"
         for needle, (content, reason) in self.raw_replies.items():
-            if needle in prompt:
+            if needle in prompt and (self.raw_reply_times < 0 or self._raw_given.get(needle, 0) < self.raw_reply_times):
+                self._raw_given[needle] = self._raw_given.get(needle, 0) + 1
                 text, finish = content, reason
         words = len(str(text or "").split())
         return web.json_response({

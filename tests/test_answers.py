@@ -25,23 +25,39 @@ def everything_written(home: Path) -> bytes:
     return b"".join(p.read_bytes() for p in home.rglob("*") if p.is_file())
 
 
-def test_null_cut_or_filtered_answers_are_errors_and_an_empty_stop_is_a_flagged_verdict(
+def test_null_or_blank_answers_are_retried_counted_apart_and_never_cached(
         local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
     ds = build(tmp_path / "3_digit_addition", size=20)
     rows = inputs(ds)
     server.raw_replies = {rows[0]: (None, "stop"), rows[1]: ("", "length"), rows[2]: ("  ", "content_filter"),
                           rows[3]: ("", "stop")}
-    run = ("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m", f"--api_base={server.url}", "--quiet")
+    run = ("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m", f"--api_base={server.url}", "--quiet",
+           "--num_inference_retries=2", "--record")
     first = local_env.run(*run)
-    assert first.returncode == 3 and "(3 errors, not cached: rerun to retry them)" in first.stdout, first.stdout
-    assert "Traceback" not in first.stderr
+    assert first.returncode == 3 and "(4 empty answers, not cached: rerun to retry them)" in first.stdout, first.stdout
+    assert "Traceback" not in first.stderr and server.requests == 16 + 4 * 3  # each empty one asked 3 times
     lines = [line for p in (local_env.home / "cache").rglob("*.jsonl") if "packs" in p.parts
              for line in p.read_text().splitlines()]
-    kept = [json.loads(line)["value"] for line in lines]
-    assert len(kept) == 17 and sum(v["usage"].get("empty_answers", 0) for v in kept) == 1
-    server.raw_replies = {}
-    second = local_env.run(*run)
-    assert second.returncode == 0 and server.requests == 23 and "17 cached" in second.stdout
+    assert len(lines) == 16  # no empty answer is cached as a wrong one
+    row = json.loads(local_env.run("evaluation", "table", "--format=json", "--all_metrics", check=True).stdout)["rows"][0]
+    assert row["3_digit_addition/empty"] == 4 and row["3_digit_addition/errored"] == 0
+    assert row["errored"] == {"3_digit_addition": 4}  # the table marks the run
+    shown = local_env.run("evaluation", "table", check=True)
+    assert " !" in shown.stdout and "empty answers" in shown.stderr
+    server.raw_replies = {}  # the server is healthy again: the rerun asks only the four, and they count now
+    second = local_env.run(*run[:-1])
+    assert second.returncode == 0 and server.requests == 28 + 4 and "16 cached" in second.stdout
+    assert "Final score: " in second.stdout and "empty" not in second.stdout
+
+
+def test_an_empty_answer_then_a_real_one_is_a_verdict(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=4)
+    rows = inputs(ds)
+    server.raw_replies = {rows[0]: ("", "stop")}
+    server.raw_reply_times = 1  # the first answer is empty, the retry a real one: a transient fault, not a verdict
+    out = local_env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m",
+                        f"--api_base={server.url}", "--quiet", check=True)
+    assert "Final score: 4/4" in out.stdout and server.requests == 5
 
 
 def test_secrets_a_model_echoes_are_never_kept_or_shown(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:

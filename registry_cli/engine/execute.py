@@ -26,6 +26,7 @@ from registry_cli.engine.agents import Agent, AgentFailure, AgentTrace, run_agen
 from registry_cli.engine.blocking import CURRENT
 from registry_cli.engine.cache import CacheWriter, ResultCache
 from registry_cli.engine.inference import (
+    EmptyAnswer,
     Inference,
     InferenceFailure,
     ModelSpec,
@@ -39,7 +40,7 @@ from registry_cli.engine.inference import (
 from registry_cli.engine.metrics import compute_metrics
 from registry_cli.engine.plan import Item, Plan
 from registry_cli.engine.relay import Relay
-from registry_cli.engine.results import ERROR, FAILED, PASSED, CacheStats, Outcome, RunSummary
+from registry_cli.engine.results import EMPTY, ERROR, FAILED, NOT_VERDICTS, PASSED, CacheStats, Outcome, RunSummary
 from registry_cli.engine.sandbox import Sandbox
 from registry_cli.engine.transcript import Completer, Recording
 from registry_cli.errors import NearaiError
@@ -188,20 +189,27 @@ def solver_threads(work: Work) -> Executor | None:
 async def solve_one(row: dict[str, Any], inference: Completer | None, work: Work,
                     repeat: int = 0, pool: Executor | None = None) -> tuple[str, dict[str, Any], str]:
     """(status, result, error) for one datum; never raises for per-datum failures. ``pool`` runs a synchronous
-    ``solve`` (default: asyncio's own threads)."""
+    ``solve`` (default: asyncio's own threads). A model call that ended in an empty answer makes the datum
+    ``empty`` whatever the solver made of it (it may have graded the error text an agent or scenario received)."""
     session = DatumSession(inference, work, repeat)
     t0 = time.perf_counter()
     try:
         passed, info, metrics = _verdict(await _call_solve(work.solver, row, session, pool))
     except (InferenceFailure, AgentFailure, NearaiError) as e:
-        return ERROR, session.extras(), redact(str(e))
+        return _unanswered(session, e), session.extras(), redact(str(e))
     except Exception as e:  # a solver bug on one datum must not sink the run
-        return ERROR, session.extras(), redact(f"{type(e).__name__}: {e}")[:500]
+        return _unanswered(session, e), session.extras(), redact(f"{type(e).__name__}: {e}")[:500]
     finally:
         session.cleanup()
+    if session.usage.empty:
+        return EMPTY, session.extras(), f"the model answered {session.usage.empty} call(s) with nothing, every retry"
     result = {"passed": passed, "info": info, "metrics": metrics, **session.extras(),
               "duration_s": round(time.perf_counter() - t0, 4)}
     return (PASSED if passed else FAILED), result, ""
+
+
+def _unanswered(session: DatumSession, e: Exception) -> str:
+    return EMPTY if isinstance(e, EmptyAnswer) or session.usage.empty else ERROR
 
 
 def _cached(item: Item, hit: dict[str, Any]) -> Outcome:
@@ -258,7 +266,7 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
                 on_drained()
             if shared is not None and item.key in shared.answers:  # another cell answers (or answered) this key
                 status, result, error = await asyncio.shield(shared.answers[item.key])
-                if status != ERROR:
+                if status not in NOT_VERDICTS:
                     on_outcome(Outcome(item.index, item.repeat, item.key, item.datum_hash, status, True, result))
                     continue
             status, result, error = await answer(item)
@@ -273,14 +281,14 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
         try:
             verdict = await solve_one(rows[item.index], inference, work, item.repeat, pool)
             status, result, _ = verdict
-            if status != ERROR:
+            if status not in NOT_VERDICTS:
                 writer.submit(item.key, {**result, "datum_hash": item.datum_hash, "repeat": item.repeat})
             return verdict
         finally:
             if done is not None and shared is not None:
                 done.set_result(verdict)  # waiters take it, or answer themselves when it is an error
-                if verdict[0] == ERROR:
-                    shared.answers.pop(item.key, None)  # an error is not an answer: the next cell asks again
+                if verdict[0] in NOT_VERDICTS:
+                    shared.answers.pop(item.key, None)  # not an answer: the next cell asks again
 
     async def main() -> None:
         workers = [asyncio.create_task(worker()) for _ in range(min(work.max_concurrent, queue.qsize()))]
@@ -368,7 +376,7 @@ class _Run:
     def summary(self) -> RunSummary:
         plan = self.plan
         ordered = [self.outcomes[(i.index, i.repeat)] for i in plan.items if (i.index, i.repeat) in self.outcomes]
-        custom = plan.solver_instance.aggregate([o.result for o in ordered if o.status != ERROR])
+        custom = plan.solver_instance.aggregate([o.result for o in ordered if o.status not in NOT_VERDICTS])
         metrics = compute_metrics(ordered, plan.params.num_repeats, custom)
         return RunSummary(ordered, time.perf_counter() - self.started, metrics, self.stats)
 

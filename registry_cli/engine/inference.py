@@ -38,6 +38,11 @@ class InferenceFailure(Exception):
     """A completion failed after all retries; the datum is recorded as an error (never cached)."""
 
 
+class EmptyAnswer(InferenceFailure):
+    """The model kept answering with nothing (null or blank content) after all retries: no verdict, counted apart
+    as ``empty`` and never cached."""
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """The model side of a run, built from `RunParams` (where the defaults are declared)."""
@@ -142,17 +147,15 @@ def without_credentials(url: str) -> str:
     return urlunsplit((parts.scheme, _host(parts.hostname, parts.port), parts.path, parts.query, parts.fragment))
 
 
-def answer_text(content: Any, finish_reason: Any, where: str) -> tuple[str, bool]:
-    """The answer of a completion and whether it is empty. No content at all (null), or an empty one the provider
-    cut (``length``) or filtered (``content_filter``), is an error: nothing to grade, never cached. An empty
-    answer the model chose to stop on is a verdict, flagged as empty."""
-    if content is None:
-        raise InferenceFailure(f"the model returned no content (null, finish_reason {finish_reason}) from {where}")
-    if not isinstance(content, str):
+def answer_text(content: Any, finish_reason: Any, where: str) -> str:
+    """The answer of a completion. No content (null) or a blank one is nothing to grade: asked again like a
+    transient failure, and an `EmptyAnswer` once the retries are spent, never a verdict."""
+    if content is not None and not isinstance(content, str):
         raise InferenceFailure(f"malformed completion from {where}: content is {type(content).__name__}")
-    if not content.strip() and finish_reason in ("length", "content_filter"):
-        raise InferenceFailure(f"the model returned an empty answer (finish_reason {finish_reason}) from {where}")
-    return redact(content), not content.strip()
+    if content is None or not content.strip():
+        what = "no content (null, " if content is None else "an empty answer ("
+        raise _Retryable(f"the model returned {what}finish_reason {finish_reason}) from {where}", empty=True)
+    return redact(content)
 
 
 @dataclass
@@ -161,7 +164,6 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
-    empty: bool = False
 
 
 @dataclass
@@ -172,12 +174,11 @@ class Usage:
     cost: float = 0.0
     retries: int = 0
     latency_s: float = 0.0
-    empty: int = 0  # answers the model ended on purpose with nothing in them
+    empty: int = 0  # calls that ended with an empty answer after every retry: the datum is then no verdict
     extra: dict[str, Any] = field(default_factory=dict)
 
     def add(self, c: Completion) -> None:
         self.calls += 1
-        self.empty += c.empty
         self.prompt_tokens += c.prompt_tokens
         self.completion_tokens += c.completion_tokens
         self.cost += c.cost
@@ -225,9 +226,10 @@ def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> flo
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, empty: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.empty = empty
 
 
 def choose_backend(spec: ModelSpec) -> str:
@@ -385,7 +387,12 @@ class Inference:
                 return c.text
             except _Retryable as e:
                 if attempt >= self.spec.num_retries:
-                    raise InferenceFailure(redact(f"{e} (after {attempt + 1} attempts)")) from None
+                    message = redact(f"{e} (after {attempt + 1} attempts)")
+                    if e.empty:
+                        if usage is not None:
+                            usage.empty += 1
+                        raise EmptyAnswer(message) from None
+                    raise InferenceFailure(message) from None
                 delay = e.retry_after if e.retry_after is not None else min(20.0, 0.25 * 2**attempt)
                 delay = min(30.0, delay) * (0.5 + random.random() / 2)
                 attempt += 1
@@ -428,8 +435,8 @@ class Inference:
             pt, ct = int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise InferenceFailure(f"malformed completion from {public_url(url)}") from None
-        text, empty = answer_text(content, finish, public_url(url))
-        return Completion(text, pt, ct, estimate_cost(self.spec.resolved, pt, ct), empty)
+        text = answer_text(content, finish, public_url(url))
+        return Completion(text, pt, ct, estimate_cost(self.spec.resolved, pt, ct))
 
     async def _via_litellm(self, messages: Messages) -> Completion:
         litellm = self._litellm
@@ -456,7 +463,7 @@ class Inference:
             content, finish = choice.message.content, getattr(choice, "finish_reason", None)
         except (AttributeError, IndexError, TypeError):
             raise InferenceFailure(f"malformed completion for {self.spec.resolved}") from None
-        text, empty = answer_text(content, finish, self.spec.resolved)
+        text = answer_text(content, finish, self.spec.resolved)
         u = getattr(resp, "usage", None)
         pt = int(getattr(u, "prompt_tokens", 0) or 0)
         ct = int(getattr(u, "completion_tokens", 0) or 0)
@@ -465,4 +472,4 @@ class Inference:
             cost = float(known if known is not None else litellm.completion_cost(completion_response=resp) or 0.0)
         except Exception:
             cost = estimate_cost(self.spec.resolved, pt, ct)
-        return Completion(text, pt, ct, cost, empty)
+        return Completion(text, pt, ct, cost)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from registry_cli.engine.results import ERROR, FAILED, PASSED, Outcome
+from registry_cli.engine.results import EMPTY, ERROR, FAILED, PASSED, Outcome
 
 Z95 = 1.959964
 
@@ -29,7 +29,8 @@ def wilson(passed: int, n: int) -> tuple[float, float]:
 
 
 def compute_metrics(outcomes: Sequence[Outcome], repeats: int, custom: dict[str, float]) -> dict[str, float]:
-    """Counts stay integers (``n`` is 1000, not 1000.0); errored datums count in ``n`` as not passed."""
+    """Counts stay integers (``n`` is 1000, not 1000.0); errored datums and empty answers count in ``n`` as not
+    passed, and apart (``errored``, ``empty``)."""
     n = len(outcomes)
     passed = sum(1 for o in outcomes if o.status == PASSED)
     p = passed / n if n else 0.0
@@ -39,6 +40,9 @@ def compute_metrics(outcomes: Sequence[Outcome], repeats: int, custom: dict[str,
         "n": n, "passed": passed, "failed": sum(1 for o in outcomes if o.status == FAILED),
         "errored": sum(1 for o in outcomes if o.status == ERROR),
     }
+    empty = sum(1 for o in outcomes if o.status == EMPTY)
+    if empty:
+        m["empty"] = empty
     if repeats > 1:
         by_datum: dict[int, list[bool]] = {}
         for o in outcomes:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-PASSED, FAILED, ERROR = "passed", "failed", "error"
+PASSED, FAILED, ERROR, EMPTY = "passed", "failed", "error", "empty"
+# no verdict on the model or agent: an error (crash, timeout, provider or sandbox failure) or an empty answer;
+# reported and counted apart, never cached, asked again on the next run
+NOT_VERDICTS = frozenset({ERROR, EMPTY})
 
 
 @dataclass(slots=True)
@@ -14,7 +17,7 @@ class Outcome:
     repeat: int
     key: str
     datum_hash: str
-    status: str  # passed | failed | error
+    status: str  # passed | failed | error | empty
     cached: bool
     result: dict[str, Any] = field(default_factory=dict)
     error: str = ""
@@ -54,6 +57,11 @@ class RunSummary:
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def unanswered(self) -> int:
+        """Outcomes that are no verdict (errors and empty answers)."""
+        return sum(1 for o in self.outcomes if o.status in NOT_VERDICTS)
 
     @property
     def cached(self) -> int:

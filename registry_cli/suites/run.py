@@ -24,7 +24,7 @@ from registry_cli.engine.cache import ResultCache, jsonable
 from registry_cli.engine.execute import RemoteFn, Shared, execute_async, local_hits
 from registry_cli.engine.inference import estimate_cost
 from registry_cli.engine.plan import Plan, make_plan
-from registry_cli.engine.results import ERROR, Outcome, RunSummary
+from registry_cli.engine.results import NOT_VERDICTS, Outcome, RunSummary
 from registry_cli.errors import NearaiError
 from registry_cli.files import atomic_write_text
 from registry_cli.provenance import git_commit, package_versions
@@ -242,7 +242,7 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
             state.done += 1
             state.cached += o.cached
             state.passed += o.status == "passed"
-            state.errors += o.status == ERROR
+            state.errors += o.status in NOT_VERDICTS
             state.cost += float(o.usage.get("cost") or 0.0)
             events.outcome(state, o)
 
@@ -265,7 +265,7 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
     async def _finish(state: CellState, plan: Plan, summary: RunSummary) -> None:
         state.metrics = run_metrics(summary)
         state.duration_s = summary.duration_s
-        all_errored = bool(summary.total) and summary.count(ERROR) == summary.total
+        all_errored = bool(summary.total) and summary.unanswered == summary.total
         state.status = "failed" if all_errored else "completed"
         if all_errored:
             state.error = next((o.error for o in summary.outcomes if o.error), "every datum errored")
