@@ -84,6 +84,7 @@ def run_task(registry: Registry, agent: str, task: str, model: str = "", api_bas
     from registry_cli.engine.params import RunParams
     from registry_cli.engine.plan import sandbox_kind, with_agent_defaults
     from registry_cli.engine.sandbox import open_sandbox
+    from registry_cli.engine.scratch import scratch_root
 
     if not task.strip():
         raise UsageError("the task is empty", 'e.g. nearai agent task ./my-agent "Add 2 and 3"')
@@ -97,7 +98,7 @@ def run_task(registry: Registry, agent: str, task: str, model: str = "", api_bas
     usage, trace = Usage(), AgentTrace()
 
     async def go() -> str:
-        with tempfile.TemporaryDirectory(prefix="nearai-task-") as work:
+        with tempfile.TemporaryDirectory(prefix="task-", dir=scratch_root()) as work:
             if spec is None:
                 return await run_agent(loaded, task, "", None, usage, Path(work), timeout, box, trace)
             async with Inference(spec, 4) as inference:

@@ -8,8 +8,10 @@ import errno
 import hashlib
 import mmap
 import os
+import re
 import tempfile
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -72,3 +74,52 @@ def sha256_own_file(fd: int) -> str:
 
 
 COPY_BLOCK = 64 * 1024 * 1024
+
+
+# ---- what a killed process leaves: temp names carry their owner ------------------------------------------------
+_OWNED = re.compile(r"(\d+)-(\d+)-")
+
+
+def _start_time(pid: int) -> int:
+    """The process's start time in clock ticks since boot (-1: no such process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return -1
+    return int(stat[stat.rindex(b")") + 2:].split()[19])
+
+
+def owner_tag() -> str:
+    """``<pid>-<start>``: this process, told apart from a later one that reuses its pid."""
+    return _tag_of(os.getpid())
+
+
+@lru_cache(maxsize=4)
+def _tag_of(pid: int) -> str:
+    return f"{pid}-{max(_start_time(pid), 0)}"
+
+
+def owner_alive(name: str) -> bool:
+    """Whether the process whose `owner_tag` opens ``name`` still runs (True when ``name`` carries no tag)."""
+    m = _OWNED.match(name)
+    if m is None:
+        return True
+    start = _start_time(int(m.group(1)))
+    return start >= 0 and (start == int(m.group(2)) or m.group(2) == "0")
+
+
+def partial_prefix() -> str:
+    """The name prefix of a file being downloaded by this process."""
+    return f".tmp-{owner_tag()}-"
+
+
+def sweep_partials(folder: Path) -> int:
+    """Remove the partial downloads under ``folder`` whose process is gone; how many."""
+    count = 0
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            if name.startswith(".tmp-") and not owner_alive(name[len(".tmp-"):]):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(dirpath, name))
+                    count += 1
+    return count

@@ -38,7 +38,7 @@ from registry_cli.errors import (
     StoreError,
     VersionExistsError,
 )
-from registry_cli.files import atomic_write_text, sha256_own_file
+from registry_cli.files import atomic_write_text, partial_prefix, sha256_own_file, sweep_partials
 from registry_cli.index import ObjectIndex
 from registry_cli.names import (
     METADATA_FILE,
@@ -738,6 +738,7 @@ class Registry:
         marker = dest / DOWNLOAD_MARKER
         seen = _read_stats(marker, info.manifest_hash) if not force else {}
         dest.mkdir(parents=True, exist_ok=True)
+        sweep_partials(dest)  # what a download killed here before left behind
         root = dest.resolve()
         for f in info.manifest.files:
             target_path = (root / f.path).resolve()
@@ -769,7 +770,7 @@ class Registry:
         out.parent.mkdir(parents=True, exist_ok=True)
         last: Exception | None = None
         for _ in range(attempts):
-            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".tmp-")
+            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=partial_prefix())
             try:
                 try:
                     self.store.read_into(blob_key(digest), fd)

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from registry_cli.engine.sandbox import Limits, Sandbox
+from registry_cli.engine.scratch import scratch_root
 from registry_cli.errors import SolverError
 from solvers import Session, SolveResult, SolverStrategy
 
@@ -41,7 +42,7 @@ async def run_program(program: str, timeout: float = 10.0, memory_mb: int = 1024
     """Run ``program`` in the sandbox, in a fresh folder. Returns (status, detail): passed, failed or timeout."""
     box = sandbox or Sandbox()
     limits = Limits(timeout_s=timeout, memory_mb=memory_mb, file_mb=16, disk_mb=64, output_bytes=64 * 1024)
-    with tempfile.TemporaryDirectory(prefix="nearai-exec-") as work:
+    with tempfile.TemporaryDirectory(prefix="exec-", dir=scratch_root()) as work:
         Path(work, "program.py").write_text(program)
         done = await box.run([box.python(), "-I", "program.py"], Path(work), {}, limits)
     if done.timed_out:

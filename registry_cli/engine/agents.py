@@ -23,6 +23,7 @@ from registry_cli.engine.boundary import copy_out
 from registry_cli.engine.dataset import Source
 from registry_cli.engine.inference import InferenceFailure, Usage
 from registry_cli.engine.sandbox import STREAM_LIMIT, Captured, Limits, Sandbox, watch_disk
+from registry_cli.engine.scratch import scratch_root
 from registry_cli.engine.transcript import Completer
 from registry_cli.errors import InferenceError
 from registry_cli.names import METADATA_FILE
@@ -142,7 +143,7 @@ async def run_agent(agent: Agent, task: str, model: str, inference: Completer | 
     """The agent's answer to ``task``; ``trace`` is filled in as it runs (also when it fails)."""
     limits = Limits(timeout_s=timeout, memory_mb=2048, file_mb=64, disk_mb=512)
     host = Path(agent_host.__file__).resolve()
-    code = Path(tempfile.mkdtemp(prefix="nearai-agent-"))
+    code = Path(tempfile.mkdtemp(prefix="agent-", dir=scratch_root()))
     try:  # a world-readable copy: the sandbox may run as another user, and never sees the original folder
         copy_out(agent.folder, code / "agent", AGENT_COPY_MAX, exclude=("__pycache__", ".git"))  # no link followed
         for p in [code, *code.rglob("*")]:

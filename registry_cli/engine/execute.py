@@ -42,6 +42,7 @@ from registry_cli.engine.plan import Item, Plan
 from registry_cli.engine.relay import Relay
 from registry_cli.engine.results import EMPTY, ERROR, FAILED, NOT_VERDICTS, PASSED, CacheStats, Outcome, RunSummary
 from registry_cli.engine.sandbox import Sandbox
+from registry_cli.engine.scratch import scratch_root
 from registry_cli.engine.transcript import Completer, Recording
 from registry_cli.errors import NearaiError
 
@@ -65,12 +66,13 @@ class Work:
     results_dir: str
     completions_dir: str  # where the model relay caches completions ("" for none)
     cache_group: str = ""  # names the result packs written to the store
+    relay_caps: tuple[int, int] = (0, 0)  # calls and tokens a datum's sandboxed code may spend (0: no cap)
 
     @classmethod
     def of(cls, plan: Plan, completions_dir: str = "") -> Work:
         p = plan.params
         return cls(plan.solver_instance, plan.model, plan.agent, plan.sandbox, p.timeout, p.max_concurrent, p.force,
-                   p.results_dir, completions_dir, plan.cache_group)
+                   p.results_dir, completions_dir, plan.cache_group, (p.relay_max_calls, p.relay_max_tokens))
 
 
 class DatumSession:
@@ -88,7 +90,7 @@ class DatumSession:
     @property
     def path(self) -> str:
         if self._path is None:
-            self._path = tempfile.mkdtemp(prefix="nearai-datum-")
+            self._path = tempfile.mkdtemp(prefix="datum-", dir=scratch_root())
         return self._path
 
     @property
@@ -107,7 +109,7 @@ class DatumSession:
         """A key-less OpenAI-compatible endpoint for sandboxed code, billed to this datum."""
         w = self._work
         return Relay(self._inference, self.usage, tcp=w.sandbox.kind == "native", cache_dir=w.completions_dir,
-                     repeat=self.repeat, force=w.force)
+                     repeat=self.repeat, force=w.force, caps=w.relay_caps)
 
     async def complete(self, messages: list[dict[str, Any]]) -> str:
         if self._inference is None:
@@ -201,6 +203,8 @@ async def solve_one(row: dict[str, Any], inference: Completer | None, work: Work
         return _unanswered(session, e), session.extras(), redact(f"{type(e).__name__}: {e}")[:500]
     finally:
         session.cleanup()
+    if session.usage.capped:
+        return ERROR, session.extras(), f"the sandboxed code ran into the relay's cap of {session.usage.capped}"
     if session.usage.empty:
         return EMPTY, session.extras(), f"the model answered {session.usage.empty} call(s) with nothing, every retry"
     result = {"passed": passed, "info": info, "metrics": metrics, **session.extras(),
@@ -209,6 +213,8 @@ async def solve_one(row: dict[str, Any], inference: Completer | None, work: Work
 
 
 def _unanswered(session: DatumSession, e: Exception) -> str:
+    if session.usage.capped:
+        return ERROR
     return EMPTY if isinstance(e, EmptyAnswer) or session.usage.empty else ERROR
 
 
@@ -359,6 +365,7 @@ class _Run:
     def __init__(self, plan: Plan, cache: ResultCache, on_start: StartFn | None, on_outcome: OutcomeFn | None) -> None:
         self.plan, self.cache, self.on_outcome = plan, cache, on_outcome
         self.started = time.perf_counter()
+        scratch_root()  # made once per process, after removing what killed runs left
         self.stats = CacheStats()
         self.outcomes, self.todo = local_hits(plan, cache)
         self.work = Work.of(plan, str(cache.directory.parent / "completions"))

@@ -175,6 +175,8 @@ class Usage:
     retries: int = 0
     latency_s: float = 0.0
     empty: int = 0  # calls that ended with an empty answer after every retry: the datum is then no verdict
+    relayed: int = 0  # requests sandboxed code sent through the relay (answered from its cache or not)
+    capped: str = ""  # the relay cap the datum's code ran into: the datum is then an error
     extra: dict[str, Any] = field(default_factory=dict)
 
     def add(self, c: Completion) -> None:

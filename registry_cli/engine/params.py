@@ -36,7 +36,12 @@ class RunParams:
     temperature: float = _flag(0.0, "sampling temperature", minimum=0.0)
     max_tokens: int = _flag(0, "completion token limit (0: the server's default)", minimum=0)
     timeout: float = _flag(120.0, "seconds allowed per model call and per agent task", minimum=0.001)
-    num_inference_retries: int = _flag(10, "retries of a failed model call (429, 5xx, timeouts)", minimum=0)
+    num_inference_retries: int = _flag(10, "retries of a failed model call (429, 5xx, timeouts, empty answers)",
+                                       minimum=0)
+    relay_max_calls: int = _flag(500, "model calls sandboxed code may make per datum through the relay (0: no cap); "
+                                 "more is an error of that datum", minimum=0)
+    relay_max_tokens: int = _flag(2_000_000, "prompt + completion tokens per datum through the relay (0: no cap); "
+                                  "more is an error of that datum", minimum=0)
     sandbox: str = _flag("auto", "where untrusted code runs: auto, bwrap, docker, podman or native",
                          choices=SANDBOX_KINDS)
     docker_image: str = _flag("python:3.11-slim", "image for --sandbox=docker or podman")

@@ -11,6 +11,7 @@ backend, on a loopback TCP port.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import time
@@ -20,6 +21,7 @@ from typing import Any
 
 from registry_cli.engine.cache import ResultCache, jsonable, result_key
 from registry_cli.engine.inference import InferenceFailure, Usage
+from registry_cli.engine.scratch import scratch_root
 from registry_cli.engine.transcript import Completer, Recording
 
 DUMMY_KEY = "sk-nearai-relay-no-key"
@@ -27,31 +29,56 @@ DUMMY_KEY = "sk-nearai-relay-no-key"
 
 class Relay:
     def __init__(self, inference: Completer | None, usage: Usage, tcp: bool = False, cache_dir: str = "",
-                 repeat: int = 0, force: bool = False) -> None:
+                 repeat: int = 0, force: bool = False, caps: tuple[int, int] = (0, 0)) -> None:
         """``tcp``: also listen on a loopback port (the native backend's way in); otherwise only the socket.
         ``cache_dir``: cache completions there, keyed by the model's identity, the messages and the repeat (so
-        repeats stay independent samples); ``force`` recomputes them."""
+        repeats stay independent samples); ``force`` recomputes them. ``caps``: the calls and the tokens the
+        datum's code may spend (0: no cap); past one, requests get 429 and the datum is an error."""
         self.inference, self.usage, self.tcp = inference, usage, tcp
         self.cache = ResultCache(Path(cache_dir), None) if cache_dir and inference is not None else None
         self.repeat, self.force = repeat, force
-        self.folder = Path(tempfile.mkdtemp(prefix="nearai-relay-"))
+        self.max_calls, self.max_tokens = caps
+        self.folder = Path(tempfile.mkdtemp(prefix="relay-", dir=scratch_root()))
         self.folder.chmod(0o755)  # the sandbox may run as another user
         self.socket = self.folder / "relay.sock"
         self.port = 0
         self._runner: Any = None
 
     async def _chat(self, request: Any) -> Any:
+        """Never raises: whatever the code inside sends gets a JSON answer, and nothing reaches the CLI's stderr."""
         from aiohttp import web
 
         try:
+            return await self._answer(request)
+        except Exception as e:
+            return web.json_response({"error": {"message": f"relay failure: {type(e).__name__}"}}, status=500)
+
+    async def _answer(self, request: Any) -> Any:
+        from aiohttp import web
+
+        def refuse(status: int, message: str) -> Any:
+            return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=status)
+
+        try:
             body = await request.json()
-            messages = body["messages"]
-            if not isinstance(messages, list):
-                raise TypeError("messages must be a list")
-        except (ValueError, KeyError, TypeError) as e:
-            return web.json_response({"error": {"message": f"bad request: {e}"}}, status=400)
+        except web.HTTPException as e:  # e.g. a body over the size limit
+            return refuse(e.status, f"bad request: {e.reason}")
+        except Exception:
+            return refuse(400, "bad request: the body is not JSON")
+        problem = _check_request(body)
+        if problem:
+            return refuse(400, f"bad request: {problem}")
         if self.inference is None:
-            return web.json_response({"error": {"message": "this run has no --model"}}, status=400)
+            return refuse(400, "this run has no --model")
+        self.usage.relayed += 1
+        spent = self.usage.prompt_tokens + self.usage.completion_tokens
+        if self.max_calls and self.usage.relayed > self.max_calls:
+            self.usage.capped = self.usage.capped or f"{self.max_calls} calls (--relay_max_calls)"
+        elif self.max_tokens and spent >= self.max_tokens:
+            self.usage.capped = self.usage.capped or f"{self.max_tokens} tokens (--relay_max_tokens)"
+        if self.usage.capped:
+            return refuse(429, f"this datum's relay cap of {self.usage.capped} is spent")
+        messages = body["messages"]
         before = (self.usage.prompt_tokens, self.usage.completion_tokens)
         key = result_key({"completion": self.inference.spec.identity(), "messages": jsonable(messages),
                           "repeat": self.repeat})
@@ -78,6 +105,7 @@ class Relay:
     async def __aenter__(self) -> Relay:
         from aiohttp import web
 
+        logging.getLogger("aiohttp.server").disabled = True  # a malformed request is answered, never logged here
         app = web.Application(client_max_size=16 * 2**20)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
@@ -103,3 +131,28 @@ class Relay:
         """What code inside needs to reach the relay on ``port``."""
         base = f"http://127.0.0.1:{port}/v1"
         return {"OPENAI_BASE_URL": base, "OPENAI_API_BASE": base, "OPENAI_API_KEY": DUMMY_KEY}
+
+
+ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+
+
+def _check_request(body: Any) -> str:
+    """What is wrong with a chat completion request from the sandbox ("" when nothing)."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "messages must be a non-empty list"
+    if len(messages) > 10_000:
+        return "too many messages"
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            return f"messages[{i}] must be an object"
+        if m.get("role") not in ROLES:
+            return f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}"
+        content = m.get("content")
+        if content is not None and not isinstance(content, (str, list)):
+            return f"messages[{i}].content must be a string or a list of parts"
+        if isinstance(content, list) and not all(isinstance(part, dict) for part in content):
+            return f"messages[{i}].content parts must be objects"
+    return ""
