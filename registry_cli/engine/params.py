@@ -30,7 +30,7 @@ class RunParams:
     limit: int = _flag(0, "use only the first N datums (0: all)", minimum=0)
     subsample: str = _flag("", "a seeded random sample: a fraction (0.1) or a count (50) of the datums")
     seed: int = _flag(0, "seed for --subsample", minimum=0)
-    num_repeats: int = _flag(1, "answer every datum N times (pass@k for k <= N)", minimum=1)
+    num_repeats: int = _flag(1, "answer every datum N times (pass@k for k <= N; at most 10,000)", minimum=1)
     max_concurrent: int = _flag(16, "datums in flight at once (-1: one per CPU)", minimum=-1)
     api_base: str = _flag("", "OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 (fast path)")
     temperature: float = _flag(0.0, "sampling temperature", minimum=0.0)

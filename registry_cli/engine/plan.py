@@ -26,6 +26,19 @@ from registry_cli.engine.solverspec import SolverSpec, bind_solver
 from registry_cli.errors import DatasetError, UsageError
 from registry_cli.registry import Registry
 
+MAX_REPEATS = 10_000
+MAX_ITEMS = 2_000_000  # answers one plan (or a whole suite) may hold: ~0.4 GB of keys in memory
+
+
+def check_size(datums: int, repeats: int, where: str = "the run") -> None:
+    """Refuse, before a single item is made, a plan whose items would not fit in memory."""
+    if repeats > MAX_REPEATS:
+        raise UsageError(f"--num_repeats (rollouts) must be at most {MAX_REPEATS:,}, got {repeats:,}",
+                         "pass@k needs far fewer repeats; split a larger sweep into several runs")
+    if datums * repeats > MAX_ITEMS:
+        raise UsageError(f"{where} would plan {datums * repeats:,} answers ({datums:,} datums x {repeats:,} repeats); "
+                         f"at most {MAX_ITEMS:,} fit in one plan", "use --limit or --subsample, or fewer repeats")
+
 
 @dataclass(frozen=True, slots=True)
 class Item:
@@ -133,9 +146,11 @@ def make_plan(registry: Registry, params: RunParams) -> Plan:
         "model": model.identity() if model else None,
         "agent": agent.identity if agent else None,
     }
+    hashes = data.datum_hashes()
+    check_size(len(hashes), params.num_repeats)
     items = []
     key = item_keys(common)
-    for index, dh in data.datum_hashes().items():
+    for index, dh in hashes.items():
         for r in range(params.num_repeats):
             items.append(Item(index, r, dh, key(dh, r)))
     return Plan(params, solver, instance, str(instance.evaluation_name()), data, model, agent, sandbox or Sandbox(),

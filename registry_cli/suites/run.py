@@ -23,9 +23,9 @@ from evaluation.record import run_details, run_metrics
 from registry_cli.engine.cache import ResultCache, jsonable
 from registry_cli.engine.execute import RemoteFn, Shared, execute_async, local_hits
 from registry_cli.engine.inference import estimate_cost
-from registry_cli.engine.plan import Plan, make_plan
+from registry_cli.engine.plan import MAX_ITEMS, Plan, check_size, make_plan
 from registry_cli.engine.results import NOT_VERDICTS, Outcome, RunSummary
-from registry_cli.errors import NearaiError
+from registry_cli.errors import NearaiError, UsageError
 from registry_cli.files import atomic_write_text
 from registry_cli.provenance import git_commit, package_versions
 from registry_cli.registry import Registry
@@ -105,11 +105,17 @@ def plan_cells(registry: Registry, config: SuiteConfig, force: bool = False) -> 
     import dataclasses
 
     plans = []
+    total = 0
     for cell in config.cells:
         try:
+            check_size(1, cell.params.num_repeats)  # before its dataset is even loaded
             plans.append(make_plan(registry, dataclasses.replace(cell.params, force=force)))
         except NearaiError as e:
             raise type(e)(f"{config.path.name}: cell {cell.index + 1} ({cell.label}): {e.message}", e.hint) from None
+        total += len(plans[-1].items)
+        if total > MAX_ITEMS:
+            raise UsageError(f"{config.path.name}: the suite plans more than {MAX_ITEMS:,} answers "
+                             f"(reached at cell {cell.index + 1})", "split it into several suites, or use limit")
     return plans
 
 
