@@ -90,17 +90,19 @@ class RegistryCommands:
         render.download(_registry().download(entry, force))
 
     @command
-    def gc(self, dry_run: bool = False, grace: str = "24h") -> None:
+    def gc(self, dry_run: bool = False, grace: str = "24h", verify: bool = True) -> None:
         """Remove manifests and blobs no published version needs (left by killed or raced uploads) and abort
-        unfinished uploads, keeping anything younger than the grace period (an upload in progress).
+        unfinished uploads, keeping anything younger than the grace period (an upload in progress); remove every
+        blob whose bytes do not match its name, whatever its age.
 
         Args:
             dry_run: only list what would be removed
             grace: keep unreachable objects younger than this: 24h, 30m, 90s
+            verify: read every blob and check it against its name (false: skip that read)
         """
         from registry_cli.gc import collect_garbage, parse_grace
 
-        render.gc_report(collect_garbage(_registry(), parse_grace(grace), dry_run))
+        render.gc_report(collect_garbage(_registry(), parse_grace(grace), dry_run, as_bool(verify, "verify")))
 
     @command
     def info(self, entry: str) -> None:

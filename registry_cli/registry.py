@@ -11,11 +11,13 @@ Layout (same keys on disk and S3):
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -63,6 +65,7 @@ R = TypeVar("R")
 
 
 CREATE_ONLY_KEY = "_nearai/create-only.json"
+CLAIM_STALE_S = 3600.0  # a claim older than this is one whose upload died between claiming and committing
 
 
 def blob_key(digest: str) -> str:
@@ -71,6 +74,10 @@ def blob_key(digest: str) -> str:
 
 def manifest_key(digest: str) -> str:
     return f"manifests/sha256/{digest[:2]}/{digest}.json"
+
+
+def claims_prefix(namespace: str, name: str, version: str) -> str:
+    return f"claims/{namespace}/{name}/{version}/"
 
 
 def ref_key(namespace: str, name: str, version: str) -> str:
@@ -569,8 +576,7 @@ class Registry:
         )
         data = manifest.to_bytes()
         digest = sha256_hex(data)
-        if not self.store.exists(manifest_key(digest)):
-            self.store.put_bytes(manifest_key(digest), data)
+        self._put_once(manifest_key(digest), data)
         self._commit(ns, meta.name, meta.version, data)
         info = self._info(ns, meta.name, meta.version, digest, manifest, None)
         sent = [e for e, up in pushed if up]
@@ -638,9 +644,13 @@ class Registry:
     def put_blob(self, data: bytes) -> str:
         """Store bytes as a blob (once) and return their sha256."""
         digest = sha256_hex(data)
-        if not self.store.exists(blob_key(digest)):
-            self.store.put_bytes(blob_key(digest), data)
+        self._put_once(blob_key(digest), data)
         return digest
+
+    def _put_once(self, key: str, data: bytes) -> None:
+        """A content-addressed object, written unless the store is known to hold exactly these bytes."""
+        if not self.store.holds(key, hashlib.md5(data).hexdigest(), len(data)):
+            self.store.put_bytes(key, data)
 
     def _commit(self, ns: str, name: str, version: str, manifest: bytes) -> None:
         """Publish ``ns/name/version`` as the manifest ``manifest``: the create-only ref, which names it by its hash
@@ -648,6 +658,15 @@ class Registry:
         key = ref_key(ns, name, version)
         digest = sha256_hex(manifest)
         self.check_create_only()
+        claim = self._claim(ns, name, version, digest) if self.store.remote else ""
+        try:
+            self._write_ref(key, ns, name, version, digest, manifest)
+        finally:
+            if claim:  # won or lost, it has done its work: a retry after a lost race must not find it
+                with contextlib.suppress(StoreError):
+                    self.store.delete(claim)
+
+    def _write_ref(self, key: str, ns: str, name: str, version: str, digest: str, manifest: bytes) -> None:
         if self.store.create(key, ref_bytes(digest, manifest)):
             try:  # read back: a store that let another publisher overwrite it must not pass for a success
                 kept, _ = parse_ref(self.store.get_bytes(key))
@@ -665,6 +684,35 @@ class Registry:
             raise VersionExistsError(
                 f"{ns}/{name}/{version} already exists", "another upload published this version first; bump the version"
             )
+
+    def _claim(self, ns: str, name: str, version: str, digest: str) -> str:
+        """Make this upload the only one that may write the ref of ``ns/name/version``, without trusting the store
+        to honour If-None-Match (a proxy or gateway may drop it at any time, after any probe). Each upload writes a
+        claim of its own (a key nobody else writes), then lists the claims: it goes on only when no claim for
+        another manifest is there. Listings are strongly consistent after a write, so of two racing uploads the
+        later lister sees the earlier one's claim: at most one goes on, and both may stop (then neither reports
+        success, and a retry finds the way free: every upload removes its claim once done). A claim older than
+        `CLAIM_STALE_S` belongs to an upload that died and is passed over; gc removes claims after its grace
+        period, and a ref already there is never written over. Returns the claim's key."""
+        prefix = claims_prefix(ns, name, version)
+        mine = f"{prefix}{digest}.{uuid.uuid4().hex}"
+        self.store.put_bytes(mine, b"")
+        now = time.time()
+        rivals = [k for k, _, modified in self.store.stat_list(prefix)
+                  if k != mine and not k[len(prefix):].startswith(digest + ".") and now - modified < CLAIM_STALE_S]
+        try:
+            current, _ = parse_ref(self.store.get_bytes(ref_key(ns, name, version)))
+        except (NotFoundInStore, ValueError):
+            current = None
+        if current == digest or (current is None and not rivals):
+            return mine
+        with contextlib.suppress(StoreError):
+            self.store.delete(mine)
+        if current is not None:
+            raise VersionExistsError(f"{ns}/{name}/{version} already exists",
+                                     "another upload published this version first; bump the version")
+        raise VersionExistsError(f"{ns}/{name}/{version} is being published by another upload at the same time",
+                                 "bump the version, or check `nearai registry info` in a moment and retry")
 
     def _write_version(self, folder: Path, version: str) -> Metadata:
         from registry_cli.manifest import read_metadata
@@ -766,30 +814,54 @@ class Registry:
         return result
 
     def fetch_blob(self, digest: str, out: Path, attempts: int = 3) -> None:
-        """Stream a blob into ``out`` atomically, verifying its sha256; transient failures are retried."""
+        """Stream a blob into ``out`` atomically, verifying its sha256; transient failures and bytes altered on the
+        way are fetched again. A copy the store itself holds damaged (its own digest says so) is not."""
         out.parent.mkdir(parents=True, exist_ok=True)
         last: Exception | None = None
         for _ in range(attempts):
             fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=partial_prefix())
             try:
                 try:
-                    self.store.read_into(blob_key(digest), fd)
+                    arrived_intact = self.store.read_into(blob_key(digest), fd)
                     got = sha256_own_file(fd)
                 finally:
                     os.close(fd)
+                if got != digest and arrived_intact:
+                    raise IntegrityError(f"the store's copy of blob {digest[:12]} is corrupt (its bytes do not match "
+                                         "its name)", "upload the entry again; `nearai registry gc` removes such blobs")
                 if got != digest:
-                    raise IntegrityError(f"blob {digest[:12]} failed sha256 verification", "the store copy is corrupt")
+                    said = "arrived altered in transit" if arrived_intact is False else "did not match its name"
+                    last = IntegrityError(f"blob {digest[:12]} {said} {attempts} times",
+                                          "check the network path to the store (a proxy altering responses?)")
+                    continue
                 os.replace(tmp, out)
                 return
             except NotFoundInStore:
                 raise IntegrityError(f"blob {digest[:12]} is missing from the store", "re-upload the entry") from None
-            except (StoreError, IntegrityError) as e:
+            except StoreError as e:
                 last = e
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
         assert last is not None
         raise last
+
+    def check_blob(self, digest: str) -> str:
+        """``ok``, ``corrupt`` (the store holds bytes that do not match the name, as its own digest confirms),
+        ``unknown`` (they arrived altered, or the store gives no digest to tell) or ``missing``."""
+        self.config.cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.config.cache_dir, prefix=partial_prefix())
+        try:
+            arrived_intact = self.store.read_into(blob_key(digest), fd)
+            got = sha256_own_file(fd)
+        except NotFoundInStore:
+            return "missing"
+        finally:
+            os.close(fd)
+            os.unlink(tmp)
+        if got == digest:
+            return "ok"
+        return "corrupt" if arrived_intact else "unknown"
 
     def metadata_template(self, path: str | Path, category: str = "", description: str = "") -> Path:
         from registry_cli.manifest import Metadata

@@ -101,9 +101,14 @@ def gc_report(r: GcReport) -> None:
     verb = "would remove" if r.dry_run else "removed"
     for key in r.removed[:20] if r.dry_run else []:
         c.print(f"  {key}", markup=False)
+    for key in r.corrupt:
+        c.print(f"  {key}: its bytes do not match its name ({verb})", markup=False)
     c.print(f"gc: {verb} {len(r.removed)} unreachable objects ({human_size(r.removed_bytes)}) and "
             f"{'would abort' if r.dry_run else 'aborted'} {len(r.aborted)} unfinished uploads; kept {r.kept} in use "
-            f"and {r.young} unreachable ones younger than the grace period", markup=False)
+            f"and {r.young} unreachable ones younger than the grace period"
+            + (f"; {len(r.corrupt)} corrupt blobs" if r.corrupt else "")
+            + (f"; {r.unverified} blobs could not be verified (altered in transit)" if r.unverified else ""),
+            markup=False)
 
 
 def message(text: str) -> None:

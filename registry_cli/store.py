@@ -44,6 +44,11 @@ class Store(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def holds(self, key: str, md5_hex: str, size: int) -> bool:
+        """Whether ``key`` exists and is known to hold the ``size`` bytes whose MD5 is ``md5_hex`` (content-addressed
+        objects are reused only then: a copy a failed upload left damaged is written again)."""
+        ...
+
     def delete(self, key: str) -> None:
         """Remove ``key`` (absent is fine)."""
         ...
@@ -55,8 +60,9 @@ class Store(Protocol):
         possible; ``(sha256, size, whether bytes were written)``."""
         ...
 
-    def read_into(self, key: str, fd: int) -> int:
-        """Append the object's bytes to the open file ``fd``; how many were written."""
+    def read_into(self, key: str, fd: int) -> bool | None:
+        """Append the object's bytes to the open file ``fd``. Whether they arrived as the store holds them: True,
+        False (altered on the way: worth reading again), None (the store gives no digest to tell)."""
         ...
 
     def list(self, prefix: str) -> Iterator[tuple[str, str]]:
@@ -150,6 +156,14 @@ class LocalStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def holds(self, key: str, md5_hex: str, size: int) -> bool:
+        """A local object is renamed into place only after its bytes were hashed to its name: existing is enough
+        (its size is checked against a truncated copy)."""
+        try:
+            return self._path(key).stat().st_size == size
+        except OSError:
+            return False
+
     def delete(self, key: str) -> None:
         try:
             self._path(key).unlink(missing_ok=True)
@@ -170,11 +184,13 @@ class LocalStore:
     def ingest(self, path: Path, key_of: Callable[[str], str], known: frozenset[str]) -> tuple[str, int, bool]:
         """One read of the source: small files are hashed in memory and written only when absent. Larger ones are
         copied by the kernel into a temp file, which is hashed from a memory map and renamed to its key (or
-        dropped when that exists): the blob holds exactly what its name says, even if the source changes."""
+        dropped when that exists): the blob holds exactly what its name says, even if the source changes.
+        ``known`` is not trusted here: a stat is cheap, and gc may have removed a blob a version names because
+        it was damaged."""
         if path.stat().st_size <= SMALL_FILE:
             data = _read(path)
             digest = hashlib.sha256(data).hexdigest()
-            if digest in known or self.exists(key_of(digest)):
+            if self.exists(key_of(digest)):  # a stat here costs less than trusting ``known`` after a gc
                 return digest, len(data), False
             self.put_bytes(key_of(digest), data)
             return digest, len(data), True
@@ -187,16 +203,17 @@ class LocalStore:
 
         tmp = self._write_tmp(self._path("blobs/incoming"), copy)
         final = self._path(key_of(digest))
-        if digest in known or final.is_file():
+        if final.is_file():
             os.unlink(tmp)
             return digest, size, False
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
         return digest, size, True
 
-    def read_into(self, key: str, fd: int) -> int:
+    def read_into(self, key: str, fd: int) -> bool | None:
         try:
-            return copy_into(self._path(key), fd)
+            copy_into(self._path(key), fd)
+            return True  # nothing on the way: what was read is what the folder holds
         except FileNotFoundError:
             raise NotFoundInStore(key) from None
         except OSError as e:
@@ -434,6 +451,17 @@ class S3Store:
         except NotFoundInStore:
             return False
 
+    def holds(self, key: str, md5_hex: str, size: int) -> bool:
+        """The store's own digest of the object (its ETag) must be what those bytes give: a single request's MD5,
+        or for objects over `PART`, the MD5 of the parts' MD5s this store uploads them in. An object whose ETag
+        cannot tell (KMS, other part sizes) is written again rather than trusted."""
+        try:
+            with self._errors(key):
+                head = self.client.head_object(Bucket=self.bucket, Key=self._k(key))
+        except NotFoundInStore:
+            return False
+        return int(head.get("ContentLength", -1)) == size and _etag(head) == md5_hex and _plain(head)
+
     def put_file(self, key: str, path: Path) -> None:
         """Small files go through `put_bytes` (one verified request); large ones in parts, then the object's ETag is
         compared with the one its parts must give, and a mismatch uploads again."""
@@ -460,7 +488,9 @@ class S3Store:
         digest = hashlib.sha256(data).hexdigest() if small else sha256_file(path)
         size = len(data) if small else size
         key = key_of(digest)
-        if digest in known or self.exists(key):
+        if digest in known:
+            return digest, size, False
+        if self.holds(key, hashlib.md5(data).hexdigest() if small else _multipart_etag(path), size):
             return digest, size, False
         if small:
             self.put_bytes(key, data)
@@ -468,14 +498,19 @@ class S3Store:
             self.put_file(key, path)
         return digest, size, True
 
-    def read_into(self, key: str, fd: int) -> int:
-        total = 0
+    def read_into(self, key: str, fd: int) -> bool | None:
+        """Streams the object, hashing it as it comes the way its ETag was made, to tell bytes altered on the way
+        from a damaged stored copy."""
         with self._errors(key):
-            body = self.client.get_object(Bucket=self.bucket, Key=self._k(key))["Body"]
-            for chunk in body.iter_chunks(CHUNK):
+            resp = self.client.get_object(Bucket=self.bucket, Key=self._k(key))
+            etag = _etag(resp)
+            parts = _PartDigest()
+            for chunk in resp["Body"].iter_chunks(CHUNK):
                 write_all(fd, chunk)
-                total += len(chunk)
-        return total
+                parts.feed(chunk)
+        if not _plain(resp) or not etag:
+            return None
+        return parts.etag(multipart="-" in etag) == etag
 
     def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
         with self._errors(prefix):
@@ -562,10 +597,47 @@ def _multipart_etag(path: Path) -> str:
 def _md5_matches(resp: dict[str, Any], md5_hex: str) -> bool | None:
     """Whether an S3 response's ETag is ``md5_hex``, the MD5 of the bytes sent or read; None when the ETag is not an
     MD5 (multipart objects, KMS encryption), so only a read-back can tell."""
-    etag = str(resp.get("ETag", "")).strip('"')
-    if str(resp.get("ServerSideEncryption", "")).startswith("aws:kms") or len(etag) != 32 or "-" in etag:
+    etag = _etag(resp)
+    if not _plain(resp) or len(etag) != 32 or "-" in etag:
         return None
     return md5_hex == etag
+
+
+def _etag(resp: dict[str, Any]) -> str:
+    return str(resp.get("ETag", "")).strip('"')
+
+
+def _plain(resp: dict[str, Any]) -> bool:
+    """Whether the object's ETag is made of MD5s of its bytes (not so under KMS encryption)."""
+    return not str(resp.get("ServerSideEncryption", "")).startswith("aws:kms")
+
+
+class _PartDigest:
+    """The ETag of bytes fed in order: their MD5, or (multipart) the MD5 of the MD5s of each `PART` of them."""
+
+    def __init__(self) -> None:
+        self.whole = hashlib.md5()
+        self.part = hashlib.md5()
+        self.in_part = 0
+        self.digests: list[bytes] = []
+
+    def feed(self, data: bytes) -> None:
+        self.whole.update(data)
+        view = memoryview(data)
+        while view:
+            take = min(len(view), PART - self.in_part)
+            self.part.update(view[:take])
+            self.in_part += take
+            view = view[take:]
+            if self.in_part == PART:
+                self.digests.append(self.part.digest())
+                self.part, self.in_part = hashlib.md5(), 0
+
+    def etag(self, multipart: bool) -> str:
+        if not multipart:
+            return self.whole.hexdigest()
+        digests = self.digests + ([self.part.digest()] if self.in_part else [])
+        return f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
 
 
 def _kept_other_bytes(where: str) -> StoreError:

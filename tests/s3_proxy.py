@@ -4,7 +4,9 @@ what passes through (the campaigns of tests that a store is never trusted blindl
 from __future__ import annotations
 
 import http.client
+import random
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable
@@ -22,6 +24,8 @@ class S3Proxy:
         self.alter_request: Alter | None = None
         self.alter_response: Alter | None = None
         self.drop_headers: set[str] = set()  # e.g. {"if-none-match"}: a proxy or store that ignores it
+        # path substring -> up to how many seconds (uniformly drawn) each PUT to such a path waits before going on
+        self.slow: dict[str, float] = {}
         self._lock = threading.Lock()
         proxy = self
 
@@ -39,6 +43,9 @@ class S3Proxy:
                     proxy.requests.append((self.command, urllib.parse.unquote(self.path)))
                 if proxy.alter_request is not None and body:
                     body = proxy.alter_request(self.command, path, body)
+                for within, seconds in proxy.slow.items():
+                    if within in path and self.command == "PUT":
+                        time.sleep(random.uniform(0, seconds))
                 conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=60)
                 skip = {"content-length", "connection", *proxy.drop_headers}
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}

@@ -242,7 +242,7 @@ def test_corrupt_blob_is_detected_and_nothing_written(local_env: Env, tmp_path: 
     blob = local_env.home / "store" / "blobs" / "sha256" / sha256_hex(b"good")[:2] / sha256_hex(b"good")
     blob.write_bytes(b"bad!")
     proc = local_env.run("registry", "download", "tester/c/1.0")
-    assert proc.returncode == 1 and "failed sha256 verification" in proc.stderr
+    assert proc.returncode == 1 and "the store's copy of blob" in proc.stderr and "is corrupt" in proc.stderr
     dest = local_env.home / "registry" / "tester" / "c" / "1.0"
     assert not (dest / "x.txt").exists() and not (dest / ".nearai_download.json").exists()
     assert not [p for p in dest.rglob(".tmp-*")]
