@@ -35,6 +35,12 @@ class ScenarioDatum(BaseModel):
     id: str
     files: dict[str, str]
 
+    @field_validator("files", mode="before")
+    @classmethod
+    def _present(cls, files: Any) -> Any:
+        """A saved dataset stores ``files`` as one struct for all rows: a file another row has is None here."""
+        return {k: v for k, v in files.items() if v is not None} if isinstance(files, dict) else files
+
     @field_validator("files")
     @classmethod
     def _names_stay_inside(cls, files: dict[str, str]) -> dict[str, str]:
@@ -56,14 +62,15 @@ def run_folder(results: Path, scenario: str, task: str, repeat: int) -> Path:
 
 
 class ScenarioSolver(SolverStrategy):
-    """Options: ``--memory_mb=2048``, ``--disk_mb=1024`` (also the most a run folder keeps in ``--results_dir``)."""
+    """Options: ``--memory_mb=2048``, ``--disk_mb=1024`` (what the scenario may write), ``--keep_mb=256`` (the most
+    of its folder a run keeps in ``--results_dir``: regular files only, the rest listed in result.json)."""
 
     datum_model = ScenarioDatum
     runs_code = True
 
-    def __init__(self, memory_mb: int = 2048, disk_mb: int = 1024) -> None:
+    def __init__(self, memory_mb: int = 2048, disk_mb: int = 1024, keep_mb: int = 256) -> None:
         super().__init__()
-        self.memory_mb, self.disk_mb = memory_mb, disk_mb
+        self.memory_mb, self.disk_mb, self.keep_mb = memory_mb, disk_mb, keep_mb
 
     def evaluation_name(self) -> str:
         return "scenarios"
@@ -101,7 +108,7 @@ class ScenarioSolver(SolverStrategy):
         folder = run_folder(session.results_dir, d.scenario, d.id, session.repeat)
         if folder.exists():
             shutil.rmtree(folder)
-        kept = copy_out(work, folder, self.disk_mb * 2**20,  # regular files only, nothing followed, bounded
+        kept = copy_out(work, folder, self.keep_mb * 2**20,  # regular files only, nothing followed, bounded
                         exclude=("console_log.txt", "timestamp.txt", "result.json"))
         (folder / "console_log.txt").write_text(console)
         (folder / "timestamp.txt").write_text(f"{started.isoformat(timespec='seconds')}\n")

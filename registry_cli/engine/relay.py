@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 from registry_cli.engine.cache import ResultCache, jsonable, result_key
 from registry_cli.engine.inference import InferenceFailure, Usage
-from registry_cli.engine.scratch import scratch_root
+from registry_cli.engine.scratch import socket_folder
 from registry_cli.engine.transcript import Completer, Recording
 
 DUMMY_KEY = "sk-nearai-relay-no-key"
@@ -38,7 +37,7 @@ class Relay:
         self.cache = ResultCache(Path(cache_dir), None) if cache_dir and inference is not None else None
         self.repeat, self.force = repeat, force
         self.max_calls, self.max_tokens = caps
-        self.folder = Path(tempfile.mkdtemp(prefix="relay-", dir=scratch_root()))
+        self.folder = socket_folder()
         self.folder.chmod(0o755)  # the sandbox may run as another user
         self.socket = self.folder / "relay.sock"
         self.port = 0
@@ -59,6 +58,7 @@ class Relay:
         def refuse(status: int, message: str) -> Any:
             return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=status)
 
+        self.usage.relayed += 1  # every request counts against the cap, well-formed or not
         try:
             body = await request.json()
         except web.HTTPException as e:  # e.g. a body over the size limit
@@ -70,7 +70,6 @@ class Relay:
             return refuse(400, f"bad request: {problem}")
         if self.inference is None:
             return refuse(400, "this run has no --model")
-        self.usage.relayed += 1
         spent = self.usage.prompt_tokens + self.usage.completion_tokens
         if self.max_calls and self.usage.relayed > self.max_calls:
             self.usage.capped = self.usage.capped or f"{self.max_calls} calls (--relay_max_calls)"

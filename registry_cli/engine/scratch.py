@@ -44,15 +44,29 @@ def _made_root() -> Path:
     return root
 
 
+SOCKET_PATH_MAX = 100  # a unix socket's path must fit in 108 bytes
+
+
+def socket_folder() -> Path:
+    """A new folder for a unix socket: in the scratch root, or (when that path is too long for a socket) a root
+    of its own in /tmp, named by its owner like the others so that a sweep finds it too."""
+    folder = Path(tempfile.mkdtemp(prefix="relay-", dir=scratch_root()))
+    if len(str(folder / "relay.sock")) <= SOCKET_PATH_MAX:
+        return folder
+    folder.rmdir()
+    short = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{owner_tag()}-", dir="/tmp"))
+    atexit.register(shutil.rmtree, short, True)
+    return short
+
+
 def sweep(base: Path | None = None) -> list[Path]:
     """Remove the scratch roots of processes that are gone, and day-old folders of older versions; what was removed."""
-    base = base or Path(tempfile.gettempdir())
     removed: list[Path] = []
     now = time.time()
-    try:
-        entries = list(os.scandir(base))
-    except OSError:
-        return removed
+    entries: list[os.DirEntry[str]] = []
+    for folder in {base or Path(tempfile.gettempdir()), Path("/tmp")}:  # /tmp: where socket folders may live
+        with contextlib.suppress(OSError):
+            entries += os.scandir(folder)
     for e in entries:
         stale = False
         if e.name.startswith(ROOT_PREFIX):
