@@ -31,8 +31,8 @@ class DocSolver(SolverStrategy):
 
 
 def run(dataset: str, url: str, **kw: object) -> tuple[float, object]:
-    from registry_cli.benchmark import run_benchmark
-    from registry_cli.engine.params import RunParams
+    from registry_cli.apps.benchmark import run_benchmark
+    from registry_cli.engine.planning.params import RunParams
 
     fields: dict[str, object] = {"solver_strategy": "ThreeDigitAdditionSolver", **kw}
     params = RunParams(dataset=dataset, model="fake", api_base=url, max_concurrent=64, quiet=True,

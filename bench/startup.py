@@ -31,7 +31,7 @@ def main() -> None:
          for _ in range(n)])
     t_help = timed(["--help"], n)
     t_list = timed(["registry", "list"], n)
-    code = ("import sys; from registry_cli.cli import main; main(['registry', 'list']);"
+    code = ("import sys; from registry_cli.shell.cli import main; main(['registry', 'list']);"
             "print(sorted(m for m in ('boto3','botocore','datasets','litellm','aiohttp','pyarrow') if m in sys.modules))")
     heavy = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     del bare

@@ -44,8 +44,8 @@ def cpu() -> float:
 
 
 def run_suite(config: str, force: bool = False) -> tuple[float, object]:
-    from registry_cli.suites.config import load_suite
-    from registry_cli.suites.run import run_suite as run
+    from registry_cli.apps.suites.config import load_suite
+    from registry_cli.apps.suites.run import run_suite as run
 
     t0 = time.perf_counter()
     result = run(load_suite(config), force=force)

@@ -22,8 +22,8 @@ from run_at_scale import child
 
 def populate(n: int) -> None:
     from evaluation import EVALUATION_SCHEMA
-    from registry_cli.manifest import Manifest
-    from registry_cli.registry import Registry
+    from registry_cli.core.manifest import Manifest
+    from registry_cli.core.registry import Registry
 
     reg = Registry()
     benchmarks = ["3_digit_addition", "mmlu", "gsm8k", "human_eval"]

@@ -27,8 +27,8 @@ ROUNDS = 7
 
 IN_PROCESS = """
 import os, sys, time
-import registry_cli.manifest  # start-up, as for the CLI: not part of the upload
-from registry_cli.registry import Registry
+import registry_cli.core.manifest  # start-up, as for the CLI: not part of the upload
+from registry_cli.core.registry import Registry
 os.sync()
 t0 = time.perf_counter()
 Registry().upload(sys.argv[1])

@@ -16,14 +16,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from evaluation import EVALUATION_SCHEMA, SOLUTIONS_FILE
-from registry_cli.content import canonical_json, sha256_hex
-from registry_cli.engine.cache import drop_none, jsonable
-from registry_cli.engine.plan import Plan
-from registry_cli.engine.results import RunSummary
+from registry_cli.core.content import canonical_json, sha256_hex
+from registry_cli.core.manifest import FileEntry, Manifest
+from registry_cli.core.names import bump_version, check_name
+from registry_cli.core.registry import EntryInfo, Registry, scan_folder
+from registry_cli.engine.caching.cache import drop_none, jsonable
+from registry_cli.engine.execution.results import RunSummary
+from registry_cli.engine.planning.plan import Plan
 from registry_cli.errors import NearaiError, VersionExistsError
-from registry_cli.manifest import FileEntry, Manifest
-from registry_cli.names import bump_version, check_name
-from registry_cli.registry import EntryInfo, Registry, scan_folder
 
 RUNS_FOLDER = "runs"
 RUN_FILE_MAX = 2**20  # larger files of a kept run folder are left out of the entry

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.table import TableOptions, build_table, evaluation_details, fmt, key_value, short
+from registry_cli.core.files import atomic_write_text
+from registry_cli.core.registry import Registry
 from registry_cli.errors import NearaiError, UsageError
-from registry_cli.files import atomic_write_text
-from registry_cli.registry import Registry
 
 BAR_W, ROW_H, LABEL_W = 420, 28, 360
 

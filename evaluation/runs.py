@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from registry_cli.registry import Registry
+from registry_cli.core.registry import Registry
 
 RUN_LOG = "benchmarks.jsonl"
 FIELDS = ("namespace", "benchmark", "solver", "solver_args", "dataset", "subset", "selection", "model", "agent")

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from evaluation import SOLUTIONS_FILE
+from registry_cli.core.registry import Registry
 from registry_cli.errors import IntegrityError, UsageError
-from registry_cli.registry import Registry
 
 STATUSES = ("passed", "failed", "error", "empty")
 

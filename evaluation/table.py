@@ -16,11 +16,11 @@ from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from registry_cli.bulk import collector_paused
-from registry_cli.content import canonical_json, sha256_hex
+from registry_cli.caches.bulk import collector_paused
+from registry_cli.caches.snapshots import read_snapshot, write_snapshot
+from registry_cli.core.content import canonical_json, sha256_hex
+from registry_cli.core.registry import EntryInfo, Registry, each_metadata
 from registry_cli.errors import UsageError
-from registry_cli.registry import EntryInfo, Registry, each_metadata
-from registry_cli.snapshots import read_snapshot, write_snapshot
 
 DEFAULT_KEYS = ("model", "agent")
 VARYING_KEYS = ("subset", "selection", "dataset", "num_repeats", "solver", "solver_version", "solver_args",

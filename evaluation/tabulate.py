@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry_cli.engine.metrics import pass_at_k, wilson
+from registry_cli.engine.execution.metrics import pass_at_k, wilson
 from registry_cli.engine.scenarios import PASSED_MARKER, crash
 from registry_cli.errors import UsageError
 

@@ -1,3 +1,3 @@
-from registry_cli.cli import entrypoint
+from registry_cli.shell.cli import entrypoint
 
 entrypoint()

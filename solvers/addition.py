@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from solvers import Session, SolveResult, SolverStrategy
+from registry_cli.engine.solver_api import Session, SolveResult, SolverStrategy
 
 
 class ThreeDigitAdditionDatum(BaseModel):

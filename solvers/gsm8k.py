@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from registry_cli.engine.solver_api import Session, SolveResult, SolverStrategy
 from registry_cli.errors import DatasetError
-from solvers import Session, SolveResult, SolverStrategy
 from solvers.shots import Shots
 
 _NUM = re.compile(r"-?\d[\d,]*(?:\.\d+)?")

@@ -1,5 +1,5 @@
 """HumanEval: the model completes a Python function; the program runs against the problem's tests in a separate
-sandbox (see registry_cli.engine.sandbox) with a timeout and resource limits. pass@k comes from repeats (``--num_repeats``)."""
+sandbox (see registry_cli.engine.isolation.sandbox) with a timeout and resource limits. pass@k comes from repeats (``--num_repeats``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from registry_cli.engine.sandbox import Limits, Sandbox
-from registry_cli.engine.scratch import scratch_root
+from registry_cli.engine.solver_api import Limits, Sandbox, Session, SolveResult, SolverStrategy, scratch_root
 from registry_cli.errors import SolverError
-from solvers import Session, SolveResult, SolverStrategy
 
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.S)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from registry_cli.engine.solver_api import Session, SolveResult, SolverStrategy
 from registry_cli.errors import SolverError
-from solvers import Session, SolveResult, SolverStrategy
 from solvers.humaneval import extract_code, run_program
 from solvers.shots import Shots
 

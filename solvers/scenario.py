@@ -19,11 +19,18 @@ from typing import Any
 
 from pydantic import BaseModel, field_validator
 
-from registry_cli.engine.boundary import check_data_path, copy_out
-from registry_cli.engine.sandbox import Limits
-from registry_cli.engine.scenarios import PASSED_MARKER, crash, write_files
+from registry_cli.engine.solver_api import (
+    PASSED_MARKER,
+    Limits,
+    Session,
+    SolveResult,
+    SolverStrategy,
+    check_data_path,
+    copy_out,
+    crash,
+    write_files,
+)
 from registry_cli.errors import NearaiError
-from solvers import Session, SolveResult, SolverStrategy
 
 SCORE_MARKER = "NEARAI_SCORE "
 _SCORE = (f"import json,sys;sys.path.insert(0,'.');import custom_scorer;"

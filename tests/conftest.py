@@ -10,11 +10,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from registry_cli.core.registry import Registry
     from tests.openai_server import FakeOpenAI
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -56,9 +57,9 @@ class Env:
             if k not in self.vars:
                 monkeypatch.delenv(k, raising=False)
 
-    def registry(self):
-        from registry_cli.config import load_config
-        from registry_cli.registry import Registry
+    def registry(self) -> Registry:
+        from registry_cli.core.config import load_config
+        from registry_cli.core.registry import Registry
 
         saved = dict(os.environ)
         os.environ.update(self.vars)
@@ -82,6 +83,14 @@ def _base_env(home: Path) -> dict[str, str]:
         NO_COLOR="1",
     )
     return env
+
+
+def s3_client(registry: Registry) -> Any:
+    """The boto3 client of a registry on S3 (tests hook its events to inject faults and count requests)."""
+    from registry_cli.core.store import S3Store
+
+    assert isinstance(registry.store, S3Store)
+    return registry.store.client
 
 
 def make_s3_bucket(endpoint: str) -> str:
@@ -120,9 +129,8 @@ def s3_env(tmp_path: Path, moto_endpoint: str) -> Env:
 @pytest.fixture(params=["local", "s3"])
 def any_env(request: pytest.FixtureRequest, tmp_path: Path) -> Env:
     """The same test against the embedded local store and a real S3 endpoint (moto server over HTTP)."""
-    if request.param == "local":
-        return request.getfixturevalue("local_env")
-    return request.getfixturevalue("s3_env")
+    env: Env = request.getfixturevalue("local_env" if request.param == "local" else "s3_env")
+    return env
 
 
 def second_home(env: Env, tmp_path: Path, name: str = "home2") -> Env:

@@ -150,7 +150,8 @@ _CACHE: dict[str, Any] = {}
 def _problems(read: Any, path: str) -> dict[str, Any]:
     if "p" not in _CACHE:
         _CACHE["p"] = read(path)
-    return _CACHE["p"]
+    problems: dict[str, Any] = _CACHE["p"]
+    return problems
 
 
 if __name__ == "__main__":  # serve for manual use: python -m tests.openai_server

@@ -12,6 +12,8 @@ from examples.make_addition_dataset import build
 from tests.conftest import Env
 from tests.openai_server import FakeOpenAI
 
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
+
 KEY = "sk-test-9f8e7d6c5b4a39281706"
 
 
@@ -109,7 +111,7 @@ def test_translated_litellm_requests_equal_litellms_own(server: FakeOpenAI, monk
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
-    from registry_cli.engine.inference import Inference, ModelSpec, Usage
+    from registry_cli.engine.inference.client import Inference, ModelSpec, Usage
 
     monkeypatch.setenv("NEARAI_INFERENCE_BACKEND", "litellm")
     monkeypatch.setenv("TOGETHERAI_API_KEY", "tk-provider-key")
@@ -139,7 +141,7 @@ def test_translated_litellm_requests_equal_litellms_own(server: FakeOpenAI, monk
         server.auth_headers.clear()
         assert asyncio.run(theirs(model)) == "43"
         assert mine == server.bodies[-1] and sent_key == server.auth_headers, model
-    from registry_cli.engine.translated import route
+    from registry_cli.engine.inference.translated import route
 
     for other in ("anthropic/claude-3-haiku-20240307", "gemini/gemini-1.5-flash", "azure/gpt-4o"):
         assert route(litellm, other, server.url, "k", {"temperature": 0.0}, {}) is None  # litellm.acompletion's

@@ -16,6 +16,8 @@ from examples.make_addition_dataset import build
 from tests.conftest import ROOT, Env, second_home
 from tests.openai_server import FakeOpenAI, expected_addition
 
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
+
 
 @pytest.fixture
 def addition(tmp_path: Path) -> Path:

@@ -12,13 +12,17 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from examples.make_addition_dataset import build
 from tests.conftest import Env
 from tests.openai_server import FakeOpenAI, expected_addition
+
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
 
 UPSTREAM_AGENT = '''import os
 from nearai.agents.environment import Environment
@@ -51,6 +55,7 @@ from pydantic import BaseModel
 from datasets import Dataset
 from solvers import SolverStrategy
 from typing import Dict, List
+
 
 
 class ThreeDigitAdditionDatum(BaseModel):
@@ -122,7 +127,9 @@ def test_upstream_agent_with_global_env_defaults_env_vars_and_log(local_env: Env
     want = expected_passes(ds, 20)
     assert f"Final score: {want}/20" in out.stdout
     assert server.models == {"llama-fake"}  # details.agent.defaults, as no --model was given
-    entry = re.search(r"recorded evaluation (\S+)", out.stdout).group(1)
+    found = re.search(r"recorded evaluation (\S+)", out.stdout)
+    assert found is not None
+    entry = found.group(1)
     shown = local_env.run("evaluation", "read_solutions", entry, "--verbose", check=True).stdout
     rows = [json.loads(block) for block in re.split(r"\n(?=\{)", shown.strip()) if block.startswith("{")]
     assert len(rows) == 20 and all(r["input"]["input"] for r in rows)  # the datum's input is shown
@@ -153,7 +160,7 @@ def test_doc_solver_runs_with_a_model_and_with_a_run_env_agent(local_env: Env, s
     assert outside.returncode != 0 and "no solver file" in outside.stderr and outside.stderr.count("\n") == 1
 
 
-MBPP = [  # task ids 1-10 are the few-shot prompt split, 11-510 the test split
+MBPP: list[dict[str, Any]] = [  # task ids 1-10 are the few-shot prompt split, 11-510 the test split
     {"task_id": 1, "text": "Write a function to return the larger of two numbers.",
      "code": "def bigger(a, b):\n    return a if a > b else b", "test_list": ["assert bigger(1, 2) == 2"]},
     {"task_id": 2, "text": "Write a function to reverse a string.",
@@ -228,7 +235,9 @@ def test_config_commands_layer_home_project_and_environment(local_env: Env, tmp_
     project = tmp_path / "project"
     project.mkdir()
     no_env = Env(local_env.home, {k: v for k, v in local_env.vars.items() if k != "NEARAI_NAMESPACE"})
-    run = lambda *a: no_env.run(*a, cwd=project)
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return no_env.run(*a, cwd=project)
+
     assert run("config", "set", "namespace", "alice").returncode == 0
     assert run("config", "set", "namespace", "bob", "--local").returncode == 0
     assert json.loads((project / ".nearai" / "config.json").read_text()) == {"namespace": "bob"}
@@ -289,7 +298,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def ray_head(tmp_path: Path):
+def ray_head(tmp_path: Path) -> Iterator[str]:
     pytest.importorskip("ray.dashboard")
     ray = Path(sys.executable).parent / "ray"
     env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
@@ -305,6 +314,7 @@ def ray_head(tmp_path: Path):
     shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
 def test_submit_runs_a_ray_job_from_this_folder(local_env: Env, ray_head: str, tmp_path: Path) -> None:
     address = ray_head
     env = Env(local_env.home, dict(local_env.vars, RAY_AUTH_MODE="disabled", OPENAI_API_KEY="sk-secret-not-shipped"))
@@ -315,7 +325,9 @@ def test_submit_runs_a_ray_job_from_this_folder(local_env: Env, ray_head: str, t
     (project / "data.txt").write_text("local-data")
     out = env.run("submit", "--command", "python job.py", "--name=exp1", f"--cluster={address}", cwd=project,
                   check=True, timeout=180)
-    job_id = re.search(r"job (exp1-[0-9a-f]{8}): PENDING", out.stdout).group(1)
+    submitted = re.search(r"job (exp1-[0-9a-f]{8}): PENDING", out.stdout)
+    assert submitted is not None
+    job_id = submitted.group(1)
     deadline = time.time() + 180
     status = ""
     while time.time() < deadline:

@@ -118,8 +118,8 @@ def test_a_solver_that_reads_the_dataset_gets_it_on_a_cached_rerun(local_env: En
 def test_pyarrow_reads_plain_splits_as_datasets_does(tmp_path: Path) -> None:
     import datasets
 
-    from registry_cli.engine.arrow import plain_table, rows_of
-    from registry_cli.engine.cache import datum_hash
+    from registry_cli.engine.caching.cache import datum_hash
+    from registry_cli.engine.planning.arrow import plain_table, rows_of
 
     rows = [{"n": i, "x": i / 3 if i % 2 else None, "tags": [f"t{i}"] * (i % 3), "nested": {"a": [[i, i + 1]], "b": "ü"},
              "label": i % 2} for i in range(25)]

@@ -16,6 +16,8 @@ from examples.make_addition_dataset import build
 from tests.conftest import ROOT, Env, second_home
 from tests.openai_server import FakeOpenAI
 
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
+
 
 @pytest.fixture
 def recorded(any_env: Env, server: FakeOpenAI, tmp_path: Path) -> Env:
@@ -126,7 +128,7 @@ def test_a_long_table_is_drawn_as_rich_draws_a_short_one() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from registry_cli.render import RICH_ROWS, boxed
+    from registry_cli.shell.render import RICH_ROWS, boxed
 
     header = ["model", "agent", "mmlu/score", "a_much_longer_benchmark/score"]
     body = [["openai/alpha", "", "0.5000", "1.0000"], ["模型-β", "tester/agent/0.1.0", "", "0.2500"],

@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Env, second_home, write_entry
+
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
 
 # On S3 the orphans are aged by waiting, so the grace period is short: long enough that what the test writes
 # next (young orphans, the blobs of a running upload) stays younger than it on a loaded machine, where S3 reports
@@ -88,7 +92,7 @@ def test_an_upload_running_during_gc_is_never_harmed(any_env: Env, tmp_path: Pat
     plant_orphans(any_env, 20, age_s=0 if s3 else 7200)
     if s3:
         time.sleep(S3_GRACE + 1.5)
-    files = {f"d{i % 10}/f{i}.txt": f"payload {i} " * 50 for i in range(300)}
+    files: dict[str, str | bytes] = {f"d{i % 10}/f{i}.txt": f"payload {i} " * 50 for i in range(300)}
     src = write_entry(tmp_path / "big", "busy", "1.0.0", files)
     upload = subprocess.Popen([sys.executable, "-m", "registry_cli", "registry", "upload", str(src)], env=any_env.vars,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -4,13 +4,15 @@ Content-Length, chunked, Connection: close, idle keep-alive connections closed b
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from registry_cli.engine.http import HttpError, HttpPool
+from registry_cli.engine.inference.http import HttpError, HttpPool
 
 
-async def serve(handler) -> tuple[asyncio.base_events.Server, str]:
+async def serve(handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+                ) -> tuple[asyncio.base_events.Server, str]:
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     return server, f"http://127.0.0.1:{port}/v1"

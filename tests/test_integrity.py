@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from registry_cli.core.registry import parse_ref, ref_key
 from registry_cli.errors import NearaiError, VersionExistsError
-from registry_cli.registry import parse_ref, ref_key
 from tests.conftest import Env, second_home, write_entry
 from tests.s3_proxy import S3Proxy
+
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
 
 
 def files(n: int, tag: str = "") -> dict[str, str | bytes]:
@@ -111,7 +113,7 @@ def test_no_upload_reports_success_for_a_version_holding_another_manifest(s3_env
     s3_env.run("registry", "upload", str(write_entry(tmp_path / "first", "probe", "1.0.0")), check=True)
     with S3Proxy(moto_endpoint) as proxy:  # the guard passed its probe; now a gateway drops If-None-Match
         proxy.drop_headers = {"if-none-match"}
-        proxy.slow = {"/refs/": 1.0}  # writes of the ref land spread out, as on a slow link
+        proxy.slow = {"/refs/": 0.6}  # writes of the ref land spread out, as on a slow link
         registries = []
         for i in range(writers):
             env = through(second_home(s3_env, tmp_path, f"w{i}"), proxy)

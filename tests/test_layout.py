@@ -1,5 +1,6 @@
-"""The code's shape: no import cycles between modules, no private names imported across modules, and a CLI
-start-up that does not import the heavy libraries."""
+"""The code's shape: layers whose imports run one way (shell -> apps -> engine -> registry core), solvers that see
+only the solver API, no import cycles between modules, no private names imported across modules, small package
+roots, and a CLI start-up that does not import the heavy libraries."""
 
 from __future__ import annotations
 
@@ -67,7 +68,68 @@ def test_no_private_names_imported_across_modules() -> None:
 
 
 def test_cli_start_up_imports_nothing_heavy() -> None:
-    code = ("import sys; from registry_cli.cli import main; main(['--help']); "
+    code = ("import sys; from registry_cli.shell.cli import main; main(['--help']); "
             "print(sorted(m for m in ('boto3', 'datasets', 'litellm', 'aiohttp', 'diskcache') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     assert out.strip().endswith("[]")
+
+
+# (importer prefix, imported prefixes it must not use): the arrows that would run back up
+FORBIDDEN = [
+    ("registry_cli.core", ("registry_cli.engine", "registry_cli.apps", "registry_cli.shell", "evaluation", "solvers")),
+    ("registry_cli.caches", ("registry_cli.engine", "registry_cli.apps", "registry_cli.shell", "evaluation", "solvers",
+                             "registry_cli.core.registry", "registry_cli.core.store", "registry_cli.core.gc")),
+    ("registry_cli.engine", ("registry_cli.apps", "registry_cli.shell", "evaluation", "solvers")),
+    ("registry_cli.apps", ("registry_cli.shell",)),
+    ("evaluation", ("registry_cli.shell",)),
+    ("registry_cli.errors", ("registry_cli.",)),
+]
+SOLVER_API = ("registry_cli.engine.solver_api", "registry_cli.errors")
+
+
+def _all_imports() -> dict[str, set[str]]:
+    return {m: {i for i, _ in _imports(p, top_level_only=False)} for m, p in _modules().items()}
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix if prefix.endswith(".") else prefix + ".")
+
+
+def test_layers_import_one_way() -> None:
+    broken = []
+    for module, imported in _all_imports().items():
+        for importer, banned in FORBIDDEN:
+            if _under(module, importer):
+                broken += [f"{module} -> {i}" for i in imported for b in banned if _under(i, b)]
+    assert broken == []
+
+
+def test_solvers_see_only_the_solver_api() -> None:
+    broken = []
+    for module, imported in _all_imports().items():
+        if _under(module, "solvers"):
+            broken += [f"{module} -> {i}" for i in imported
+                       if _under(i, "registry_cli") and i not in SOLVER_API]
+    assert broken == []
+
+
+def test_nothing_but_the_shell_imports_the_shell() -> None:
+    users = [m for m, imported in _all_imports().items() for i in imported
+             if _under(i, "registry_cli.shell") and not _under(m, "registry_cli.shell") and m != "registry_cli.__main__"]
+    assert users == []
+
+
+def test_package_roots_stay_small_and_say_what_they_hold() -> None:
+    for pkg in PACKAGES:
+        for init in (ROOT / pkg).rglob("__init__.py"):
+            modules = [p for p in init.parent.iterdir() if p.suffix == ".py" and p.name != "__init__.py"]
+            assert len(modules) <= 12, f"{init.parent.relative_to(ROOT)} holds {len(modules)} modules"
+            doc = ast.get_docstring(ast.parse(init.read_text()))
+            assert doc and len(doc) > 40, f"{init.relative_to(ROOT)} has no docstring saying what the package holds"
+
+
+def test_the_cli_reference_is_generated_from_the_declared_flags() -> None:
+    from registry_cli.shell.reference import reference
+
+    assert (ROOT / "docs" / "cli.md").read_text() == reference(), \
+        "docs/cli.md is stale: python -m registry_cli.shell.reference > docs/cli.md"

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from evaluation import EVALUATION_SCHEMA
-from registry_cli.snapshots import read_snapshot, write_snapshot
-from registry_cli.store import SETTLED_NS, LocalStore
-from tests.conftest import Env, write_entry
+from registry_cli.caches.snapshots import read_snapshot, write_snapshot
+from registry_cli.core.store import SETTLED_NS, LocalStore
+from tests.conftest import Env, s3_client, write_entry
 
 HOUR_NS = 3600 * 10**9
 
@@ -125,7 +125,7 @@ def test_a_warm_listing_reads_nothing_but_the_listing(s3_env: Env, tmp_path: Pat
     s3_env.apply(monkeypatch)
     reg = s3_env.registry()
     gets: list[str] = []
-    reg.store.client.meta.events.register("before-parameter-build.s3.GetObject",
+    s3_client(reg).meta.events.register("before-parameter-build.s3.GetObject",
                                           lambda params, **kw: gets.append(params["Key"]))
     listed = reg.list_entries()
     assert [i.entry for i in listed] == ["tester/a/1.0.0", "tester/b/1.0.0", "tester/c/1.0.0"]
@@ -168,7 +168,7 @@ def test_kept_table_follows_every_change(local_env: Env, tmp_path: Path) -> None
 
     # the kept table is what answers while nothing changed: one altered in place (same digest) is what is shown
     path = next(p for p in kept.iterdir() if "m2" not in str(read_snapshot(p)))
-    made_from, keys, columns, rows, errored = read_snapshot(path)
+    made_from, keys, columns, rows, errored = read_snapshot(path)  # type: ignore[misc]  # a kept table's tuple
     write_snapshot(path, (made_from, keys, columns, [{**rows[0], "sums/score": 0.125}], errored))
     assert _table(local_env) == ["model,agent,sums/score", "m1,,0.125"]
     data = bytearray(path.read_bytes())
@@ -198,7 +198,7 @@ def test_metadata_log_damage_is_never_trusted(local_env: Env, tmp_path: Path) ->
 
 def test_metadata_log_is_written_anew_without_dead_records(local_env: Env, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from registry_cli import catalog
+    from registry_cli.caches import catalog
 
     names = [f"e{i}" for i in range(6)]
     for name in names:
@@ -224,7 +224,7 @@ def test_metadata_log_is_written_anew_without_dead_records(local_env: Env, tmp_p
 APPENDER = """
 import marshal, sys
 from pathlib import Path
-from registry_cli.catalog import MetadataLog
+from registry_cli.caches.catalog import MetadataLog
 log, me = MetadataLog(Path(sys.argv[1])), sys.argv[2]
 written = []
 for i in range(200):
@@ -274,7 +274,7 @@ def test_a_cache_that_cannot_be_written_never_fails_a_listing(local_env: Env, tm
 
 def test_objects_of_every_size_read_back_whole(tmp_path: Path) -> None:
     """Small objects take one read and no `fstat`; the sizes around that read's buffer come back whole."""
-    from registry_cli.store import SMALL_READ
+    from registry_cli.core.store import SMALL_READ
 
     store = LocalStore(tmp_path / "store")
     for size in (0, 1, SMALL_READ - 1, SMALL_READ, SMALL_READ + 1, 2 * SMALL_READ, 3 * 2**20 + 7):
@@ -285,7 +285,7 @@ def test_objects_of_every_size_read_back_whole(tmp_path: Path) -> None:
 
 def test_a_catalog_never_saves_over_a_log_another_process_wrote_anew(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from registry_cli import catalog
+    from registry_cli.caches import catalog
 
     def listed(i: int) -> tuple[str, str, dict[str, object]]:
         return f"refs/ns/e{i}/1.json", f"{i:064x}", {"metadata": {"name": f"e{i}"}, "created_at": "t"}
@@ -308,7 +308,7 @@ def test_a_catalog_never_saves_over_a_log_another_process_wrote_anew(tmp_path: P
 
 def test_metadata_the_log_could_not_take_is_read_from_manifests_and_logged_next_time(
         local_env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from registry_cli.catalog import Catalog, MetadataLog
+    from registry_cli.caches.catalog import Catalog, MetadataLog
 
     local_env.run("registry", "upload", str(write_entry(tmp_path / "a", "a", description="about a")), check=True)
     _listed(local_env)
@@ -329,11 +329,11 @@ def test_metadata_the_log_could_not_take_is_read_from_manifests_and_logged_next_
 
 def test_a_small_manifest_travels_in_its_ref_and_a_cold_listing_reads_no_manifest(
         s3_env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from registry_cli.content import canonical_json, sha256_hex
-    from registry_cli.registry import INLINE_MANIFEST_MAX, ref_key
+    from registry_cli.core.content import canonical_json, sha256_hex
+    from registry_cli.core.registry import INLINE_MANIFEST_MAX, ref_key
 
     s3_env.run("registry", "upload", str(write_entry(tmp_path / "small", "small", description="tiny")), check=True)
-    many = {f"folder_{i:04d}/a_rather_long_file_name_{i:04d}.txt": str(i) for i in range(200)}
+    many: dict[str, str | bytes] = {f"folder_{i:04d}/a_rather_long_file_name_{i:04d}.txt": str(i) for i in range(200)}
     s3_env.run("registry", "upload", str(write_entry(tmp_path / "large", "large", files=many)), check=True)
     s3_env.apply(monkeypatch)
     reg = s3_env.registry()
@@ -350,7 +350,7 @@ def test_a_small_manifest_travels_in_its_ref_and_a_cold_listing_reads_no_manifes
     shutil.rmtree(s3_env.home / "cache")  # a cold machine
     reg = s3_env.registry()
     gets: list[str] = []
-    reg.store.client.meta.events.register("before-parameter-build.s3.GetObject",
+    s3_client(reg).meta.events.register("before-parameter-build.s3.GetObject",
                                           lambda params, **kw: gets.append(params["Key"]))
     listed = {i.name: i for i in reg.list_entries()}
     assert listed["small"].metadata["description"] == "tiny" and len(listed["large"].manifest.files) == 201
@@ -376,5 +376,5 @@ def test_an_altered_inline_manifest_is_never_trusted(local_env: Env, tmp_path: P
     listing = local_env.run("registry", "list", check=True)
     assert "tester/a" not in listing.stdout and "forged" not in listing.stdout
     assert "missing" in listing.stderr  # named as damaged, not shown as it was forged
-    info = local_env.run("registry", "info", "tester/a/1.0.0")
-    assert info.returncode != 0 and "forged" not in info.stdout + info.stderr
+    shown = local_env.run("registry", "info", "tester/a/1.0.0")
+    assert shown.returncode != 0 and "forged" not in shown.stdout + shown.stderr

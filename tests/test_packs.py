@@ -140,7 +140,7 @@ def test_a_checksummed_line_holding_two_values_is_refused(tmp_path: Path) -> Non
     two values (`{...},{...}`) would shift that array by one: it must be refused, and its neighbours kept."""
     import hashlib
 
-    from registry_cli.engine import packs
+    from registry_cli.engine.caching import packs
 
     good = [packs.encode_line({"key": c * 64, "passed": True}) for c in "ab"]
     twice = b'{"key":"' + b"c" * 64 + b'"},{"key":"' + b"d" * 64 + b'"}'
@@ -153,7 +153,7 @@ def test_a_checksummed_line_holding_two_values_is_refused(tmp_path: Path) -> Non
 
 
 def test_chunked_snapshots_are_checked_before_anything_is_read(tmp_path: Path) -> None:
-    from registry_cli.snapshots import read_chunked, write_chunked
+    from registry_cli.caches.snapshots import read_chunked, write_chunked
 
     path = tmp_path / "x.bin"
     chunks = [[{"i": i, "s": "x" * i}] * 3 for i in range(50)]
@@ -169,13 +169,15 @@ def test_chunked_snapshots_are_checked_before_anything_is_read(tmp_path: Path) -
 
 def test_a_rerun_reads_the_sealed_packs_digest_and_never_a_stale_one(local_env: Env, server: FakeOpenAI,
                                                                      tmp_path: Path) -> None:
-    from registry_cli.snapshots import read_chunked, write_chunked
+    from registry_cli.caches.snapshots import read_chunked, write_chunked
 
     ds = build(tmp_path / "3_digit_addition", size=30)
     first = local_env.run(*args(ds, server), check=True)
     (pack,) = [p for p in (local_env.home / "cache").rglob("*.jsonl") if "packs" in p.parts]
     digest = pack.with_suffix(".bin")
-    stamp, *chunks = read_chunked(digest) or ()  # written when the pack was sealed
+    written = read_chunked(digest)  # written when the pack was sealed
+    assert written is not None
+    stamp, *chunks = written
     assert sum(len(c) for c in chunks) == 30
     flipped = [[{**r, "passed": not r["passed"]} for r in chunk] for chunk in chunks]
     write_chunked(digest, iter([stamp, *flipped]))

@@ -7,10 +7,14 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from examples.make_addition_dataset import build
 from tests.conftest import Env, second_home, write_entry
 from tests.openai_server import FakeOpenAI
 from tests.s3_proxy import S3Proxy
+
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
 
 
 def files(n: int = 8) -> dict[str, str | bytes]:

@@ -10,7 +10,10 @@ from examples.make_addition_dataset import build
 from tests.conftest import Env, second_home
 from tests.openai_server import FakeOpenAI
 
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
 
+
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
 def test_ray_run_shares_the_s3_cache(s3_env: Env, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     server = FakeOpenAI().start()

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from registry_cli.index import ObjectIndex
-from tests.conftest import ROOT, Env, second_home, write_entry
+from registry_cli.caches.index import ObjectIndex
+from tests.conftest import ROOT, Env, s3_client, second_home, write_entry
+
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
 
 
 def test_upload_list_info_download_round_trip(any_env: Env, tmp_path: Path) -> None:
@@ -68,8 +70,8 @@ def test_unchanged_upload_transfers_no_bodies(s3_env: Env, tmp_path: Path, monke
     first = reg.upload(src)
     assert first.files_uploaded == 21
     puts: list[str] = []
-    reg.store.client.meta.events.register("before-parameter-build.s3.PutObject", lambda params, **kw: puts.append(params["Key"]))
-    reg.store.client.meta.events.register("before-parameter-build.s3.CreateMultipartUpload",
+    s3_client(reg).meta.events.register("before-parameter-build.s3.PutObject", lambda params, **kw: puts.append(params["Key"]))
+    s3_client(reg).meta.events.register("before-parameter-build.s3.CreateMultipartUpload",
                                           lambda params, **kw: puts.append(params["Key"]))
     second = reg.upload(src, bump="patch")  # only metadata.json changed (the version)
     assert second.info.version == "1.0.1"
@@ -154,7 +156,7 @@ def test_lost_response_retry_counts_as_success(s3_env: Env, tmp_path: Path, monk
 
 def test_concurrent_uploads_exactly_one_wins(local_env: Env, tmp_path: Path) -> None:
     script = (
-        "import sys; from registry_cli.registry import Registry\n"
+        "import sys; from registry_cli.core.registry import Registry\n"
         "from registry_cli.errors import VersionExistsError\n"
         "try:\n    Registry().upload(sys.argv[1]); print('WON')\n"
         "except VersionExistsError: print('LOST')\n"
@@ -217,8 +219,8 @@ def test_symlink_leaving_folder_is_refused(local_env: Env, tmp_path: Path) -> No
 
 
 def test_manifest_path_escape_is_refused(any_env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from registry_cli.content import canonical_json, sha256_hex
-    from registry_cli.registry import blob_key, manifest_key, ref_key
+    from registry_cli.core.content import canonical_json, sha256_hex
+    from registry_cli.core.registry import blob_key, manifest_key, ref_key
 
     any_env.apply(monkeypatch)
     reg = any_env.registry()
@@ -237,7 +239,7 @@ def test_manifest_path_escape_is_refused(any_env: Env, tmp_path: Path, monkeypat
 
 def test_corrupt_blob_is_detected_and_nothing_written(local_env: Env, tmp_path: Path) -> None:
     local_env.run("registry", "upload", str(write_entry(tmp_path / "c", "c", "1.0", {"x.txt": "good"})), check=True)
-    from registry_cli.content import sha256_hex
+    from registry_cli.core.content import sha256_hex
 
     blob = local_env.home / "store" / "blobs" / "sha256" / sha256_hex(b"good")[:2] / sha256_hex(b"good")
     blob.write_bytes(b"bad!")
@@ -279,7 +281,7 @@ def test_cli_flags_are_validated_before_running(local_env: Env, tmp_path: Path) 
 def test_heavy_libraries_are_not_imported_by_help_or_list(local_env: Env, tmp_path: Path) -> None:
     local_env.run("registry", "upload", str(write_entry(tmp_path / "src", "ds")), check=True)
     code = (
-        "import sys; from registry_cli.cli import main\n"
+        "import sys; from registry_cli.shell.cli import main\n"
         "main(['registry', 'list'])\n"
         "heavy = [m for m in ('boto3', 'botocore', 'datasets', 'litellm', 'aiohttp', 'pydantic') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
@@ -328,7 +330,7 @@ def test_a_damaged_row_in_the_local_index_is_read_from_the_store_again(s3_env: E
 
 def test_processes_setting_up_a_new_index_at_once_all_succeed(tmp_path: Path) -> None:
     """The switch of a new index to WAL does not wait for another process's lock: it is retried."""
-    code = ("import sys; from pathlib import Path; from registry_cli.index import ObjectIndex\n"
+    code = ("import sys; from pathlib import Path; from registry_cli.caches.index import ObjectIndex\n"
             "for i in range(20):\n"
             "    ObjectIndex(Path(sys.argv[1]) / f'{i}.sqlite', 'store').put_many([('k', '', b'v')])\n")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
@@ -362,7 +364,7 @@ def test_threads_sharing_one_index_take_turns(tmp_path: Path) -> None:
 
 
 def test_files_around_every_boundary_go_up_and_come_down_byte_for_byte(local_env: Env, tmp_path: Path) -> None:
-    from registry_cli.content import sha256_hex
+    from registry_cli.core.content import sha256_hex
 
     sizes = [0, 1, 64 * 1024, 64 * 1024 + 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 7]  # small-file limit, chunk
     files: dict[str, str | bytes] = {f"f{n}.bin": os.urandom(n) for n in sizes}
@@ -379,6 +381,7 @@ def test_files_around_every_boundary_go_up_and_come_down_byte_for_byte(local_env
 
 GROWER = """
 import os, sys, time
+
 with open(sys.argv[1], "ab", buffering=0) as f:
     for _ in range(400):  # 25 MiB over about 2 s, while the store copies the file
         f.write(os.urandom(64 * 1024))
@@ -387,16 +390,16 @@ with open(sys.argv[1], "ab", buffering=0) as f:
 
 
 def test_a_blob_holds_what_its_name_says_while_its_source_grows(tmp_path: Path) -> None:
-    from registry_cli.content import sha256_file
-    from registry_cli.registry import blob_key
-    from registry_cli.store import LocalStore
+    from registry_cli.core.content import sha256_file
+    from registry_cli.core.registry import blob_key
+    from registry_cli.core.store import LocalStore
 
     src = tmp_path / "growing.bin"
     src.write_bytes(os.urandom(1 << 20))
     grower = subprocess.Popen([sys.executable, "-c", GROWER, str(src)])
     try:
         store = LocalStore(tmp_path / "store")
-        sizes = set()
+        sizes: set[int] = set()
         while src.stat().st_size == 1 << 20 and grower.poll() is None:  # the grower has started writing
             time.sleep(0.01)
         while grower.poll() is None and len(sizes) < 5:  # each ingest reads to the end it finds, which moves

@@ -12,15 +12,16 @@ import socket
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from registry_cli.engine.sandbox import BwrapSandbox, Limits, bwrap_works, container_works
+from registry_cli.engine.isolation.sandbox import BwrapSandbox, Limits, bwrap_works, container_works
 from solvers.humaneval import HumanEvalDatum, build_program, load_problems, run_program
 from tests.conftest import Env, processes_with
 from tests.openai_server import FakeOpenAI
 
-pytestmark = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not installed or cannot run here")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not installed or cannot run here")]
 
 
 def run_code(code: str, tmp_path: Path, **limits: float) -> tuple[int | None, str, str, bool, str]:
@@ -161,7 +162,7 @@ def test_canonical_humaneval_solutions_pass_in_the_sandbox() -> None:
     async def all_() -> list[tuple[str, str]]:
         sem = asyncio.Semaphore(8)
 
-        async def one(p: dict) -> tuple[str, str]:
+        async def one(p: dict[str, Any]) -> tuple[str, str]:
             async with sem:
                 return await run_program(build_program(HumanEvalDatum(**p), p["canonical_solution"]), 20, 1024, box)
 
@@ -274,10 +275,10 @@ def test_agent_disk_limit_and_unavailable_backend(local_env: Env, server: FakeOp
     assert refused.returncode == 2 and "NEARAI_SANDBOX: sandbox must be one of" in refused.stderr
 
 
-@pytest.mark.skipif(not __import__("registry_cli.engine.sandbox", fromlist=["container_works"]).container_works("docker"),
+@pytest.mark.skipif(not __import__("registry_cli.engine.isolation.sandbox", fromlist=["container_works"]).container_works("docker"),
                     reason="no docker daemon answers here (the docker backend needs one and a local python image)")
 def test_docker_backend_runs_humaneval_isolated(tmp_path: Path) -> None:
-    from registry_cli.engine.sandbox import ContainerSandbox
+    from registry_cli.engine.isolation.sandbox import ContainerSandbox
 
     box = ContainerSandbox("docker", "python:3.11-slim")
     problems = load_problems()[:3]

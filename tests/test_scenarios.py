@@ -5,26 +5,30 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from examples.humaneval_scenarios.make_scenarios import build
-from registry_cli.engine.sandbox import bwrap_works
+from registry_cli.engine.isolation.sandbox import bwrap_works
 from tests.conftest import Env, processes_with
 from tests.openai_server import FakeOpenAI
 
-pytestmark = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not installed or cannot run here")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not installed or cannot run here")]
 
 
-def scenarios(env: Env, source: Path, server: FakeOpenAI, results: Path, *args: str, check: bool = False):
+def scenarios(env: Env, source: Path, server: FakeOpenAI, results: Path, *args: str,
+              check: bool = False) -> subprocess.CompletedProcess[str]:
     return env.run("benchmark", "run", str(source), "ScenarioSolver", "--model=fake", f"--api_base={server.url}",
                    f"--results_dir={results}", "--quiet", *args, check=check, timeout=300)
 
 
-def tabulate(env: Env, results: Path) -> dict:
-    return json.loads(env.run("scenario", "tabulate", str(results), "--format=json", check=True).stdout)
+def tabulate(env: Env, results: Path) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(env.run("scenario", "tabulate", str(results), "--format=json", check=True).stdout)
+    return out
 
 
 def test_humaneval_scenarios_run_cache_and_tabulate(local_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:

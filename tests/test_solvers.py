@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from registry_cli.engine.metrics import pass_at_k
+from registry_cli.engine.execution.metrics import pass_at_k
 from solvers.gsm8k import final_number, reference_answer
 from solvers.humaneval import HumanEvalDatum, build_program, load_problems, run_program
 from solvers.mmlu import parse_choice
@@ -24,7 +25,7 @@ def test_every_canonical_humaneval_solution_passes_and_broken_ones_fail() -> Non
     async def run_all() -> list[tuple[str, str]]:
         sem = asyncio.Semaphore(8)
 
-        async def one(p: dict) -> tuple[str, str]:
+        async def one(p: dict[str, Any]) -> tuple[str, str]:
             async with sem:
                 return await run_program(build_program(HumanEvalDatum(**p), p["canonical_solution"]), 20)
 
@@ -98,12 +99,12 @@ def test_answer_parsers() -> None:
 def test_cache_refuses_planted_pickle(tmp_path: Path) -> None:
     from diskcache import Cache
 
-    from registry_cli.engine.cache import ResultCache
+    from registry_cli.engine.caching.cache import ResultCache
 
     marker = tmp_path / "pwned"
 
     class Evil:
-        def __reduce__(self):
+        def __reduce__(self) -> tuple[Any, tuple[str, str]]:
             return (open, (str(marker), "w"))
 
     directory = tmp_path / "results"
@@ -124,7 +125,7 @@ def test_cache_refuses_planted_pickle(tmp_path: Path) -> None:
 def test_cache_never_reads_or_deletes_a_file_a_row_names(tmp_path: Path) -> None:
     import sqlite3
 
-    from registry_cli.engine.cache import ResultCache
+    from registry_cli.engine.caching.cache import ResultCache
 
     secret = tmp_path / "secret.txt"
     secret.write_text('{"passed": true}')  # JSON, so a cache that read it would take it as a verdict
@@ -143,6 +144,7 @@ def test_cache_never_reads_or_deletes_a_file_a_row_names(tmp_path: Path) -> None
     cache = ResultCache(directory, None)
     assert cache.get_local("planted") is None and cache.get_local("good") is None
     cache.put("planted", {"passed": False})  # replacing the row must not remove the file it named
+    assert cache.local is not None
     cache.local.delete("good")
     cache.close()
     assert secret.read_text() == '{"passed": true}'
@@ -152,7 +154,7 @@ def test_cost_comes_from_litellms_price_table_without_importing_litellm() -> Non
     import subprocess
     import sys
 
-    code = ("import sys; from registry_cli.engine.inference import estimate_cost\n"
+    code = ("import sys; from registry_cli.engine.inference.client import estimate_cost\n"
             "c = estimate_cost('gpt-4o-mini', 1000, 1000); u = estimate_cost('openai/not-a-model', 1000, 1000)\n"
             "print(c > 0, u == 0, 'litellm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -12,7 +12,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError
 
 from registry_cli.errors import IntegrityError, StoreError
-from tests.conftest import Env, second_home, write_entry
+from tests.conftest import Env, s3_client, second_home, write_entry
+
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
 
 
 class Faults:
@@ -58,7 +60,7 @@ def test_upload_and_download_survive_503s_and_dropped_connections(s3_env: Env, t
     s3_env.apply(monkeypatch)
     reg = s3_env.registry()
     faults = Faults(every_503=3, every_drop=5)
-    reg.store.client.meta.events.register("before-send.s3", faults)
+    s3_client(reg).meta.events.register("before-send.s3", faults)
     result = reg.upload(src)
     assert result.files_uploaded == 13 and faults.injected > 5
 
@@ -66,7 +68,7 @@ def test_upload_and_download_survive_503s_and_dropped_connections(s3_env: Env, t
     other.apply(monkeypatch)
     reader = other.registry()
     down_faults = Faults(every_503=4, every_drop=3)
-    reader.store.client.meta.events.register("before-send.s3", down_faults)
+    s3_client(reader).meta.events.register("before-send.s3", down_faults)
     got = reader.download("tester/flaky/1.0.0")
     assert got.files_downloaded == 13 and down_faults.injected > 5
     for name, content in _files().items():
@@ -78,7 +80,7 @@ def test_persistent_failure_is_a_clear_error_and_nothing_is_published(s3_env: En
     src = write_entry(tmp_path / "src", "never", "1.0.0", _files())
     s3_env.apply(monkeypatch)
     reg = s3_env.registry()
-    reg.store.client.meta.events.register("before-send.s3", Faults(only="/refs/", always=True))
+    s3_client(reg).meta.events.register("before-send.s3", Faults(only="/refs/", always=True))
     with pytest.raises(StoreError, match="503|SlowDown"):
         reg.upload(src)
     clean = s3_env.registry()
@@ -102,7 +104,7 @@ def test_truncated_or_corrupted_download_body_is_retried_then_verified(s3_env: E
             return AWSResponse(request.url, 200, {"content-length": str(len(body))}, _Raw(body))
         return None
 
-    reader.store.client.meta.events.register("before-send.s3", corrupt_first_blob_get)
+    s3_client(reader).meta.events.register("before-send.s3", corrupt_first_blob_get)
     got = reader.download("tester/corrupt/1.0.0")
     assert served["bad"] == 2 and (got.path / "x.bin").read_bytes() == b"A" * 5000
 

@@ -13,13 +13,17 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from examples.make_addition_dataset import build
 from tests.conftest import Env
 from tests.openai_server import FakeOpenAI, expected_addition
+
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
 
 
 def write(path: Path, text: str) -> Path:
@@ -32,7 +36,7 @@ def additions(ds: Path, limit: int = 0) -> list[tuple[int, int, str]]:
 
     rows = datasets.load_from_disk(str(ds)).to_list()
     rows = rows[:limit] if limit else rows
-    return [(*map(int, r["input"].split(" + ")), r["output"]) for r in rows]  # type: ignore[misc]
+    return [(*map(int, r["input"].split(" + ")), r["output"]) for r in rows]
 
 
 def model_passes(ds: Path, limit: int, skew: int = 0) -> list[bool]:
@@ -43,9 +47,10 @@ def model_passes(ds: Path, limit: int, skew: int = 0) -> list[bool]:
     return out
 
 
-def manifest(env: Env, name: str) -> dict:
+def manifest(env: Env, name: str) -> dict[str, Any]:
     runs = sorted((env.home / "suites" / name).iterdir())
-    return json.loads((runs[-1] / "manifest.json").read_text())
+    out: dict[str, Any] = json.loads((runs[-1] / "manifest.json").read_text())
+    return out
 
 
 COMPARISON = """name = "model_comparison"
@@ -245,7 +250,8 @@ model = "m2"
 
 
 @contextlib.contextmanager
-def slow_suite(env: Env, tmp_path: Path, name: str, latency: float, progress: int):
+def slow_suite(env: Env, tmp_path: Path, name: str, latency: float,
+               progress: int) -> Iterator[tuple[FakeOpenAI, Path, subprocess.Popen[str]]]:
     """A two-cell suite of 150 datums each against a slow server, started and left running after ``progress``
     requests; yields (server, config, process)."""
     server = FakeOpenAI(latency=latency).start()
@@ -285,6 +291,7 @@ def test_sigint_stops_cleanly_and_leaves_a_valid_manifest(local_env: Env, tmp_pa
         assert 0 < m["cells"][0]["done"] < 150
 
 
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
 def test_suite_cells_on_ray_share_the_s3_cache(s3_env: Env, server: FakeOpenAI, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     build(tmp_path / "3_digit_addition", size=12)

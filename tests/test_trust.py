@@ -9,12 +9,15 @@ import io
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from examples.make_addition_dataset import build
 from tests.conftest import ROOT, Env, write_entry
 from tests.openai_server import FakeOpenAI
+
+pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
 
 AGENT = ROOT / "examples" / "addition_agent"
 
@@ -25,8 +28,9 @@ def run(env: Env, ds: Path | str, server: FakeOpenAI, *args: str, check: bool = 
     return proc.stdout
 
 
-def table(env: Env, *args: str) -> dict:
-    return json.loads(env.run("evaluation", "table", "--format=json", *args, check=True).stdout)
+def table(env: Env, *args: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(env.run("evaluation", "table", "--format=json", *args, check=True).stdout)
+    return out
 
 
 def test_partial_and_other_split_runs_never_replace_the_full_result(any_env: Env, server: FakeOpenAI,
@@ -158,6 +162,7 @@ SOLVERS = '''
 from solvers import SolverStrategy, SolveResult
 
 
+
 class Suffix(SolverStrategy):
     def __init__(self, suffix: str = "0", upper: bool = False) -> None:
         super().__init__()
@@ -250,7 +255,7 @@ def test_unknown_names_get_close_matches(local_env: Env) -> None:
 
 
 def test_item_keys_equal_result_keys() -> None:
-    from registry_cli.engine.cache import item_keys, result_key
+    from registry_cli.engine.caching.cache import item_keys, result_key
 
     common = {"solver": {"class": "a:B", "version": "1", "args": {"x": None, "y": 2}}, "dataset": "d", "subset": None,
               "model": {"model": "openai/m", "api_base": None, "temperature": 0.0}, "agent": None}

@@ -1,11 +1,12 @@
-"""The benchmark engine: plan a run, execute it, compute its metrics.
+"""The benchmark engine: plan a run, execute it, compute its metrics. It imports the registry core, never an app or
+the shell; it finds solvers by name through the ``nearai.solvers`` entry points.
 
-- ``params``: the run's parameters, declared once (`RunParams`);
-- ``plan``: resolve dataset, solver, model and agent, select datums and key every (datum, repeat);
-- ``execute``: one asyncio loop answering the planned items, reading and writing the result cache;
-- ``metrics``: score, confidence interval, pass@k;
-- ``cache``, ``inference``, ``dataset``, ``agents``, ``solverspec``, ``sandbox`` (where untrusted code runs),
-  ``distributed`` (Ray).
+- ``planning``: parameters, solver binding, datasets and the plan of keyed items;
+- ``execution``: the event loop answering items, Ray, outcomes and metrics;
+- ``inference``: the model client (direct HTTP and litellm), transcripts;
+- ``caching``: the per-datum result cache and its shared packs;
+- ``isolation``: sandboxes, the file boundary, the model relay, agents;
+- ``scenarios``: AutoGenBench scenario files expanded into run folders.
 
 The engine returns data and never publishes: recording an evaluation is the caller's step.
 """

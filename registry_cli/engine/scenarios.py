@@ -18,7 +18,7 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from registry_cli.engine.boundary import check_data_path, write_inside
+from registry_cli.engine.isolation.boundary import check_data_path, write_inside
 from registry_cli.errors import DatasetError
 
 COMPLETE_MARKER = "SCENARIO COMPLETE !#!#"

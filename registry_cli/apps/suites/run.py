@@ -1,0 +1,317 @@
+"""Running a suite: every cell planned (and so checked) before the first model call, then all cells on one event
+loop — ``parallel`` cells at once, ``max_concurrent`` requests per cell, ``max_requests`` across the suite, one
+HTTP connection pool per endpoint.
+
+Each run has a folder ``$NEARAI_HOME/suites/<name>/<UTC stamp>/``: ``manifest.json`` (the config as given, every
+cell resolved, package versions, the config folder's git commit, per-cell status and metrics, the evaluation entry
+when recorded), rewritten atomically whenever a cell changes state, and ``cells/<n>.jsonl`` with each finished
+cell's per-datum results and the model outputs behind them (what `suite eval` grades again). Resuming is the
+cache: running the same config again answers every finished datum from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from evaluation.record import run_details, run_metrics
+from registry_cli.apps.suites.config import Cell, SuiteConfig
+from registry_cli.core.files import atomic_write_text
+from registry_cli.core.provenance import git_commit, package_versions
+from registry_cli.core.registry import Registry
+from registry_cli.engine.caching.cache import ResultCache, jsonable
+from registry_cli.engine.execution.execute import RemoteFn, Shared, execute_async, local_hits
+from registry_cli.engine.execution.results import NOT_VERDICTS, Outcome, RunSummary
+from registry_cli.engine.inference.client import estimate_cost
+from registry_cli.engine.planning.plan import MAX_ITEMS, Plan, check_size, make_plan
+from registry_cli.errors import NearaiError
+
+SCHEMA = "nearai.suite-run/1"
+FINAL = ("completed", "failed", "cancelled", "skipped")
+
+
+@dataclass
+class CellState:
+    cell: Cell
+    status: str = "pending"  # pending, running, completed, failed, cancelled, skipped
+    total: int = 0
+    cached: int = 0
+    done: int = 0
+    passed: int = 0
+    errors: int = 0
+    cost: float = 0.0
+    error: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    resolved: dict[str, Any] = field(default_factory=dict)
+    evaluation: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    duration_s: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.cell.index, "task": self.cell.task, "task_name": self.cell.task_name,
+                "label": self.cell.label, "status": self.status, "total": self.total, "cached": self.cached,
+                "done": self.done, "passed": self.passed, "errors": self.errors, "cost": round(self.cost, 6),
+                "error": self.error, "metrics": self.metrics, "resolved": self.resolved, "evaluation": self.evaluation,
+                "started_at": self.started_at, "finished_at": self.finished_at, "duration_s": round(self.duration_s, 3)}
+
+
+@dataclass
+class SuiteEvents:
+    """Callbacks for a display. ``outcome`` may come from a worker thread; keep it cheap."""
+
+    begun: Callable[[list[CellState], int], None] = lambda states, parallel: None
+    started: Callable[[CellState], None] = lambda state: None
+    outcome: Callable[[CellState, Outcome], None] = lambda state, outcome: None
+    finished: Callable[[CellState], None] = lambda state: None
+
+
+@dataclass
+class SuiteRun:
+    config: SuiteConfig
+    folder: Path
+    states: list[CellState]
+    interrupted: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.interrupted or any(s.status == "cancelled" for s in self.states):
+            return "cancelled"
+        if any(s.status == "failed" or s.errors for s in self.states):
+            return "failed"
+        return "completed"
+
+
+@dataclass
+class DryCell:
+    cell: Cell
+    datums: int
+    items: int
+    cached: int
+    cost: float | None  # estimated for the uncached items; None when no price is known
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def plan_cells(registry: Registry, config: SuiteConfig, force: bool = False) -> list[Plan]:
+    """Every cell's plan; the first invalid cell fails the suite, naming it, before any model call."""
+    import dataclasses
+
+    plans = []
+    room = MAX_ITEMS  # what the suite's plans may still hold, all of them together
+    for cell in config.cells:
+        try:
+            check_size(1, cell.params.num_repeats)  # before its dataset is even loaded
+            plans.append(make_plan(registry, dataclasses.replace(cell.params, force=force), room))
+        except NearaiError as e:
+            raise type(e)(f"{config.path.name}: cell {cell.index + 1} ({cell.label}): {e.message}", e.hint) from None
+        room -= len(plans[-1].items)
+    return plans
+
+
+def dry_run(config: SuiteConfig, force: bool = False) -> list[DryCell]:
+    """What a run would do: datums per cell, how many are cached here, and the cost of the rest where known."""
+    registry = Registry()
+    cache = ResultCache(registry.config.cache_dir / "results", None)
+    try:
+        out = []
+        for cell, plan in zip(config.cells, plan_cells(registry, config, force)):
+            hits, todo = local_hits(plan, cache, sync=False)
+            out.append(DryCell(cell, len(plan.data.selection.indices), len(plan.items), len(hits), _estimate(plan, hits, len(todo))))
+        return out
+    finally:
+        cache.close()
+
+
+def _estimate(plan: Plan, hits: dict[tuple[int, int], Outcome], uncached: int) -> float | None:
+    """From the cost of this cell's cached datums when there are some, else from the price table and the datums'
+    size (a rough guess: 4 characters a token, 256 tokens an answer)."""
+    if not uncached:
+        return 0.0
+    costs = [float(o.usage.get("cost") or 0.0) for o in hits.values()]
+    if any(costs):
+        return sum(costs) / len(costs) * uncached
+    if plan.model is None:
+        return None
+    rows = list(plan.data.rows.values())
+    prompt = sum(len(json.dumps(jsonable(r))) for r in rows) // max(1, len(rows)) // 4 + 50
+    per_item = estimate_cost(plan.model.resolved, prompt, plan.model.max_tokens or 256)
+    return per_item * uncached if per_item else None
+
+
+class _Folder:
+    """The run folder; the manifest is rewritten whole, atomically, on every change of state."""
+
+    def __init__(self, home: Path, config: SuiteConfig, options: dict[str, Any]) -> None:
+        base = home / "suites" / config.name
+        base.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.path = base / stamp
+        n = 1
+        while True:
+            try:
+                self.path.mkdir()
+                break
+            except FileExistsError:
+                n += 1
+                self.path = base / f"{stamp}-{n}"
+        (self.path / "cells").mkdir()
+        self.error: OSError | None = None
+        self.head = {"schema": SCHEMA, "name": config.name, "stamp": self.path.name, "config_path": str(config.path),
+                     "config_text": config.text, "config": jsonable(config.raw),
+                     "git_commit": git_commit(config.path.parent), "packages": package_versions(), "options": options,
+                     "started_at": now()}
+
+    def write(self, states: list[CellState], status: str) -> None:
+        """Rewrite the manifest. While cells run, a failed write (a full disk) is kept in ``error`` rather than
+        raised, so running cells finish and are cached; `check` raises it once they are done."""
+        body = {**self.head, "status": status, "finished_at": now() if status != "running" else "",
+                "cells": [s.as_dict() for s in states]}
+        try:
+            atomic_write_text(self.path / "manifest.json", json.dumps(body, indent=2, sort_keys=True) + "\n")
+        except OSError as e:
+            self.error = self.error or e
+            if status != "running":
+                raise
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def write_cell(self, index: int, summary: RunSummary) -> None:
+        lines = []
+        for o in summary.outcomes:
+            record = {**o.record(), "cached": o.cached}
+            if o.result.get("transcript"):
+                record["transcript"] = o.result["transcript"]
+            lines.append(json.dumps(record, sort_keys=True))
+        atomic_write_text(self.path / "cells" / f"{index:03d}.jsonl", "".join(line + "\n" for line in lines))
+
+
+def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, force: bool = False,
+              ray_address: str = "", events: SuiteEvents | None = None) -> SuiteRun:
+    """Run every cell; returns when all are final. Ctrl-C cancels what runs, keeps what finished, and still
+    leaves a valid manifest (``interrupted``)."""
+    events = events or SuiteEvents()
+    registry = Registry()
+    plans = plan_cells(registry, config, force)
+    remote: RemoteFn | None = None
+    if ray_address:
+        from registry_cli.engine.execution.distributed import ray_runner
+
+        remote = ray_runner(ray_address)
+    states = [CellState(cell, resolved={**run_details(registry, plan), "rollouts": plan.params.num_repeats},
+                        total=len(plan.items)) for cell, plan in zip(config.cells, plans)]
+    width = parallel or config.parallel
+    folder = _Folder(registry.config.home, config, {"record": record, "parallel": width, "force": force,
+                                                     "max_requests": config.max_requests, "ray_address": ray_address})
+    folder.write(states, "running")
+    events.begun(states, width)
+    cache = ResultCache(registry.config.cache_dir / "results", registry.store)
+    run = SuiteRun(config, folder.path, states)
+
+    async def one(state: CellState, plan: Plan, gate: asyncio.Semaphore, shared: Shared) -> None:
+        await gate.acquire()
+        held = True
+        if folder.error is not None:  # the run folder cannot be written: start nothing more
+            gate.release()
+            return
+
+        def make_room() -> None:  # the cell's last datums are in flight: the next cell may start
+            nonlocal held
+            if held:
+                held = False
+                gate.release()
+
+        try:
+            await _cell(state, plan, shared, make_room)
+        finally:
+            make_room()
+
+    async def _cell(state: CellState, plan: Plan, shared: Shared, make_room: Callable[[], None]) -> None:
+        """One cell, start to finish; ``make_room`` lets the next cell start once this one's datums are all under way."""
+        state.status, state.started_at = "running", now()
+        folder.write(states, "running")
+        events.started(state)
+
+        def on_outcome(o: Outcome) -> None:
+            state.done += 1
+            state.cached += o.cached
+            state.passed += o.status == "passed"
+            state.errors += o.status in NOT_VERDICTS
+            state.cost += float(o.usage.get("cost") or 0.0)
+            events.outcome(state, o)
+
+        try:
+            summary = await execute_async(plan, cache, shared, None, on_outcome, remote, make_room)
+        except asyncio.CancelledError:
+            state.status = "cancelled"
+            raise
+        except NearaiError as e:
+            state.status, state.error = "failed", str(e)
+        except Exception as e:  # one broken cell must not sink the others
+            state.status, state.error = "failed", f"{type(e).__name__}: {e}"[:500]
+        else:
+            await _finish(state, plan, summary)
+        finally:
+            state.finished_at = now()
+            folder.write(states, "running")
+            events.finished(state)
+
+    async def _finish(state: CellState, plan: Plan, summary: RunSummary) -> None:
+        state.metrics = run_metrics(summary)
+        state.duration_s = summary.duration_s
+        all_errored = bool(summary.total) and summary.unanswered == summary.total
+        state.status = "failed" if all_errored else "completed"
+        if all_errored:
+            state.error = next((o.error for o in summary.outcomes if o.error), "every datum errored")
+        await asyncio.to_thread(folder.write_cell, state.cell.index, summary)
+        await asyncio.to_thread(_log_and_record, registry, plan, summary, state, record and not all_errored)
+
+    async def main() -> None:
+        gate = asyncio.Semaphore(width)
+        limiter = asyncio.Semaphore(config.max_requests) if config.max_requests else None
+        connections = config.max_requests or sum(p.params.max_concurrent for p in plans)
+        shared = Shared(limiter, max(1, connections))
+        tasks = [asyncio.ensure_future(one(s, p, gate, shared)) for s, p in zip(states, plans)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:  # one failing (a full disk) or Ctrl-C: the others are cancelled and awaited, never left behind
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await shared.close()
+
+    try:
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        run.interrupted = True
+    finally:
+        for s in states:
+            if s.status in ("pending", "running"):
+                s.status = "cancelled"
+        cache.close()
+        folder.write(states, run.status)
+    folder.check()
+    return run
+
+
+def _log_and_record(registry: Registry, plan: Plan, summary: RunSummary, state: CellState, record: bool) -> None:
+    from evaluation.record import record_evaluation, summary_details
+    from evaluation.runs import log_run
+
+    entry = ""
+    if record:
+        try:
+            entry = record_evaluation(registry, plan, summary).entry
+            state.evaluation = entry
+        except NearaiError as e:
+            state.error = f"not recorded: {e}"
+    log_run(registry, summary_details(registry, plan, summary), entry)

@@ -1,0 +1,2 @@
+"""The result cache: every per-datum verdict, keyed by what determines it (``cache``), on this machine and in the
+store as sealed, checksummed packs (``packs``). It never fails a run."""

@@ -1,0 +1,477 @@
+"""Model inference: async chat completions with retries, timeouts, token usage and cost.
+
+Two backends share one interface:
+- ``openai``: a direct HTTP/1.1 keep-alive client (``engine.http``) for OpenAI-compatible endpoints given by
+  ``api_base`` (vLLM, Ollama, local servers), cheap in CPU per call, so hundreds of concurrent requests stay cheap.
+- ``litellm``: every other provider (``anthropic/...``, ``gpt-4o``, ...), through ``litellm.acompletion``.
+``NEARAI_INFERENCE_BACKEND=litellm`` forces litellm for OpenAI-compatible endpoints too.
+
+API keys come from the environment at call time and never enter cache keys, entries, logs or results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from registry_cli.engine.inference.http import HttpError, HttpPool, origin
+from registry_cli.engine.inference.translated import Route, route
+from registry_cli.errors import InferenceError
+
+if TYPE_CHECKING:
+    from registry_cli.engine.planning.params import RunParams
+
+FAST_PROVIDERS = ("", "openai", "hosted_vllm")
+Messages = list[dict[str, Any]]
+
+
+class InferenceFailure(Exception):
+    """A completion failed after all retries; the datum is recorded as an error (never cached)."""
+
+
+class EmptyAnswer(InferenceFailure):
+    """The model kept answering with nothing (null or blank content) after all retries: no verdict, counted apart
+    as ``empty`` and never cached."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The model side of a run, built from `RunParams` (where the defaults are declared)."""
+
+    model: str
+    api_base: str
+    temperature: float
+    max_tokens: int
+    timeout: float
+    num_retries: int
+
+    @classmethod
+    def from_params(cls, p: RunParams) -> ModelSpec:
+        return cls(p.model, p.api_base, p.temperature, p.max_tokens, p.timeout, p.num_inference_retries)
+
+    @property
+    def provider(self) -> str:
+        return self.model.split("/", 1)[0] if "/" in self.model else ""
+
+    @property
+    def resolved(self) -> str:
+        """Model id with its provider: a bare name behind api_base is an OpenAI-compatible model."""
+        if self.api_base and not self.provider:
+            return f"openai/{self.model}"
+        return self.model
+
+    def identity(self) -> dict[str, Any]:
+        """What changes the answer (part of cache keys): never keys, timeouts or retry counts."""
+        return {
+            "model": self.resolved,
+            "api_base": public_url(self.api_base) or None,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens or None,
+        }
+
+
+def public_url(url: str) -> str:
+    """Drop credentials and query strings from a URL before it is stored anywhere."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, _host(parts.hostname, parts.port), parts.path.rstrip("/"), "", ""))
+
+
+def _host(hostname: str | None, port: int | None) -> str:
+    """A URL's host and port without the user and password written before them."""
+    return f"{hostname or ''}:{port}" if port else hostname or ""
+
+
+def api_key() -> str:
+    return os.environ.get("NEARAI_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
+
+
+SECRET_SUFFIXES = ("_API_KEY", "_SECRET_ACCESS_KEY", "_SESSION_TOKEN", "_TOKEN", "_SECRET")
+_known: set[str] = set()  # secrets met at run time (credentials in an --api_base URL)
+_cached: tuple[tuple[int, int], tuple[str, ...]] = ((-1, -1), ())
+
+
+def add_secret(secret: str) -> None:
+    if len(secret) >= 6:
+        _known.add(secret)
+
+
+def _looks_secret(value: str) -> bool:
+    """A token rather than a setting such as "disabled": long, or with a digit in it."""
+    return len(value) >= 16 or (len(value) >= 8 and any(c.isdigit() for c in value))
+
+
+def secrets() -> tuple[str, ...]:
+    """Every secret this process knows: the API keys, keys and tokens in the environment, URL credentials seen.
+    Longest first, so a key containing another is replaced whole."""
+    global _cached
+    stamp = (len(os.environ), len(_known))  # cheap enough for every answer; setting a key adds a variable
+    if _cached[0] != stamp:
+        found = {v for k, v in os.environ.items() if k.upper().endswith(SECRET_SUFFIXES) and _looks_secret(v)}
+        found |= {v for v in (os.environ.get("OPENAI_API_KEY", ""), api_key()) if len(v) >= 6}
+        _cached = (stamp, tuple(sorted(found | _known, key=len, reverse=True)))
+    return _cached[1]
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret replaced by ***: applied to answers, errors and logs before they are kept."""
+    for secret in secrets():
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def url_credentials(url: str) -> tuple[str, str]:
+    """The user and password written in ``url`` ("" when none), remembered as secrets."""
+    parts = urlsplit(url)
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if user or password:
+        add_secret(password)
+        add_secret(f"{user}:{password}")
+        add_secret(base64.b64encode(f"{user}:{password}".encode()).decode())
+    return user, password
+
+
+def without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, _host(parts.hostname, parts.port), parts.path, parts.query, parts.fragment))
+
+
+def answer_text(content: Any, finish_reason: Any, where: str) -> str:
+    """The answer of a completion. No content (null) or a blank one is nothing to grade: asked again like a
+    transient failure, and an `EmptyAnswer` once the retries are spent, never a verdict."""
+    if content is not None and not isinstance(content, str):
+        raise InferenceFailure(f"malformed completion from {where}: content is {type(content).__name__}")
+    if content is None or not content.strip():
+        what = "no content (null, " if content is None else "an empty answer ("
+        raise _Retryable(f"the model returned {what}finish_reason {finish_reason}) from {where}", empty=True)
+    return redact(content)
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+
+@dataclass
+class Usage:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    retries: int = 0
+    latency_s: float = 0.0
+    empty: int = 0  # calls that ended with an empty answer after every retry: the datum is then no verdict
+    relayed: int = 0  # requests sandboxed code sent through the relay (answered from its cache or not)
+    capped: str = ""  # the relay cap the datum's code ran into: the datum is then an error
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, c: Completion) -> None:
+        self.calls += 1
+        self.prompt_tokens += c.prompt_tokens
+        self.completion_tokens += c.completion_tokens
+        self.cost += c.cost
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {"calls": self.calls, "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+               "cost": round(self.cost, 8)}
+        if self.empty:
+            out["empty_answers"] = self.empty
+        return out
+
+
+@lru_cache(maxsize=1)
+def _price_map() -> dict[str, Any]:
+    """litellm's bundled price table, read as JSON without importing litellm (which takes seconds)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    for base in spec.submodule_search_locations:
+        path = Path(base) / "model_prices_and_context_window_backup.json"
+        if path.is_file():
+            try:
+                return dict(json.loads(path.read_text()))
+            except ValueError:
+                return {}
+    return {}
+
+
+@lru_cache(maxsize=256)
+def _prices(model: str) -> tuple[float, float]:
+    table = _price_map()
+    name = model.split("/", 1)[1] if model.startswith("openai/") else model
+    entry = table.get(model) or table.get(name)
+    if not isinstance(entry, dict):
+        return 0.0, 0.0
+    return float(entry.get("input_cost_per_token") or 0), float(entry.get("output_cost_per_token") or 0)
+
+
+def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    per_prompt, per_completion = _prices(model)
+    return per_prompt * prompt_tokens + per_completion * completion_tokens
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None, empty: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.empty = empty
+
+
+def choose_backend(spec: ModelSpec) -> str:
+    """``openai`` (the direct client) for OpenAI-compatible endpoints, else ``litellm``."""
+    forced = os.environ.get("NEARAI_INFERENCE_BACKEND", "")
+    if forced not in ("", "openai", "litellm"):
+        raise InferenceError(f"unknown NEARAI_INFERENCE_BACKEND {forced!r}", "set it to openai or litellm, or unset it")
+    fast = bool(spec.api_base) and spec.provider in FAST_PROVIDERS
+    backend = forced or ("openai" if fast else "litellm")
+    if backend == "openai" and not spec.api_base:
+        raise InferenceError("the openai backend needs --api_base", "pass --api_base=http://host:port/v1")
+    return backend
+
+
+def check_routable(spec: ModelSpec) -> None:
+    """Fail before the run, not once per datum, when litellm cannot route the model name to a provider."""
+    if choose_backend(spec) != "litellm" or spec.api_base:
+        return
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    try:
+        litellm.get_llm_provider(spec.resolved)
+    except Exception:
+        raise InferenceError(f"cannot route model {spec.model!r}: no provider is known for it",
+                             "prefix the provider (openai/..., anthropic/...) or pass --api_base") from None
+
+
+def check_reachable(spec: ModelSpec) -> None:
+    """Fail before the run, not after every datum's retries, when nothing answers at --api_base (the direct client
+    only: litellm may reach its endpoint through a proxy)."""
+    if choose_backend(spec) != "openai":
+        return
+    try:
+        host, port, _ = origin(spec.api_base)
+    except ValueError:
+        raise _not_http(spec.api_base) from None
+    try:
+        socket.create_connection((host, port), timeout=min(10.0, spec.timeout)).close()
+    except OSError as e:
+        raise InferenceError(f"cannot connect to {public_url(spec.api_base)}: {e.strerror or e}",
+                             "start the model server or fix --api_base") from None
+
+
+def _litellm_failure(litellm: Any, e: Exception, model: str) -> Exception:
+    """What a litellm exception means here: a missing key fails at once (retrying cannot help), rate limits,
+    server errors and timeouts are retried, anything else is the datum's error."""
+    message = redact(f"{type(e).__name__}: {str(e)[:200]}")
+    if isinstance(e, litellm.AuthenticationError) or "Missing credentials" in str(e):
+        return InferenceError(f"{model} needs an API key: {message[:160]}",
+                              "export the provider's key (e.g. OPENAI_API_KEY)")
+    transient = (litellm.RateLimitError, litellm.ServiceUnavailableError, litellm.InternalServerError,
+                 litellm.APIConnectionError, litellm.Timeout)
+    if isinstance(e, transient) or (isinstance(e, litellm.APIError)
+                                    and getattr(e, "status_code", 0) in (429, 500, 502, 503, 504)):
+        return _Retryable(message)
+    return InferenceFailure(message)
+
+
+def auth_headers(api_base: str) -> dict[str, str]:
+    """Credentials in the URL (``http://user:pass@host/v1``) take the Authorization header as HTTP Basic;
+    otherwise the API key goes as a bearer token. Both are secrets: never stored, redacted wherever printed."""
+    user, password = url_credentials(api_base)
+    if user or password:
+        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+    key = api_key()
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def open_session(api_base: str, max_connections: int) -> HttpPool:
+    """Kept-alive connections to an OpenAI-compatible server (call inside a running event loop)."""
+    try:
+        return HttpPool(api_base, max_connections)
+    except ValueError:
+        raise _not_http(api_base) from None
+
+
+def _not_http(api_base: str) -> InferenceError:
+    return InferenceError(f"--api_base {public_url(api_base)!r} is not an http(s) URL",
+                          "e.g. --api_base=http://localhost:8000/v1")
+
+
+class Inference:
+    """Async completion client with bounded retries (429/5xx/connection errors/timeouts) and per-call timeout."""
+
+    def __init__(self, spec: ModelSpec, max_connections: int = 64, session: Any = None,
+                 limiter: asyncio.Semaphore | None = None) -> None:
+        """``session``: an `HttpPool` to share (suites keep one per endpoint); ``limiter``: a cap on requests
+        in flight shared with other clients (a suite-wide limit protecting a shared endpoint)."""
+        self.spec = spec
+        self.max_connections = max_connections
+        self.backend = choose_backend(spec)
+        self._session: Any = session
+        self._owns_session = session is None
+        self._limiter = limiter
+        self._litellm: Any = None
+        self._route: Route | None = None  # litellm's translation of an OpenAI-shaped provider, sent by us
+        self._parts: tuple[str, dict[str, str]] | None = None
+
+    async def __aenter__(self) -> Inference:
+        if self.backend == "openai":
+            if self._session is None:
+                self._session = open_session(self.spec.api_base, self.max_connections)
+        else:
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            import litellm
+
+            litellm.suppress_debug_info = True
+            self._litellm = litellm
+            key, extra = self._litellm_credentials()
+            params: dict[str, Any] = {"temperature": self.spec.temperature}
+            if self.spec.max_tokens:
+                params["max_tokens"] = self.spec.max_tokens
+            self._route = route(litellm, self.spec.resolved, without_credentials(self.spec.api_base), key, params, extra)
+            if self._route is not None and self._session is None:
+                self._session = open_session(self._route.url, self.max_connections)
+                self._owns_session = True
+        return self
+
+    def _litellm_credentials(self) -> tuple[str, dict[str, str]]:
+        """(API key, extra headers) for litellm: credentials in the --api_base URL authenticate instead of a key;
+        a local server needs no key, but the OpenAI SDK under litellm insists on one."""
+        if not self.spec.api_base:
+            return api_key(), {}
+        headers = auth_headers(self.spec.api_base)
+        if "Basic" in headers.get("Authorization", ""):
+            return "unused", headers
+        return api_key() or "none", {}
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+            self._session = None
+
+    async def _once(self, messages: Messages) -> Completion:
+        if self.backend == "openai":
+            return await self._openai(messages)
+        if self._route is not None:
+            return await self._post("", self._route.body(messages), self._route.url, self._route.headers)
+        return await self._via_litellm(messages)
+
+    async def complete(self, messages: Messages, usage: Usage | None = None) -> str:
+        attempt = 0
+        while True:
+            try:
+                started = time.perf_counter()
+                if self._limiter is not None:
+                    async with self._limiter:
+                        c = await self._once(messages)
+                else:
+                    c = await self._once(messages)
+                if usage is not None:
+                    usage.add(c)
+                    usage.latency_s += time.perf_counter() - started
+                return c.text
+            except _Retryable as e:
+                if attempt >= self.spec.num_retries:
+                    message = redact(f"{e} (after {attempt + 1} attempts)")
+                    if e.empty:
+                        if usage is not None:
+                            usage.empty += 1
+                        raise EmptyAnswer(message) from None
+                    raise InferenceFailure(message) from None
+                delay = e.retry_after if e.retry_after is not None else min(20.0, 0.25 * 2**attempt)
+                delay = min(30.0, delay) * (0.5 + random.random() / 2)
+                attempt += 1
+                if usage is not None:
+                    usage.retries += 1
+                await asyncio.sleep(delay)
+
+    def _request_parts(self) -> tuple[str, dict[str, str]]:
+        """URL and headers of every request, made once per client."""
+        if self._parts is None:
+            self._parts = (self.spec.api_base.rstrip("/") + "/chat/completions", auth_headers(self.spec.api_base))
+        return self._parts
+
+    async def _openai(self, messages: Messages) -> Completion:
+        body: dict[str, Any] = {"model": self.spec.resolved.split("/", 1)[1], "messages": messages,
+                                "temperature": self.spec.temperature}
+        if self.spec.max_tokens:
+            body["max_tokens"] = self.spec.max_tokens
+        url, headers = self._request_parts()
+        return await self._post("/chat/completions", json.dumps(body).encode(), url, headers)
+
+    async def _post(self, path: str, body: bytes, url: str, headers: dict[str, str]) -> Completion:
+        """One chat completion request over the HTTP pool, its answer read as OpenAI's format."""
+        try:
+            resp = await self._session.post(path, body, headers, self.spec.timeout)
+        except HttpError as e:
+            raise _Retryable(f"{e} ({public_url(url)})") from None
+        if resp.status == 429 or resp.status >= 500:
+            ra = resp.headers.get("retry-after")
+            raise _Retryable(f"HTTP {resp.status} from {public_url(url)}",
+                             float(ra) if ra and ra.replace(".", "", 1).isdigit() else None)
+        if resp.status >= 400:
+            text = resp.body[:200].decode(errors="replace")
+            raise InferenceFailure(redact(f"HTTP {resp.status} from {public_url(url)}: {text}"))
+        try:
+            data = json.loads(resp.body)
+            choice = data["choices"][0]
+            content, finish = choice["message"].get("content"), choice.get("finish_reason")
+            u = data.get("usage") or {}
+            pt, ct = int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise InferenceFailure(f"malformed completion from {public_url(url)}") from None
+        text = answer_text(content, finish, public_url(url))
+        return Completion(text, pt, ct, estimate_cost(self.spec.resolved, pt, ct))
+
+    async def _via_litellm(self, messages: Messages) -> Completion:
+        litellm = self._litellm
+        kwargs: dict[str, Any] = {"model": self.spec.resolved, "messages": messages,
+                                  "temperature": self.spec.temperature, "timeout": self.spec.timeout,
+                                  "num_retries": 0}
+        if self.spec.api_base:
+            kwargs["api_base"] = without_credentials(self.spec.api_base)
+            kwargs["api_key"], extra = self._litellm_credentials()
+            if extra:
+                kwargs["extra_headers"] = extra
+        if self.spec.max_tokens:
+            kwargs["max_tokens"] = self.spec.max_tokens
+        try:
+            resp = await litellm.acompletion(**kwargs)
+        except Exception as e:
+            raise _litellm_failure(litellm, e, self.spec.resolved) from None
+        return self._litellm_completion(resp)
+
+    def _litellm_completion(self, resp: Any) -> Completion:
+        litellm = self._litellm
+        try:
+            choice = resp.choices[0]
+            content, finish = choice.message.content, getattr(choice, "finish_reason", None)
+        except (AttributeError, IndexError, TypeError):
+            raise InferenceFailure(f"malformed completion for {self.spec.resolved}") from None
+        text = answer_text(content, finish, self.spec.resolved)
+        u = getattr(resp, "usage", None)
+        pt = int(getattr(u, "prompt_tokens", 0) or 0)
+        ct = int(getattr(u, "completion_tokens", 0) or 0)
+        try:  # litellm prices each answer as it makes it; asking again would cost a second lookup
+            known = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")
+            cost = float(known if known is not None else litellm.completion_cost(completion_response=resp) or 0.0)
+        except Exception:
+            cost = estimate_cost(self.spec.resolved, pt, ct)
+        return Completion(text, pt, ct, cost)

@@ -1,0 +1,4 @@
+"""Where untrusted code runs: the sandbox backends (``sandbox``), what crosses their boundary as files
+(``boundary``), per-sandbox uids (``uids``), scratch folders and their cleanup (``scratch``), the key-less model
+relay and its forwarder inside (``relay``, ``relay_forwarder``), and agents (``agents`` in the host,
+``agent_host`` inside the sandbox)."""

@@ -1,0 +1,3 @@
+"""Planning a run: its parameters (``params``, declared once), the solver's binding (``solverspec``), the dataset
+(``dataset``, ``arrow``, ``datum_index``) and the plan itself (``plan``): every (datum, repeat) with its cache key,
+all checked before the first model call."""

@@ -1,0 +1,159 @@
+"""Planning a run: everything is resolved and checked before the first model call.
+
+The plan binds the solver, resolves the dataset and agent to their identities, selects the datums, and gives
+every (datum, repeat) its cache key. Bad input — an unknown solver or flag, a dataset the solver cannot read, a
+missing subset — fails here, before anything is computed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from registry_cli.core.registry import Registry
+from registry_cli.engine.caching.cache import cache_group, item_keys
+from registry_cli.engine.inference.client import ModelSpec, choose_backend
+from registry_cli.engine.isolation.agents import Agent, AgentDefaults
+from registry_cli.engine.isolation.sandbox import Sandbox, open_sandbox
+from registry_cli.engine.planning.dataset import LoadedDataset, load_dataset_once, resolve_source
+from registry_cli.engine.planning.params import SANDBOX_KINDS, RunParams
+from registry_cli.engine.planning.solverspec import SolverSpec, bind_solver
+from registry_cli.errors import DatasetError, UsageError
+
+MAX_REPEATS = 10_000
+MAX_ITEMS = 2_000_000  # answers one plan (or a whole suite) may hold: ~0.4 GB of keys in memory
+
+
+def check_size(datums: int, repeats: int, room: int = MAX_ITEMS) -> None:
+    """Refuse, before a single item is made, a plan whose items would not fit in memory (``room``: the answers
+    still allowed, less than `MAX_ITEMS` when other plans of a suite hold some)."""
+    if repeats > MAX_REPEATS:
+        raise UsageError(f"--num_repeats (rollouts) must be at most {MAX_REPEATS:,}, got {repeats:,}",
+                         "pass@k needs far fewer repeats; split a larger sweep into several runs")
+    if datums * repeats > room:
+        raise UsageError(f"this would plan {datums * repeats:,} answers ({datums:,} datums x {repeats:,} repeats), "
+                         f"over the {MAX_ITEMS:,} one run or suite may hold", "use --limit or --subsample, or fewer repeats")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    index: int
+    repeat: int
+    datum_hash: str
+    key: str
+
+
+@dataclass
+class Plan:
+    params: RunParams
+    solver: SolverSpec
+    solver_instance: Any
+    benchmark: str
+    data: LoadedDataset
+    model: ModelSpec | None
+    agent: Agent | None
+    sandbox: Sandbox
+    items: list[Item]
+    sandbox_kind: str  # the backend untrusted code runs in; empty when the run executes none
+    warnings: list[str]
+    cache_group: str = ""  # names this run's result packs in the store
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def check_compatibility(solver: SolverSpec, instance: Any, dataset_name: str,
+                        first: Callable[[], dict[str, Any] | None]) -> None:
+    """The solver must list the dataset (by name, as upstream nearai) and, when it declares a datum model, read
+    the first datum (``first()``, asked only then)."""
+    compatible = [str(c) for c in instance.compatible_datasets() or []]
+    name = _norm(dataset_name)
+    if compatible and not any(_norm(c) in name for c in compatible):
+        raise DatasetError(f"dataset {dataset_name!r} is not one {solver.name} declares compatible "
+                           f"({', '.join(compatible)})", "pass --check_compatibility=false to run it anyway")
+    model = getattr(solver.cls, "datum_model", None)
+    row = first() if model is not None else None
+    if model is not None and row is not None:
+        try:
+            model.model_validate(row)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err["loc"]) or "datum"
+            raise DatasetError(f"dataset {dataset_name!r} does not fit {solver.name}: {where}: {err['msg']}",
+                               f"its datums need the fields of {model.__name__}") from None
+
+
+def sandbox_kind(flag: str, configured: str) -> str:
+    """The sandbox a run uses: the flag, else (for ``auto``) the configuration's choice, checked."""
+    if flag not in SANDBOX_KINDS:
+        raise UsageError(f"unknown sandbox {flag!r}", f"choose one of: {', '.join(SANDBOX_KINDS)}")
+    kind = flag if flag != "auto" else configured
+    if kind not in SANDBOX_KINDS:
+        raise UsageError(f"sandbox {kind!r} in the configuration is not one of {', '.join(SANDBOX_KINDS)}",
+                         "fix NEARAI_SANDBOX or `sandbox` in config.json")
+    return kind
+
+
+def with_agent_defaults(params: RunParams, defaults: AgentDefaults) -> RunParams:
+    """The agent's metadata defaults (model, temperature, max_tokens) apply when the run names no model."""
+    if params.model or not defaults.model_id:
+        return params
+    changes: dict[str, Any] = {"model": defaults.model_id}
+    if defaults.temperature is not None:
+        changes["temperature"] = defaults.temperature
+    if defaults.max_tokens is not None:
+        changes["max_tokens"] = defaults.max_tokens
+    return dataclasses.replace(params, **changes)
+
+
+def make_plan(registry: Registry, params: RunParams, room: int = MAX_ITEMS) -> Plan:
+    """The checked plan of ``params``; ``room``: how many answers it may hold (see `check_size`)."""
+    if not params.model and not params.agent:
+        raise UsageError("pass --model or --agent", "e.g. --model=openai/gpt-4o-mini or --agent=PATH")
+    if params.max_concurrent == 0 or params.max_concurrent < -1:
+        raise UsageError(f"--max_concurrent must be >= 1 or -1 (one per CPU), got {params.max_concurrent}")
+    if params.max_concurrent == -1:
+        params = dataclasses.replace(params, max_concurrent=os.cpu_count() or 1)
+    solver = bind_solver(params.solver_strategy, params.solver_args)
+    source = resolve_source(registry, params.dataset)
+    agent = None
+    if params.agent:
+        agent = Agent.load(resolve_source(registry, params.agent, "agent"), params.environment_variables)
+        params = with_agent_defaults(params, agent.defaults)
+    model = ModelSpec.from_params(params) if params.model else None
+    if model is not None:
+        choose_backend(model)  # a bad NEARAI_INFERENCE_BACKEND fails now
+    runs_code = agent is not None or bool(getattr(solver.cls, "runs_code", False))
+    kind = sandbox_kind(params.sandbox, registry.config.sandbox)
+    sandbox = open_sandbox(kind, params.docker_image) if runs_code else None
+    warnings = []
+    if sandbox is not None and sandbox.kind == "native":
+        warnings.append("warning: --sandbox=native runs untrusted code with your files, network and keys in reach")
+    data = load_dataset_once(source, params.subset, params.limit, params.subsample, params.seed,
+                             registry.config.cache_dir / "datasets")
+    instance = solver.create(data.ref, params.model, agent.label if agent else "")
+    if params.check_compatibility:
+        check_compatibility(solver, instance, source.name, data.first_row)
+    common = {
+        "solver": solver.identity(),
+        "dataset": source.content_hash,
+        "subset": params.subset or None,
+        "model": model.identity() if model else None,
+        "agent": agent.identity if agent else None,
+    }
+    hashes = data.datum_hashes()
+    check_size(len(hashes), params.num_repeats, room)
+    items = []
+    key = item_keys(common)
+    for index, dh in hashes.items():
+        for r in range(params.num_repeats):
+            items.append(Item(index, r, dh, key(dh, r)))
+    return Plan(params, solver, instance, str(instance.evaluation_name()), data, model, agent, sandbox or Sandbox(),
+                items, sandbox.kind if sandbox else "", warnings, cache_group(common))
