@@ -23,17 +23,11 @@ from registry_cli.core.registry import EntryInfo, Registry, scan_folder
 from registry_cli.engine.caching.cache import drop_none, jsonable
 from registry_cli.engine.execution.results import RunSummary
 from registry_cli.engine.planning.plan import Plan
-from registry_cli.errors import NearaiError, VersionExistsError
+from registry_cli.errors import RecordRefused, VersionExistsError
 
 RUNS_FOLDER = "runs"
 RUN_FILE_MAX = 2**20  # larger files of a kept run folder are left out of the entry
 RUN_FILES_MAX = 64 * 2**20
-
-
-class RecordRefused(NearaiError):
-    """The run cannot stand as an evaluation (e.g. every datum errored)."""
-
-    exit_code = 3
 
 
 def _slug(text: str) -> str:

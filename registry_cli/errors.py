@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class NearaiError(Exception):
     """Base of all user-facing errors: ``str(err)`` is a one-line message that says what to do."""
@@ -74,3 +76,43 @@ class JobError(NearaiError):
 class SandboxUnavailable(NearaiError):
     """The sandbox could not start the code (no process or uid to spare, a failed mount): the machine's fault, so
     the datum is an error, retried on the next run, never a verdict."""
+
+
+class InferenceFailure(NearaiError):
+    """A completion failed after all retries; the datum is recorded as an error (never cached)."""
+
+
+class EmptyAnswer(InferenceFailure):
+    """The model kept answering with nothing (null or blank content) after all retries: no verdict, counted apart
+    as ``empty`` and never cached."""
+
+
+class AgentFailure(NearaiError):
+    """The agent crashed, broke the protocol or timed out: the datum is an error (not cached). ``trace``: what the
+    agent did until then (an ``AgentTrace``)."""
+
+    def __init__(self, message: str, trace: Any = None) -> None:
+        super().__init__(message)
+        self.trace = trace
+
+
+class ScenarioFailed(NearaiError):
+    """The scenario crashed, timed out or gave no verdict: an error, not a failure."""
+
+
+class RecordRefused(NearaiError):
+    """The run cannot stand as an evaluation (e.g. no datum has a verdict)."""
+
+    exit_code = 3
+
+
+class SuiteConfigError(UsageError):
+    """The suite config is invalid; the message names the file, line and key."""
+
+
+class HttpError(Exception):
+    """Internal: a connection failed, broke mid-response or timed out (the inference client retries it)."""
+
+
+class UnsafeCacheValue(Exception):
+    """Internal: a cache row that is not JSON (e.g. a planted pickle). It is treated as a miss, never deserialized."""

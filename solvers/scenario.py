@@ -30,7 +30,7 @@ from registry_cli.engine.solver_api import (
     crash,
     write_files,
 )
-from registry_cli.errors import NearaiError
+from registry_cli.errors import ScenarioFailed
 
 SCORE_MARKER = "NEARAI_SCORE "
 _SCORE = (f"import json,sys;sys.path.insert(0,'.');import custom_scorer;"
@@ -54,10 +54,6 @@ class ScenarioDatum(BaseModel):
         for name in files:  # a saved dataset or a registry entry is data: its names are checked like a JSONL's
             check_data_path(name, "scenario datum")
         return files
-
-
-class ScenarioFailed(NearaiError):
-    """The scenario crashed, timed out or gave no verdict: an error, not a failure."""
 
 
 def _slug(text: str) -> str:

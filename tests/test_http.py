@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from registry_cli.engine.inference.http import HttpError, HttpPool
+from registry_cli.engine.inference.http import HttpPool
+from registry_cli.errors import HttpError
 
 
 async def serve(handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],

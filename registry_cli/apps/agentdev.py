@@ -79,12 +79,13 @@ def run_task(registry: Registry, agent: str, task: str, model: str = "", api_bas
              timeout: float = 120.0, docker_image: str = "python:3.11-slim") -> AgentAnswer:
     """Run ``agent`` once on ``task``; the model is ``model`` or the agent's metadata default."""
     from registry_cli.engine.inference.client import Inference, ModelSpec, Usage, check_routable
-    from registry_cli.engine.isolation.agents import Agent, AgentFailure, AgentTrace, run_agent
+    from registry_cli.engine.isolation.agents import Agent, AgentTrace, run_agent
     from registry_cli.engine.isolation.sandbox import open_sandbox
     from registry_cli.engine.isolation.scratch import scratch_root
     from registry_cli.engine.planning.dataset import resolve_source
     from registry_cli.engine.planning.params import RunParams
     from registry_cli.engine.planning.plan import sandbox_kind, with_agent_defaults
+    from registry_cli.errors import AgentFailure
 
     if not task.strip():
         raise UsageError("the task is empty", 'e.g. nearai agent task ./my-agent "Add 2 and 3"')

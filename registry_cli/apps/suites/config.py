@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_cli.engine.planning.params import RunParams
-from registry_cli.errors import UsageError
+from registry_cli.errors import SuiteConfigError, UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,10 +60,6 @@ TASK_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "check_compatibility": ((bool,), "check_compatibility"),
 }
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-
-
-class SuiteConfigError(UsageError):
-    """The suite config is invalid; the message names the file, line and key."""
 
 
 @dataclass(frozen=True)

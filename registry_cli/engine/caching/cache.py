@@ -26,13 +26,10 @@ from registry_cli.core.content import canonical_json, sha256_hex
 from registry_cli.core.store import Store
 from registry_cli.engine.caching import packs
 from registry_cli.engine.inference.client import redact
+from registry_cli.errors import UnsafeCacheValue
 
 CACHE_SCHEMA = 2
 _DATUM_MARK, _REPEAT_MARK = "nearai:datum:7f3c", "nearai:repeat:7f3c"  # placeholders in a key template
-
-
-class UnsafeCacheValue(Exception):
-    """A cache row that is not JSON (e.g. a planted pickle). It is treated as a miss, never deserialized."""
 
 
 class JSONOnlyDisk(Disk):  # type: ignore[misc]

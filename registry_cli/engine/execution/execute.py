@@ -27,9 +27,7 @@ from registry_cli.engine.execution.blocking import CURRENT
 from registry_cli.engine.execution.metrics import compute_metrics
 from registry_cli.engine.execution.results import EMPTY, ERROR, FAILED, NOT_VERDICTS, PASSED, CacheStats, Outcome, RunSummary
 from registry_cli.engine.inference.client import (
-    EmptyAnswer,
     Inference,
-    InferenceFailure,
     ModelSpec,
     Usage,
     check_reachable,
@@ -39,12 +37,12 @@ from registry_cli.engine.inference.client import (
     redact,
 )
 from registry_cli.engine.inference.transcript import Completer, Recording
-from registry_cli.engine.isolation.agents import Agent, AgentFailure, AgentTrace, run_agent
+from registry_cli.engine.isolation.agents import Agent, AgentTrace, run_agent
 from registry_cli.engine.isolation.relay import Relay
 from registry_cli.engine.isolation.sandbox import Sandbox
 from registry_cli.engine.isolation.scratch import scratch_root
 from registry_cli.engine.planning.plan import Item, Plan
-from registry_cli.errors import NearaiError
+from registry_cli.errors import AgentFailure, EmptyAnswer, InferenceFailure, NearaiError
 
 OutcomeFn = Callable[[Outcome], None]
 StartFn = Callable[[int, int], None]

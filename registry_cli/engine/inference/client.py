@@ -23,24 +23,15 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from registry_cli.engine.inference.http import HttpError, HttpPool, origin
+from registry_cli.engine.inference.http import HttpPool, origin
 from registry_cli.engine.inference.translated import Route, route
-from registry_cli.errors import InferenceError
+from registry_cli.errors import EmptyAnswer, HttpError, InferenceError, InferenceFailure
 
 if TYPE_CHECKING:
     from registry_cli.engine.planning.params import RunParams
 
 FAST_PROVIDERS = ("", "openai", "hosted_vllm")
 Messages = list[dict[str, Any]]
-
-
-class InferenceFailure(Exception):
-    """A completion failed after all retries; the datum is recorded as an error (never cached)."""
-
-
-class EmptyAnswer(InferenceFailure):
-    """The model kept answering with nothing (null or blank content) after all retries: no verdict, counted apart
-    as ``empty`` and never cached."""
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,7 @@ import sys
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-
-class HttpError(Exception):
-    """The connection failed, broke mid-response or timed out (worth retrying)."""
+from registry_cli.errors import HttpError
 
 
 @dataclass(frozen=True)

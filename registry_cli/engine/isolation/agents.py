@@ -19,14 +19,14 @@ from typing import Any
 
 from registry_cli.core.content import canonical_json, sha256_hex
 from registry_cli.core.names import METADATA_FILE
-from registry_cli.engine.inference.client import InferenceFailure, Usage
+from registry_cli.engine.inference.client import Usage
 from registry_cli.engine.inference.transcript import Completer
 from registry_cli.engine.isolation import agent_host
 from registry_cli.engine.isolation.boundary import copy_out
 from registry_cli.engine.isolation.sandbox import STREAM_LIMIT, Captured, Limits, Sandbox, watch_disk
 from registry_cli.engine.isolation.scratch import scratch_root
 from registry_cli.engine.planning.dataset import Source
-from registry_cli.errors import InferenceError
+from registry_cli.errors import AgentFailure, InferenceError, InferenceFailure
 
 TRACE_TEXT_LIMIT = 8192  # characters kept of each message and of the agent's prints
 
@@ -46,14 +46,6 @@ class AgentTrace:
         return {"messages": [{"role": str(m.get("role", "")), "content": cut(m.get("content", ""))} for m in self.messages],
                 "logs": [{"level": str(m.get("level", "")), "message": cut(m.get("message", ""))} for m in self.logs],
                 "stderr": cut(self.stderr)}
-
-
-class AgentFailure(Exception):
-    """The agent crashed, broke the protocol or timed out: the datum is an error (not cached)."""
-
-    def __init__(self, message: str, trace: AgentTrace | None = None) -> None:
-        super().__init__(message)
-        self.trace = trace
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from registry_cli.engine.caching.cache import ResultCache, jsonable, result_key
-from registry_cli.engine.inference.client import InferenceFailure, Usage
+from registry_cli.engine.inference.client import Usage
 from registry_cli.engine.inference.transcript import Completer, Recording
 from registry_cli.engine.isolation.scratch import socket_folder
+from registry_cli.errors import InferenceFailure
 
 DUMMY_KEY = "sk-nearai-relay-no-key"
 
