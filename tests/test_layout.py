@@ -133,3 +133,31 @@ def test_the_cli_reference_is_generated_from_the_declared_flags() -> None:
 
     assert (ROOT / "docs" / "cli.md").read_text() == reference(), \
         "docs/cli.md is stale: python -m registry_cli.shell.reference > docs/cli.md"
+
+
+INSIDE_SANDBOX = ("registry_cli.engine.isolation.agent_host", "registry_cli.engine.isolation.relay_forwarder")
+
+
+def test_environment_variables_are_read_in_one_module() -> None:
+    readers = []
+    for module, path in _modules().items():
+        if module in ("registry_cli.core.env", *INSIDE_SANDBOX):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "putenv")
+                    and isinstance(node.value, ast.Name) and node.value.id == "os"):
+                readers.append(f"{module}:{node.lineno}")
+    assert readers == [], "read the environment through registry_cli.core.env"
+
+
+def test_exception_classes_live_with_the_error_hierarchy() -> None:
+    elsewhere = []
+    for module, path in _modules().items():
+        if module == "registry_cli.errors":
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_") and any(
+                    isinstance(b, ast.Name) and (b.id.endswith(("Error", "Exception", "Failure")) or b.id in (
+                        "NearaiError", "EmptyAnswer")) for b in node.bases):
+                elsewhere.append(f"{module}.{node.name}")
+    assert elsewhere == [], "public exception classes belong in registry_cli/errors.py"

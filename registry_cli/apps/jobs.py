@@ -10,7 +10,6 @@ the caller's environment (API keys included) travels with the job: it runs with 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 import uuid
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry_cli.core import env
 from registry_cli.core.provenance import git_commit
 from registry_cli.errors import JobError, UsageError
 
@@ -37,9 +37,7 @@ class JobInfo:
 
 
 def cluster_address(cluster: str = "") -> str:
-    address = cluster or os.environ.get("RAY_API_SERVER_ADDRESS") or ""
-    if not address and os.environ.get("RAY_ADDRESS", "").startswith("http"):
-        address = os.environ["RAY_ADDRESS"]
+    address = cluster or env.ray_job_server()
     address = address or DEFAULT_CLUSTER
     return address if "://" in address else f"http://{address}"
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from registry_cli.core import env
 from registry_cli.core.files import atomic_write_text
 from registry_cli.core.names import check_name
 from registry_cli.errors import NearaiError, UsageError
@@ -74,7 +74,7 @@ def _default_namespace() -> str:
 
 
 def home_dir() -> Path:
-    return Path(os.environ.get("NEARAI_HOME") or Path.home() / ".nearai").expanduser()
+    return Path(env.home() or Path.home() / ".nearai").expanduser()
 
 
 def config_file(local: bool) -> Path:
@@ -104,9 +104,9 @@ def settings() -> dict[str, Setting]:
                 raise NearaiError(f"{path}: {key} must be a string, got {type(value).__name__}",
                                   f"fix it with `nearai config set {key} VALUE`")
             found[key] = Setting(key, str(value), str(path))
-    for key, (env, _) in KEYS.items():
-        if os.environ.get(env):
-            found[key] = Setting(key, os.environ[env], env)
+    for key, (variable, _) in KEYS.items():
+        if env.setting(variable):
+            found[key] = Setting(key, env.setting(variable), variable)
     return found
 
 

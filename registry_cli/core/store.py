@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from registry_cli.caches.snapshots import read_snapshot, write_snapshot
+from registry_cli.core import env
 from registry_cli.core.content import CHUNK, sha256_file
 from registry_cli.core.files import copy_into, sha256_own_file, write_all
 from registry_cli.errors import NotFoundInStore, StoreError
@@ -355,7 +356,7 @@ class S3Store:
             response_checksum_validation="when_required" if non_aws else "when_supported",
         )
         session = boto3.session.Session()
-        region = session.region_name or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        region = session.region_name or env.aws_region() or "us-east-1"
         self.client = session.client("s3", endpoint_url=endpoint_url, config=cfg, region_name=region)
 
     def _k(self, key: str) -> str:

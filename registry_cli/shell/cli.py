@@ -11,7 +11,6 @@ import difflib
 import errno
 import functools
 import inspect
-import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from typing import Any, TypeVar
 import fire
 from fire.decorators import SetParseFn
 
+from registry_cli.core import env
 from registry_cli.core.flags import Flag, as_bool, as_list, convert, flags_from_dataclass, flags_from_signature, summary
 from registry_cli.errors import NearaiError, UsageError
 from registry_cli.shell import render
@@ -647,7 +647,7 @@ DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     args = [{"-v": "--verbose=1", "-vv": "--verbose=2"}.get(a, a) for a in args]
-    os.environ.setdefault("PAGER", "cat")
+    env.default("PAGER", "cat")
     try:
         if precheck(args):
             show_help(args)
@@ -672,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {what}{where} (free space or fix the folder, then run the command again: "
                   "finished work is kept)", file=sys.stderr)
             return 1
-        if os.environ.get("NEARAI_DEBUG"):
+        if env.debug():
             raise
         print(f"error: unexpected {type(e).__name__}: {e} (set NEARAI_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1

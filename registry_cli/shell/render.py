@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from registry_cli.core import env
 from registry_cli.engine.execution.results import EMPTY, NOT_VERDICTS
 
 if TYPE_CHECKING:
@@ -20,13 +21,12 @@ if TYPE_CHECKING:
 
 
 def console(stderr: bool = False) -> Console:
-    import os
     import sys
 
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
+    width = None if stream.isatty() else env.columns(160)
     return Console(stderr=stderr, highlight=False, width=width)
 
 

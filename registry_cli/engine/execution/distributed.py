@@ -7,11 +7,11 @@ Workers solve chunks of datums with the same engine as a local run and write ver
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from registry_cli.core import env as environment
 from registry_cli.engine.execution.results import CacheStats, Outcome
 from registry_cli.errors import UsageError
 
@@ -24,8 +24,7 @@ def _run_chunk(env: dict[str, str], rows: dict[int, dict[str, Any]], chunk: list
     """Executed on a Ray worker: a private local cache, the shared store, the normal async engine."""
     import tempfile
 
-    os.environ.update(env)
-    os.environ["NEARAI_HOME"] = tempfile.mkdtemp(prefix="nearai-ray-")
+    environment.apply({**env, "NEARAI_HOME": tempfile.mkdtemp(prefix="nearai-ray-")})
     from registry_cli.core.config import load_config
     from registry_cli.core.store import open_store
     from registry_cli.engine.caching.cache import ResultCache
@@ -78,7 +77,7 @@ def run_on_ray(address: str, rows: dict[int, dict[str, Any]], todo: list[Item], 
     from registry_cli.core.config import load_config
 
     config = load_config()
-    env = {k: v for k, v in os.environ.items() if k.startswith(("NEARAI_", "AWS_"))}
+    env = environment.for_workers()
     env["NEARAI_STORE"] = config.store_url
     if config.s3_endpoint_url:
         env["NEARAI_S3_ENDPOINT_URL"] = config.s3_endpoint_url

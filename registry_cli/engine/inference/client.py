@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import random
 import socket
 import time
@@ -23,6 +22,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from registry_cli.core import env
 from registry_cli.engine.inference.http import HttpPool, origin
 from registry_cli.engine.inference.translated import Route, route
 from registry_cli.errors import EmptyAnswer, HttpError, InferenceError, InferenceFailure
@@ -84,10 +84,9 @@ def _host(hostname: str | None, port: int | None) -> str:
 
 
 def api_key() -> str:
-    return os.environ.get("NEARAI_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
+    return env.api_key()
 
 
-SECRET_SUFFIXES = ("_API_KEY", "_SECRET_ACCESS_KEY", "_SESSION_TOKEN", "_TOKEN", "_SECRET")
 _known: set[str] = set()  # secrets met at run time (credentials in an --api_base URL)
 _cached: tuple[tuple[int, int], tuple[str, ...]] = ((-1, -1), ())
 
@@ -106,10 +105,10 @@ def secrets() -> tuple[str, ...]:
     """Every secret this process knows: the API keys, keys and tokens in the environment, URL credentials seen.
     Longest first, so a key containing another is replaced whole."""
     global _cached
-    stamp = (len(os.environ), len(_known))  # cheap enough for every answer; setting a key adds a variable
+    stamp = (env.size(), len(_known))  # cheap enough for every answer; setting a key adds a variable
     if _cached[0] != stamp:
-        found = {v for k, v in os.environ.items() if k.upper().endswith(SECRET_SUFFIXES) and _looks_secret(v)}
-        found |= {v for v in (os.environ.get("OPENAI_API_KEY", ""), api_key()) if len(v) >= 6}
+        found = {v for v in env.secret_values() if _looks_secret(v)}
+        found |= {v for v in (env.setting("OPENAI_API_KEY"), env.api_key()) if len(v) >= 6}
         _cached = (stamp, tuple(sorted(found | _known, key=len, reverse=True)))
     return _cached[1]
 
@@ -227,7 +226,7 @@ class _Retryable(Exception):
 
 def choose_backend(spec: ModelSpec) -> str:
     """``openai`` (the direct client) for OpenAI-compatible endpoints, else ``litellm``."""
-    forced = os.environ.get("NEARAI_INFERENCE_BACKEND", "")
+    forced = env.inference_backend()
     if forced not in ("", "openai", "litellm"):
         raise InferenceError(f"unknown NEARAI_INFERENCE_BACKEND {forced!r}", "set it to openai or litellm, or unset it")
     fast = bool(spec.api_base) and spec.provider in FAST_PROVIDERS
@@ -241,7 +240,7 @@ def check_routable(spec: ModelSpec) -> None:
     """Fail before the run, not once per datum, when litellm cannot route the model name to a provider."""
     if choose_backend(spec) != "litellm" or spec.api_base:
         return
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    env.default("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
     try:
@@ -327,7 +326,7 @@ class Inference:
             if self._session is None:
                 self._session = open_session(self.spec.api_base, self.max_connections)
         else:
-            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            env.default("LITELLM_LOCAL_MODEL_COST_MAP", "True")
             import litellm
 
             litellm.suppress_debug_info = True

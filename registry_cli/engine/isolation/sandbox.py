@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from registry_cli.core import env as env_vars
 from registry_cli.engine.isolation import uids
 from registry_cli.errors import SandboxUnavailable
 
@@ -322,7 +323,7 @@ class BwrapSandbox(Sandbox):
             _chown_tree(workdir, uid)
         if started_fd >= 0 or uid >= 0:
             args += [self.python(), "-I", "-c", _LAUNCH, str(started_fd), str(uid)]
-        return args + argv, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, str(workdir)
+        return args + argv, {"PATH": env_vars.host_path()}, str(workdir)
 
     def track(self, proc: asyncio.subprocess.Process, full: list[str]) -> None:
         uid = _launch_uid(full)
@@ -396,7 +397,7 @@ class ContainerSandbox(Sandbox):
             args += ["-v", f"{p}:{p}:ro"]
         for k, v in base_env(Path(WORK), env).items():
             args += ["-e", f"{k}={v}"]
-        return [*args, self.image, *argv], {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, str(workdir)
+        return [*args, self.image, *argv], {"PATH": env_vars.host_path()}, str(workdir)
 
     def track(self, proc: asyncio.subprocess.Process, full: list[str]) -> None:
         self._names[proc.pid] = full[full.index("--name") + 1]

@@ -1,0 +1,89 @@
+"""Every environment variable the project reads or sets, in one module: what each means is said once, here.
+
+Settings (``NEARAI_HOME``, ``NEARAI_STORE``, ``NEARAI_NAMESPACE``, ...; see `config.KEYS`) are read through
+`setting`; everything else has a reader of its own. Code that runs inside a sandbox (the agent host, the relay
+forwarder) has its own environment and reads nothing from here.
+"""
+
+from __future__ import annotations
+
+import os
+
+SECRET_SUFFIXES = ("_API_KEY", "_SECRET_ACCESS_KEY", "_SESSION_TOKEN", "_TOKEN", "_SECRET")
+WORKER_PREFIXES = ("NEARAI_", "AWS_")  # what a Ray worker is given of the driver's environment
+
+
+def setting(name: str) -> str:
+    """A setting's environment variable ("" when unset)."""
+    return os.environ.get(name, "")
+
+
+def home() -> str:
+    """``NEARAI_HOME``: local state ("" for the default, ~/.nearai)."""
+    return os.environ.get("NEARAI_HOME", "")
+
+
+def api_key() -> str:
+    """The key for ``--api_base`` servers and litellm providers: ``NEARAI_API_KEY``, else ``OPENAI_API_KEY``."""
+    return os.environ.get("NEARAI_API_KEY") or os.environ.get("OPENAI_API_KEY") or ""
+
+
+def secret_values() -> set[str]:
+    """The values of every variable whose name says it holds a key, token or secret (to redact them)."""
+    return {v for k, v in os.environ.items() if k.upper().endswith(SECRET_SUFFIXES)} | {api_key()}
+
+
+def size() -> int:
+    """How many variables there are: setting a key adds one (a cheap test of whether secrets changed)."""
+    return len(os.environ)
+
+
+def inference_backend() -> str:
+    """``NEARAI_INFERENCE_BACKEND``: force ``openai`` (direct) or ``litellm`` ("" to choose by model)."""
+    return os.environ.get("NEARAI_INFERENCE_BACKEND", "")
+
+
+def debug() -> bool:
+    """``NEARAI_DEBUG``: show tracebacks of unexpected errors."""
+    return bool(os.environ.get("NEARAI_DEBUG"))
+
+
+def aws_region() -> str:
+    """``AWS_DEFAULT_REGION``, for an S3 store when boto3's own configuration names none."""
+    return os.environ.get("AWS_DEFAULT_REGION", "")
+
+
+def ray_job_server() -> str:
+    """Where `nearai submit` sends jobs: ``RAY_API_SERVER_ADDRESS``, or ``RAY_ADDRESS`` when it is an http URL."""
+    address = os.environ.get("RAY_API_SERVER_ADDRESS", "")
+    if not address and os.environ.get("RAY_ADDRESS", "").startswith("http"):
+        address = os.environ["RAY_ADDRESS"]
+    return address
+
+
+def host_path() -> str:
+    """``PATH``, for the host processes that start sandboxes (bwrap, docker, podman)."""
+    return os.environ.get("PATH", "/usr/bin:/bin")
+
+
+def columns(default: int) -> int:
+    """``COLUMNS``: how wide output that is not a terminal is drawn."""
+    try:
+        return int(os.environ.get("COLUMNS", default))
+    except ValueError:
+        return default
+
+
+def for_workers() -> dict[str, str]:
+    """What a Ray worker is given of this process's environment: the store, its credentials and the settings."""
+    return {k: v for k, v in os.environ.items() if k.startswith(WORKER_PREFIXES)}
+
+
+def apply(values: dict[str, str]) -> None:
+    """Set variables in this process (a Ray worker taking the driver's settings)."""
+    os.environ.update(values)
+
+
+def default(name: str, value: str) -> None:
+    """Set ``name`` unless it is set (``LITELLM_LOCAL_MODEL_COST_MAP``, ``PAGER``)."""
+    os.environ.setdefault(name, value)
