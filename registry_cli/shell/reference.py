@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from registry_cli.core.flags import flags_from_signature
-from registry_cli.shell.cli import GROUPS, TITLE, TOP, commands_of, declared_flags, flag_text
+from registry_cli.shell.cli import GROUPS, TITLE, TOP, commands_of, flag_text
+from registry_cli.shell.commands import declared_flags
 
 
 def _command(words: list[str], fn: Callable[..., Any]) -> list[str]:

@@ -1,0 +1,86 @@
+"""`nearai evaluation ...` and `nearai scenario ...`: evaluations, tables, reports, scenario tabulation."""
+
+from __future__ import annotations
+
+from registry_cli.errors import UsageError
+from registry_cli.shell import render
+from registry_cli.shell.commands import command, open_registry
+
+
+class EvaluationCommands:
+    """Tabulate and inspect recorded evaluations."""
+
+    @command
+    def table(self, all_key_columns: bool = False, all_metrics: bool = False, num_columns: int = 6,
+              metric_name_max_length: int = 30, benchmark: str = "", model: str = "", namespace: str = "",
+              format: str = "table", all_versions: bool = False, show_all: bool = False) -> None:
+        """Pivot evaluations: rows are model/agent/..., columns are benchmark metrics.
+
+        Args:
+            all_key_columns: show every key column, not only model, agent and those that differ
+            all_metrics: every metric, not only the score
+            num_columns: metric columns shown by table and markdown (csv and json carry all)
+            metric_name_max_length: shorten metric names in table and markdown to this length
+            benchmark: only this benchmark
+            model: only models whose name contains this
+            namespace: only this namespace
+            format: table, csv, json or markdown
+            all_versions: one row per recorded version instead of the latest of each evaluation
+            show_all: include hidden evaluations and those of hidden agents or models
+        """
+        from evaluation.table import TableOptions, build_table, check_format
+
+        if num_columns < 1 or metric_name_max_length < 4:
+            raise UsageError("--num_columns must be >= 1 and --metric_name_max_length >= 4")
+        check_format(format)
+        opts = TableOptions(all_key_columns=all_key_columns, all_metrics=all_metrics, benchmark=benchmark,
+                            model=model, namespace=namespace, all_versions=all_versions, show_all=show_all)
+        registry = open_registry()
+        render.evaluation_table(build_table(registry, opts), format, num_columns, metric_name_max_length)
+        render.skipped(registry.skipped)
+
+    @command
+    def read_solutions(self, entry: str, status: str = "", verbose: bool = False) -> None:
+        """Show the per-datum results of evaluation ENTRY.
+
+        Args:
+            entry: the evaluation entry, namespace/name[/version|latest]
+            status: only passed, failed or error
+            verbose: every field of every result as JSON, with the console log of kept run folders
+        """
+        from evaluation.solutions import read_solutions
+
+        render.solutions(read_solutions(open_registry(), entry, status, with_runs=verbose), verbose)
+
+    @command
+    def report(self, html: str = "evaluations.html", benchmark: str = "", metric: str = "") -> None:
+        """Write a static HTML page with the evaluation table and a bar chart of one metric.
+
+        Args:
+            html: the file to write
+            benchmark: the benchmark charted (default: the one with most evaluations)
+            metric: the metric charted (default: score)
+        """
+        from evaluation.report import write_report
+
+        registry = open_registry()
+        render.message(f"wrote {write_report(registry, html, benchmark, metric)}")
+        render.skipped(registry.skipped)
+
+
+class ScenarioCommands:
+    """AutoGenBench scenarios: tabulate the runs of `benchmark run SCENARIOS ScenarioSolver`."""
+
+    @command
+    def tabulate(self, results_dir: str = "Results", format: str = "table") -> None:
+        """Per task one column per trial, then successes, failures, errors, missing, success rate and pass@k.
+
+        Args:
+            results_dir: the folder holding <scenario>/<id>/<repeat>/ run folders
+            format: table, csv or json
+        """
+        from evaluation.tabulate import tabulate
+
+        if format not in ("table", "csv", "json"):
+            raise UsageError(f"unknown --format {format!r}", "choose one of: table, csv, json")
+        render.tabulation(tabulate(results_dir), format)
