@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import random
 import re
 import tempfile
 import threading
@@ -66,6 +67,7 @@ R = TypeVar("R")
 
 CREATE_ONLY_KEY = "_nearai/create-only.json"
 CLAIM_STALE_S = 3600.0  # a claim older than this is one whose upload died between claiming and committing
+CLAIM_TRIES = 6  # rounds of claiming before a publish racing another one gives up
 
 
 def blob_key(digest: str) -> str:
@@ -690,27 +692,31 @@ class Registry:
         to honour If-None-Match (a proxy or gateway may drop it at any time, after any probe). Each upload writes a
         claim of its own (a key nobody else writes), then lists the claims: it goes on only when no claim for
         another manifest is there. Listings are strongly consistent after a write, so of two racing uploads the
-        later lister sees the earlier one's claim: at most one goes on, and both may stop (then neither reports
-        success, and a retry finds the way free: every upload removes its claim once done). A claim older than
+        later lister sees the earlier one's claim: at most one goes on. When each saw the other, both withdraw
+        and try again after a random pause, so that one of them gets through; a rival still there after
+        `CLAIM_TRIES` tries stops this upload (nothing written, the version said to be busy). A claim older than
         `CLAIM_STALE_S` belongs to an upload that died and is passed over; gc removes claims after its grace
-        period, and a ref already there is never written over. Returns the claim's key."""
+        period; a ref already there is never written over. Returns the claim's key (removed once the ref is
+        written or refused)."""
         prefix = claims_prefix(ns, name, version)
-        mine = f"{prefix}{digest}.{uuid.uuid4().hex}"
-        self.store.put_bytes(mine, b"")
-        now = time.time()
-        rivals = [k for k, _, modified in self.store.stat_list(prefix)
-                  if k != mine and not k[len(prefix):].startswith(digest + ".") and now - modified < CLAIM_STALE_S]
-        try:
-            current, _ = parse_ref(self.store.get_bytes(ref_key(ns, name, version)))
-        except (NotFoundInStore, ValueError):
-            current = None
-        if current == digest or (current is None and not rivals):
-            return mine
-        with contextlib.suppress(StoreError):
-            self.store.delete(mine)
-        if current is not None:
-            raise VersionExistsError(f"{ns}/{name}/{version} already exists",
-                                     "another upload published this version first; bump the version")
+        for attempt in range(CLAIM_TRIES):
+            mine = f"{prefix}{digest}.{uuid.uuid4().hex}"
+            self.store.put_bytes(mine, b"")
+            now = time.time()
+            rivals = [k for k, _, modified in self.store.stat_list(prefix) if k != mine
+                      and not k[len(prefix):].startswith(digest + ".") and now - modified < CLAIM_STALE_S]
+            try:
+                current, _ = parse_ref(self.store.get_bytes(ref_key(ns, name, version)))
+            except (NotFoundInStore, ValueError):
+                current = None
+            if current == digest or (current is None and not rivals):
+                return mine
+            with contextlib.suppress(StoreError):
+                self.store.delete(mine)
+            if current is not None:
+                raise VersionExistsError(f"{ns}/{name}/{version} already exists",
+                                         "another upload published this version first; bump the version")
+            time.sleep(random.uniform(0.05, 0.4) * (attempt + 1))
         raise VersionExistsError(f"{ns}/{name}/{version} is being published by another upload at the same time",
                                  "bump the version, or check `nearai registry info` in a moment and retry")
 
