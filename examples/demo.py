@@ -22,7 +22,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from examples.humaneval_scenarios.make_scenarios import build as build_scenarios
     from examples.make_addition_dataset import build
-    from registry_cli.engine.isolation.sandbox import bwrap_works
+    from registry_cli.engine.isolation.bwrap import bwrap_works
     from tests.openai_server import FakeOpenAI
 
     sandbox = "bwrap" if bwrap_works() else "native"  # untrusted code runs sandboxed wherever bwrap exists

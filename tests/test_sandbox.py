@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from registry_cli.engine.isolation.sandbox import BwrapSandbox, Limits, bwrap_works, container_works
+from registry_cli.engine.isolation.bwrap import BwrapSandbox, bwrap_works
+from registry_cli.engine.isolation.containers import container_works
+from registry_cli.engine.isolation.sandbox import Limits
 from solvers.humaneval import HumanEvalDatum, build_program, load_problems, run_program
 from tests.conftest import Env, processes_with
 from tests.openai_server import FakeOpenAI
@@ -278,7 +280,7 @@ def test_agent_disk_limit_and_unavailable_backend(local_env: Env, server: FakeOp
 @pytest.mark.skipif(not __import__("registry_cli.engine.isolation.sandbox", fromlist=["container_works"]).container_works("docker"),
                     reason="no docker daemon answers here (the docker backend needs one and a local python image)")
 def test_docker_backend_runs_humaneval_isolated(tmp_path: Path) -> None:
-    from registry_cli.engine.isolation.sandbox import ContainerSandbox
+    from registry_cli.engine.isolation.containers import ContainerSandbox
 
     box = ContainerSandbox("docker", "python:3.11-slim")
     problems = load_problems()[:3]

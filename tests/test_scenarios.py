@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from examples.humaneval_scenarios.make_scenarios import build
-from registry_cli.engine.isolation.sandbox import bwrap_works
+from registry_cli.engine.isolation.bwrap import bwrap_works
 from tests.conftest import Env, processes_with
 from tests.openai_server import FakeOpenAI
 

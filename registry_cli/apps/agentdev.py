@@ -80,7 +80,7 @@ def run_task(registry: Registry, agent: str, task: str, model: str = "", api_bas
     """Run ``agent`` once on ``task``; the model is ``model`` or the agent's metadata default."""
     from registry_cli.engine.inference.client import Inference, ModelSpec, Usage, check_routable
     from registry_cli.engine.isolation.agents import Agent, AgentTrace, run_agent
-    from registry_cli.engine.isolation.sandbox import open_sandbox
+    from registry_cli.engine.isolation.backends import open_sandbox
     from registry_cli.engine.isolation.scratch import scratch_root
     from registry_cli.engine.planning.dataset import resolve_source
     from registry_cli.engine.planning.params import RunParams

@@ -4,6 +4,8 @@ here, never in the CLI process.
 `Sandbox.run` runs a command to completion with bounded captured output; `Sandbox.spawn` starts an interactive
 one (stdin/stdout pipes) for agents. Both give the code an empty environment apart from what the caller passes,
 a private working folder, resource limits, and kill the whole process tree at the timeout.
+
+The backends: ``bwrap`` (the default), ``containers`` (docker, podman); ``backends.open_sandbox`` picks one.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from registry_cli.core import env as env_vars
-from registry_cli.engine.isolation import uids
 from registry_cli.errors import SandboxUnavailable
 
 if TYPE_CHECKING:
     from registry_cli.engine.isolation.relay import Relay
 
+
 OUTPUT_CHUNK = 64 * 1024
+
+
 STREAM_LIMIT = 64 * 2**20  # the longest line an interactive process may send
 
 
@@ -252,106 +255,12 @@ def _said_started(read_end: int) -> bool:
 
 
 WORK = "/nearai/work"  # the work folder's path inside a bwrap sandbox
+
+
 INSIDE_PORT = 8800  # where code inside a bwrap sandbox finds the model relay
+
+
 NOBODY = 65534
-# Runs first inside a bwrap sandbox: says "started" on the descriptor argv[1], drops to uid/gid argv[2] (unless -1),
-# then becomes the command.
-_LAUNCH = ("import os,sys;fd,uid=int(sys.argv[1]),int(sys.argv[2])\n"
-           "if uid>=0:os.setgroups([]);os.setgid(uid);os.setuid(uid)\n"
-           "if fd>=0:os.write(fd,b'1');os.close(fd)\n"
-           "os.execvp(sys.argv[3],sys.argv[3:])")
-
-
-class BwrapSandbox(Sandbox):
-    """bubblewrap: new pid/net/ipc/uts (and, unprivileged, user) namespaces; a read-only root made of read-only
-    system folders, the interpreter and what the caller exposes; a private writable work folder and a size-bounded
-    /tmp; no network; rlimits; the whole tree dies with its parent. As root, each sandbox runs as a uid of its own
-    (`uids.claim`), so root's private files stay unreadable and the process limit is its own: a fork bomb in one
-    sandbox cannot starve another. Unprivileged, each sandbox is a user namespace of its own, which the kernel
-    counts processes in apart."""
-
-    kind = "bwrap"
-
-    def __init__(self) -> None:
-        self.as_root = os.geteuid() == 0
-
-    def python(self) -> str:
-        return sys.executable
-
-    def _mounts(self, expose: tuple[Path, ...]) -> list[str]:
-        args: list[str] = []
-        for top in ("usr", "etc"):
-            args += ["--ro-bind", f"/{top}", f"/{top}"]
-        for link in ("bin", "lib", "lib64", "sbin", "lib32"):
-            host = Path("/") / link
-            if host.is_symlink():
-                args += ["--symlink", os.readlink(host), f"/{link}"]
-            elif host.is_dir():
-                args += ["--ro-bind", str(host), f"/{link}"]
-        made: set[str] = {"/", "/usr", "/etc", "/tmp", "/proc", "/dev", "/nearai"}
-        roots = {Path(sys.base_prefix), Path(sys.prefix), *expose}
-        for path in sorted(str(p) for p in roots):
-            for parent in reversed(Path(path).parents):
-                if str(parent) not in made:
-                    made.add(str(parent))
-                    args += ["--perms", "0755", "--dir", str(parent)]
-            args += ["--ro-bind", path, path]
-        return args
-
-    def reports_start(self) -> bool:
-        return True
-
-    def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
-                expose: tuple[Path, ...], relay: Relay | None = None,
-                started_fd: int = -1) -> tuple[list[str], dict[str, str], str]:
-        argv, env, expose = with_forwarder(self.python(), argv, env, expose, relay)
-        inside = base_env(Path(WORK), env)
-        args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                "--die-with-parent", "--new-session", "--clearenv"]
-        if not self.as_root:
-            args.append("--unshare-user")
-        for k, v in inside.items():
-            args += ["--setenv", k, v]
-        args += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(limits.disk_mb * 2**20),
-                 "--tmpfs", "/tmp"]
-        args += self._mounts(expose)
-        args += ["--perms", "0755", "--dir", "/nearai", "--bind", str(workdir), WORK, "--chdir", WORK,
-                 "--remount-ro", "/"]  # last: the root bwrap built is read-only for any user; binds keep their own
-        uid = -1
-        if self.as_root:  # a uid of its own inside: no capabilities, root's files unreadable, its own RLIMIT_NPROC
-            uid = uids.claim()
-            _chown_tree(workdir, uid)
-        if started_fd >= 0 or uid >= 0:
-            args += [self.python(), "-I", "-c", _LAUNCH, str(started_fd), str(uid)]
-        return args + argv, {"PATH": env_vars.host_path()}, str(workdir)
-
-    def track(self, proc: asyncio.subprocess.Process, full: list[str]) -> None:
-        uid = _launch_uid(full)
-        if uid >= 0:
-            _UIDS_OF[proc.pid] = uid
-
-    def release(self, full: list[str]) -> None:
-        uid = _launch_uid(full)
-        if uid >= 0:
-            uids.release(uid)
-
-    def stop(self, proc: asyncio.subprocess.Process) -> None:
-        kill_tree(proc)  # bwrap dies, so its pid namespace does: nothing that ran as the uid survives it
-        uid = _UIDS_OF.pop(proc.pid, -1)
-        if uid >= 0:
-            uids.release(uid)
-
-
-_UIDS_OF: dict[int, int] = {}  # bwrap's pid -> the uid its sandbox runs as, until stopped
-
-
-def _launch_uid(full: list[str]) -> int:
-    """The uid a bwrap command line's launcher drops to (-1: none)."""
-    try:
-        i = full.index(_LAUNCH)
-    except ValueError:
-        return -1
-    return int(full[i + 2])
 
 
 def with_forwarder(python: str, argv: list[str], env: dict[str, str], expose: tuple[Path, ...],
@@ -367,111 +276,8 @@ def with_forwarder(python: str, argv: list[str], env: dict[str, str], expose: tu
             {**env, **relay.env(INSIDE_PORT)}, (*expose, relay.folder, forwarder))
 
 
-class ContainerSandbox(Sandbox):
-    """docker or podman (same CLI), for AutoGenBench users: a fresh container per run from ``--docker_image``,
-    no network but the relay, uid 65534, no capabilities, memory/pids/file-size limits, a size-bounded /tmp.
-    The image must have ``python``. The container is killed by name when the run ends."""
-
-    def __init__(self, kind: str, image: str) -> None:
-        self.kind, self.image = kind, image
-        self._names: dict[int, str] = {}  # host pid -> container name, until stopped
-
-    def python(self) -> str:
-        return "python"
-
-    def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
-                expose: tuple[Path, ...], relay: Relay | None = None,
-                started_fd: int = -1) -> tuple[list[str], dict[str, str], str]:
-        import uuid
-
-        argv, env, expose = with_forwarder(self.python(), argv, env, expose, relay)
-        if os.geteuid() == 0:
-            _chown_tree(workdir)
-        args = [self.kind, "run", "--rm", "-i", "--init", "--name", f"nearai-{uuid.uuid4().hex[:16]}",
-                "--network", "none",
-                "--user", f"{NOBODY}:{NOBODY}", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-                "--memory", f"{limits.memory_mb}m", "--pids-limit", str(limits.nproc),
-                "--ulimit", f"fsize={limits.file_mb * 2**20}", "--tmpfs", f"/tmp:rw,size={limits.disk_mb}m",
-                "-v", f"{workdir}:{WORK}", "-w", WORK]
-        for p in expose:
-            args += ["-v", f"{p}:{p}:ro"]
-        for k, v in base_env(Path(WORK), env).items():
-            args += ["-e", f"{k}={v}"]
-        return [*args, self.image, *argv], {"PATH": env_vars.host_path()}, str(workdir)
-
-    def track(self, proc: asyncio.subprocess.Process, full: list[str]) -> None:
-        self._names[proc.pid] = full[full.index("--name") + 1]
-
-    def stop(self, proc: asyncio.subprocess.Process) -> None:
-        import subprocess
-
-        name = self._names.pop(proc.pid, "")
-        if name and proc.returncode is None:  # never block the event loop: the kill runs on its own
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.Popen([self.kind, "kill", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        kill_tree(proc)
-
-
-def container_works(kind: str) -> bool:
-    import shutil
-    import subprocess
-
-    if not shutil.which(kind):
-        return False
-    try:
-        return subprocess.run([kind, "info"], capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
-def _chown_tree(path: Path, uid: int = NOBODY) -> None:
+def chown_tree(path: Path, uid: int = NOBODY) -> None:
     for dirpath, dirs, files in os.walk(path):
         for name in [dirpath, *(os.path.join(dirpath, n) for n in dirs + files)]:
             with contextlib.suppress(OSError):
                 os.lchown(name, uid, uid)
-
-
-def bwrap_works() -> bool:
-    import shutil
-    import subprocess
-
-    if not shutil.which("bwrap"):
-        return False
-    try:
-        probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--die-with-parent",
-                                *([] if os.geteuid() == 0 else ["--unshare-user"]), "true"],
-                               capture_output=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return probe.returncode == 0
-
-
-def open_sandbox(kind: str, docker_image: str = "") -> Sandbox:
-    """The backend for ``--sandbox``: ``auto`` is bwrap where it works. Raises when the choice is unavailable."""
-    from registry_cli.errors import UsageError
-
-    if kind in ("auto", "bwrap"):
-        if bwrap_works():
-            return BwrapSandbox()
-        raise UsageError("the bwrap sandbox is not available here",
-                         "install it (apt-get install bubblewrap), or pass --sandbox=native to run untrusted code "
-                         "without isolation")
-    if kind == "native":
-        return Sandbox()
-    if not container_works(kind):
-        raise UsageError(f"--sandbox={kind}: no {kind} daemon answers here",
-                         f"install and start {kind}, or use --sandbox=bwrap")
-    if not image_present(kind, docker_image):
-        raise UsageError(f"image {docker_image} is not on this machine",
-                         f"build or import it first ({kind} build / {kind} import), or pull it where a registry is "
-                         "reachable")
-    return ContainerSandbox(kind, docker_image)
-
-
-def image_present(kind: str, image: str) -> bool:
-    import subprocess
-
-    try:
-        return subprocess.run([kind, "image", "inspect", image], capture_output=True, timeout=60).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False

@@ -20,7 +20,8 @@ from registry_cli.core.registry import Registry
 from registry_cli.engine.caching.cache import cache_group, item_keys
 from registry_cli.engine.inference.client import ModelSpec, choose_backend
 from registry_cli.engine.isolation.agents import Agent, AgentDefaults
-from registry_cli.engine.isolation.sandbox import Sandbox, open_sandbox
+from registry_cli.engine.isolation.backends import open_sandbox
+from registry_cli.engine.isolation.sandbox import Sandbox
 from registry_cli.engine.planning.dataset import LoadedDataset, load_dataset_once, resolve_source
 from registry_cli.engine.planning.params import SANDBOX_KINDS, RunParams
 from registry_cli.engine.planning.solverspec import SolverSpec, bind_solver

@@ -1,0 +1,90 @@
+"""The docker and podman backends: a fresh container per run from a local image, no network but the relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from registry_cli.core import env as env_vars
+
+if TYPE_CHECKING:
+    from registry_cli.engine.isolation.relay import Relay
+from registry_cli.engine.isolation.sandbox import (
+    NOBODY,
+    WORK,
+    Limits,
+    Sandbox,
+    base_env,
+    chown_tree,
+    kill_tree,
+    with_forwarder,
+)
+
+
+class ContainerSandbox(Sandbox):
+    """docker or podman (same CLI), for AutoGenBench users: a fresh container per run from ``--docker_image``,
+    no network but the relay, uid 65534, no capabilities, memory/pids/file-size limits, a size-bounded /tmp.
+    The image must have ``python``. The container is killed by name when the run ends."""
+
+    def __init__(self, kind: str, image: str) -> None:
+        self.kind, self.image = kind, image
+        self._names: dict[int, str] = {}  # host pid -> container name, until stopped
+
+    def python(self) -> str:
+        return "python"
+
+    def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
+                expose: tuple[Path, ...], relay: Relay | None = None,
+                started_fd: int = -1) -> tuple[list[str], dict[str, str], str]:
+        import uuid
+
+        argv, env, expose = with_forwarder(self.python(), argv, env, expose, relay)
+        if os.geteuid() == 0:
+            chown_tree(workdir)
+        args = [self.kind, "run", "--rm", "-i", "--init", "--name", f"nearai-{uuid.uuid4().hex[:16]}",
+                "--network", "none",
+                "--user", f"{NOBODY}:{NOBODY}", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+                "--memory", f"{limits.memory_mb}m", "--pids-limit", str(limits.nproc),
+                "--ulimit", f"fsize={limits.file_mb * 2**20}", "--tmpfs", f"/tmp:rw,size={limits.disk_mb}m",
+                "-v", f"{workdir}:{WORK}", "-w", WORK]
+        for p in expose:
+            args += ["-v", f"{p}:{p}:ro"]
+        for k, v in base_env(Path(WORK), env).items():
+            args += ["-e", f"{k}={v}"]
+        return [*args, self.image, *argv], {"PATH": env_vars.host_path()}, str(workdir)
+
+    def track(self, proc: asyncio.subprocess.Process, full: list[str]) -> None:
+        self._names[proc.pid] = full[full.index("--name") + 1]
+
+    def stop(self, proc: asyncio.subprocess.Process) -> None:
+        import subprocess
+
+        name = self._names.pop(proc.pid, "")
+        if name and proc.returncode is None:  # never block the event loop: the kill runs on its own
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                subprocess.Popen([self.kind, "kill", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        kill_tree(proc)
+
+
+def container_works(kind: str) -> bool:
+    import shutil
+    import subprocess
+
+    if not shutil.which(kind):
+        return False
+    try:
+        return subprocess.run([kind, "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def image_present(kind: str, image: str) -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run([kind, "image", "inspect", image], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
