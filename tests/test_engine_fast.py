@@ -15,7 +15,8 @@ from registry_cli.core.registry import Registry
 from registry_cli.engine.caching.cache import ResultCache
 from registry_cli.engine.execution.execute import execute
 from registry_cli.engine.execution.results import EMPTY, ERROR, FAILED, PASSED, RunSummary
-from registry_cli.engine.inference.client import Completion, ModelSpec, Usage
+from registry_cli.engine.inference.client import ModelSpec
+from registry_cli.engine.inference.usage import Completion, Usage
 from registry_cli.engine.planning.params import RunParams
 from registry_cli.engine.planning.plan import Plan, make_plan
 from registry_cli.errors import EmptyAnswer, InferenceFailure, UsageError

@@ -27,7 +27,7 @@ from registry_cli.core.registry import Registry
 from registry_cli.engine.caching.cache import ResultCache, jsonable
 from registry_cli.engine.execution.execute import RemoteFn, Shared, execute_async, local_hits
 from registry_cli.engine.execution.results import NOT_VERDICTS, Outcome, RunSummary
-from registry_cli.engine.inference.client import estimate_cost
+from registry_cli.engine.inference.usage import estimate_cost
 from registry_cli.engine.planning.plan import MAX_ITEMS, Plan, check_size, make_plan
 from registry_cli.errors import NearaiError
 

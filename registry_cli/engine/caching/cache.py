@@ -25,7 +25,7 @@ from diskcache.core import MODE_RAW
 from registry_cli.core.content import canonical_json, sha256_hex
 from registry_cli.core.store import Store
 from registry_cli.engine.caching import packs
-from registry_cli.engine.inference.client import redact
+from registry_cli.engine.inference.credentials import redact
 from registry_cli.errors import UnsafeCacheValue
 
 CACHE_SCHEMA = 2

@@ -26,17 +26,10 @@ from registry_cli.engine.caching.cache import CacheWriter, ResultCache
 from registry_cli.engine.execution.blocking import CURRENT
 from registry_cli.engine.execution.metrics import compute_metrics
 from registry_cli.engine.execution.results import EMPTY, ERROR, FAILED, NOT_VERDICTS, PASSED, CacheStats, Outcome, RunSummary
-from registry_cli.engine.inference.client import (
-    Inference,
-    ModelSpec,
-    Usage,
-    check_reachable,
-    check_routable,
-    choose_backend,
-    open_session,
-    redact,
-)
+from registry_cli.engine.inference.client import Inference, ModelSpec, check_reachable, check_routable, choose_backend, open_session
+from registry_cli.engine.inference.credentials import redact
 from registry_cli.engine.inference.transcript import Completer, Recording
+from registry_cli.engine.inference.usage import Usage
 from registry_cli.engine.isolation.agents import Agent, AgentTrace, run_agent
 from registry_cli.engine.isolation.relay import Relay
 from registry_cli.engine.isolation.sandbox import Sandbox

@@ -12,15 +12,12 @@ API keys come from the environment at call time and never enter cache keys, entr
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import random
 import socket
 import time
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from registry_cli.core import env
 from registry_cli.engine.inference.http import HttpPool, origin
@@ -29,8 +26,12 @@ from registry_cli.errors import EmptyAnswer, HttpError, InferenceError, Inferenc
 
 if TYPE_CHECKING:
     from registry_cli.engine.planning.params import RunParams
+from registry_cli.engine.inference.credentials import api_key, auth_headers, public_url, redact, without_credentials
+from registry_cli.engine.inference.usage import Completion, Usage, estimate_cost
 
 FAST_PROVIDERS = ("", "openai", "hosted_vllm")
+
+
 Messages = list[dict[str, Any]]
 
 
@@ -70,73 +71,6 @@ class ModelSpec:
         }
 
 
-def public_url(url: str) -> str:
-    """Drop credentials and query strings from a URL before it is stored anywhere."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, _host(parts.hostname, parts.port), parts.path.rstrip("/"), "", ""))
-
-
-def _host(hostname: str | None, port: int | None) -> str:
-    """A URL's host and port without the user and password written before them."""
-    return f"{hostname or ''}:{port}" if port else hostname or ""
-
-
-def api_key() -> str:
-    return env.api_key()
-
-
-_known: set[str] = set()  # secrets met at run time (credentials in an --api_base URL)
-_cached: tuple[tuple[int, int], tuple[str, ...]] = ((-1, -1), ())
-
-
-def add_secret(secret: str) -> None:
-    if len(secret) >= 6:
-        _known.add(secret)
-
-
-def _looks_secret(value: str) -> bool:
-    """A token rather than a setting such as "disabled": long, or with a digit in it."""
-    return len(value) >= 16 or (len(value) >= 8 and any(c.isdigit() for c in value))
-
-
-def secrets() -> tuple[str, ...]:
-    """Every secret this process knows: the API keys, keys and tokens in the environment, URL credentials seen.
-    Longest first, so a key containing another is replaced whole."""
-    global _cached
-    stamp = (env.size(), len(_known))  # cheap enough for every answer; setting a key adds a variable
-    if _cached[0] != stamp:
-        found = {v for v in env.secret_values() if _looks_secret(v)}
-        found |= {v for v in (env.setting("OPENAI_API_KEY"), env.api_key()) if len(v) >= 6}
-        _cached = (stamp, tuple(sorted(found | _known, key=len, reverse=True)))
-    return _cached[1]
-
-
-def redact(text: str) -> str:
-    """``text`` with every known secret replaced by ***: applied to answers, errors and logs before they are kept."""
-    for secret in secrets():
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
-
-
-def url_credentials(url: str) -> tuple[str, str]:
-    """The user and password written in ``url`` ("" when none), remembered as secrets."""
-    parts = urlsplit(url)
-    user, password = unquote(parts.username or ""), unquote(parts.password or "")
-    if user or password:
-        add_secret(password)
-        add_secret(f"{user}:{password}")
-        add_secret(base64.b64encode(f"{user}:{password}".encode()).decode())
-    return user, password
-
-
-def without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, _host(parts.hostname, parts.port), parts.path, parts.query, parts.fragment))
-
-
 def answer_text(content: Any, finish_reason: Any, where: str) -> str:
     """The answer of a completion. No content (null) or a blank one is nothing to grade: asked again like a
     transient failure, and an `EmptyAnswer` once the retries are spent, never a verdict."""
@@ -146,75 +80,6 @@ def answer_text(content: Any, finish_reason: Any, where: str) -> str:
         what = "no content (null, " if content is None else "an empty answer ("
         raise _Retryable(f"the model returned {what}finish_reason {finish_reason}) from {where}", empty=True)
     return redact(content)
-
-
-@dataclass
-class Completion:
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-
-
-@dataclass
-class Usage:
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    retries: int = 0
-    latency_s: float = 0.0
-    empty: int = 0  # calls that ended with an empty answer after every retry: the datum is then no verdict
-    relayed: int = 0  # requests sandboxed code sent through the relay (answered from its cache or not)
-    capped: str = ""  # the relay cap the datum's code ran into: the datum is then an error
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, c: Completion) -> None:
-        self.calls += 1
-        self.prompt_tokens += c.prompt_tokens
-        self.completion_tokens += c.completion_tokens
-        self.cost += c.cost
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {"calls": self.calls, "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-               "cost": round(self.cost, 8)}
-        if self.empty:
-            out["empty_answers"] = self.empty
-        return out
-
-
-@lru_cache(maxsize=1)
-def _price_map() -> dict[str, Any]:
-    """litellm's bundled price table, read as JSON without importing litellm (which takes seconds)."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or not spec.submodule_search_locations:
-        return {}
-    for base in spec.submodule_search_locations:
-        path = Path(base) / "model_prices_and_context_window_backup.json"
-        if path.is_file():
-            try:
-                return dict(json.loads(path.read_text()))
-            except ValueError:
-                return {}
-    return {}
-
-
-@lru_cache(maxsize=256)
-def _prices(model: str) -> tuple[float, float]:
-    table = _price_map()
-    name = model.split("/", 1)[1] if model.startswith("openai/") else model
-    entry = table.get(model) or table.get(name)
-    if not isinstance(entry, dict):
-        return 0.0, 0.0
-    return float(entry.get("input_cost_per_token") or 0), float(entry.get("output_cost_per_token") or 0)
-
-
-def estimate_cost(model: str, prompt_tokens: int, completion_tokens: int) -> float:
-    per_prompt, per_completion = _prices(model)
-    return per_prompt * prompt_tokens + per_completion * completion_tokens
 
 
 class _Retryable(Exception):
@@ -279,16 +144,6 @@ def _litellm_failure(litellm: Any, e: Exception, model: str) -> Exception:
                                     and getattr(e, "status_code", 0) in (429, 500, 502, 503, 504)):
         return _Retryable(message)
     return InferenceFailure(message)
-
-
-def auth_headers(api_base: str) -> dict[str, str]:
-    """Credentials in the URL (``http://user:pass@host/v1``) take the Authorization header as HTTP Basic;
-    otherwise the API key goes as a bearer token. Both are secrets: never stored, redacted wherever printed."""
-    user, password = url_credentials(api_base)
-    if user or password:
-        return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-    key = api_key()
-    return {"Authorization": f"Bearer {key}"} if key else {}
 
 
 def open_session(api_base: str, max_connections: int) -> HttpPool:

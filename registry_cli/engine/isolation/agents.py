@@ -19,8 +19,8 @@ from typing import Any
 
 from registry_cli.core.content import canonical_json, sha256_hex
 from registry_cli.core.names import METADATA_FILE
-from registry_cli.engine.inference.client import Usage
 from registry_cli.engine.inference.transcript import Completer
+from registry_cli.engine.inference.usage import Usage
 from registry_cli.engine.isolation import agent_host
 from registry_cli.engine.isolation.boundary import copy_out
 from registry_cli.engine.isolation.sandbox import STREAM_LIMIT, Captured, Limits, Sandbox, watch_disk

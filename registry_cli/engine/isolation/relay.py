@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from registry_cli.engine.caching.cache import ResultCache, jsonable, result_key
-from registry_cli.engine.inference.client import Usage
 from registry_cli.engine.inference.transcript import Completer, Recording
+from registry_cli.engine.inference.usage import Usage
 from registry_cli.engine.isolation.scratch import socket_folder
 from registry_cli.errors import InferenceFailure
 
