@@ -128,7 +128,7 @@ def test_a_long_table_is_drawn_as_rich_draws_a_short_one() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from registry_cli.shell.render import RICH_ROWS, boxed
+    from registry_cli.shell.render_evaluation import RICH_ROWS, boxed
 
     header = ["model", "agent", "mmlu/score", "a_much_longer_benchmark/score"]
     body = [["openai/alpha", "", "0.5000", "1.0000"], ["模型-β", "tester/agent/0.1.0", "", "0.2500"],

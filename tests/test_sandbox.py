@@ -277,7 +277,7 @@ def test_agent_disk_limit_and_unavailable_backend(local_env: Env, server: FakeOp
     assert refused.returncode == 2 and "NEARAI_SANDBOX: sandbox must be one of" in refused.stderr
 
 
-@pytest.mark.skipif(not __import__("registry_cli.engine.isolation.sandbox", fromlist=["container_works"]).container_works("docker"),
+@pytest.mark.skipif(not container_works("docker"),
                     reason="no docker daemon answers here (the docker backend needs one and a local python image)")
 def test_docker_backend_runs_humaneval_isolated(tmp_path: Path) -> None:
     from registry_cli.engine.isolation.containers import ContainerSandbox

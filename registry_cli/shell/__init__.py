@@ -5,5 +5,6 @@ what it returns; nothing below imports it.
   and checked by ``core.flags`` before it runs); one module per command group: ``registry_cmds``,
   ``benchmark_cmds``, ``evaluation_cmds`` (with ``scenario``), ``suite_cmds``, ``agent_cmds`` (with ``config`` and
   the commands without a group); ``reference``: docs/cli.md, generated from the declarations;
-- ``render`` and ``render_suites``: tables, progress and summaries (rich), the only place that prints.
+- ``render``, ``render_evaluation`` and ``render_suites``: tables, progress and summaries (rich), the only place
+  that prints.
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from registry_cli.errors import UsageError
-from registry_cli.shell import render
+from registry_cli.shell import render, render_evaluation
 from registry_cli.shell.commands import command, open_registry
 
 
@@ -36,7 +36,7 @@ class EvaluationCommands:
         opts = TableOptions(all_key_columns=all_key_columns, all_metrics=all_metrics, benchmark=benchmark,
                             model=model, namespace=namespace, all_versions=all_versions, show_all=show_all)
         registry = open_registry()
-        render.evaluation_table(build_table(registry, opts), format, num_columns, metric_name_max_length)
+        render_evaluation.evaluation_table(build_table(registry, opts), format, num_columns, metric_name_max_length)
         render.skipped(registry.skipped)
 
     @command
@@ -50,7 +50,7 @@ class EvaluationCommands:
         """
         from evaluation.solutions import read_solutions
 
-        render.solutions(read_solutions(open_registry(), entry, status, with_runs=verbose), verbose)
+        render_evaluation.solutions(read_solutions(open_registry(), entry, status, with_runs=verbose), verbose)
 
     @command
     def report(self, html: str = "evaluations.html", benchmark: str = "", metric: str = "") -> None:
@@ -83,4 +83,4 @@ class ScenarioCommands:
 
         if format not in ("table", "csv", "json"):
             raise UsageError(f"unknown --format {format!r}", "choose one of: table, csv, json")
-        render.tabulation(tabulate(results_dir), format)
+        render_evaluation.tabulation(tabulate(results_dir), format)

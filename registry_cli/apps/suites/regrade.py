@@ -21,7 +21,7 @@ from registry_cli.apps.suites.run import plan_cells
 from registry_cli.apps.suites.summary import read_cell_results, read_manifest
 from registry_cli.core.files import atomic_write_text
 from registry_cli.core.registry import Registry
-from registry_cli.engine.execution.execute import Work, solve_one
+from registry_cli.engine.execution.datum import Work, solve_one
 from registry_cli.engine.execution.results import ERROR, PASSED
 from registry_cli.engine.inference.transcript import Replay
 from registry_cli.engine.planning.plan import Plan

@@ -1,2 +1,3 @@
-"""Executing a plan: one event loop answering its items (``execute``), synchronous solvers' sessions
-(``blocking``), Ray (``distributed``), outcomes and summaries (``results``) and run-level metrics (``metrics``)."""
+"""Executing a plan: one event loop answering its items from the cache or the model (``execute``), one datum
+answered through its solver (``datum``), synchronous solvers' sessions (``blocking``), Ray (``distributed``),
+outcomes and summaries (``results``) and run-level metrics (``metrics``)."""

@@ -16,7 +16,7 @@ from registry_cli.engine.execution.results import CacheStats, Outcome
 from registry_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from registry_cli.engine.execution.execute import Work
+    from registry_cli.engine.execution.datum import Work
     from registry_cli.engine.planning.plan import Item
 
 
