@@ -161,3 +161,16 @@ def test_exception_classes_live_with_the_error_hierarchy() -> None:
                         "NearaiError", "EmptyAnswer")) for b in node.bases):
                 elsewhere.append(f"{module}.{node.name}")
     assert elsewhere == [], "public exception classes belong in registry_cli/errors.py"
+
+
+def test_modules_and_functions_stay_small() -> None:
+    too_big = []
+    for module, path in _modules().items():
+        source = path.read_text()
+        if len(source.splitlines()) > 400:
+            too_big.append(f"{module}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno is not None:
+                if node.end_lineno - node.lineno + 1 > 60:
+                    too_big.append(f"{module}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert too_big == [], "split along the sections the code already has"

@@ -177,6 +177,23 @@ def load_suite(path: str | Path) -> SuiteConfig:
     return parse_suite(file, text)
 
 
+def _run_fields(task: dict[str, Any]) -> dict[str, Any]:
+    """A task's keys (defaults merged in) as `RunParams` fields, but for the model and agent of each cell."""
+    fields: dict[str, Any] = {}
+    for key, value in task.items():
+        target = TASK_KEYS[key][1]
+        if not target or key in ("model", "agent"):
+            continue
+        if isinstance(value, dict):
+            value = {str(k): _text(v) for k, v in value.items()}
+        elif target in ("subsample",):
+            value = _text(value)
+        elif target in ("temperature", "timeout"):
+            value = float(value)
+        fields[target] = value
+    return fields
+
+
 def parse_suite(file: Path, text: str) -> SuiteConfig:
     """`load_suite` on text already read (a run's manifest keeps the config as given)."""
     try:
@@ -228,19 +245,7 @@ def parse_suite(file: Path, text: str) -> SuiteConfig:
             merged["solver"] = f"{_beside(file, module)}:{cls}"
         for model in _listed(models) or [""]:
             for agent in agents:
-                fields: dict[str, Any] = {}
-                for key, value in merged.items():
-                    target = TASK_KEYS[key][1]
-                    if not target or key in ("model", "agent"):
-                        continue
-                    if isinstance(value, dict):
-                        value = {str(k): _text(v) for k, v in value.items()}
-                    elif target in ("subsample",):
-                        value = _text(value)
-                    elif target in ("temperature", "timeout"):
-                        value = float(value)
-                    fields[target] = value
-                params = RunParams(model=model, agent=agent, quiet=True, **fields)
+                params = RunParams(model=model, agent=agent, quiet=True, **_run_fields(merged))
                 if params.num_repeats < 1 or params.limit < 0 or params.max_concurrent < 1:
                     raise check.fail("rollouts and max_concurrent must be >= 1 and limit >= 0", "rollouts", "tasks", t)
                 config.cells.append(Cell(len(config.cells), t, task_name, params))

@@ -199,28 +199,66 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
               ray_address: str = "", events: SuiteEvents | None = None) -> SuiteRun:
     """Run every cell; returns when all are final. Ctrl-C cancels what runs, keeps what finished, and still
     leaves a valid manifest (``interrupted``)."""
-    events = events or SuiteEvents()
-    registry = Registry()
-    plans = plan_cells(registry, config, force)
-    remote: RemoteFn | None = None
-    if ray_address:
-        from registry_cli.engine.execution.distributed import ray_runner
+    return _SuiteRunner(config, record, parallel, force, ray_address, events or SuiteEvents()).run()
 
-        remote = ray_runner(ray_address)
-    states = [CellState(cell, resolved={**run_details(registry, plan), "rollouts": plan.params.num_repeats},
-                        total=len(plan.items)) for cell, plan in zip(config.cells, plans)]
-    width = parallel or config.parallel
-    folder = _Folder(registry.config.home, config, {"record": record, "parallel": width, "force": force,
-                                                     "max_requests": config.max_requests, "ray_address": ray_address})
-    folder.write(states, "running")
-    events.begun(states, width)
-    cache = ResultCache(registry.config.cache_dir / "results", registry.store)
-    run = SuiteRun(config, folder.path, states)
 
-    async def one(state: CellState, plan: Plan, gate: asyncio.Semaphore, shared: Shared) -> None:
+class _SuiteRunner:
+    """One suite run: its plans, cells' states and run folder, and the event loop that answers the cells."""
+
+    def __init__(self, config: SuiteConfig, record: bool, parallel: int, force: bool, ray_address: str,
+                 events: SuiteEvents) -> None:
+        self.config, self.record, self.events = config, record, events
+        self.registry = Registry()
+        self.plans = plan_cells(self.registry, config, force)
+        self.remote: RemoteFn | None = None
+        if ray_address:
+            from registry_cli.engine.execution.distributed import ray_runner
+
+            self.remote = ray_runner(ray_address)
+        self.states = [CellState(cell, resolved={**run_details(self.registry, plan), "rollouts": plan.params.num_repeats},
+                                 total=len(plan.items)) for cell, plan in zip(config.cells, self.plans)]
+        self.width = parallel or config.parallel
+        self.folder = _Folder(self.registry.config.home, config, {
+            "record": record, "parallel": self.width, "force": force, "max_requests": config.max_requests,
+            "ray_address": ray_address})
+        self.cache: ResultCache | None = None
+
+    def run(self) -> SuiteRun:
+        self.folder.write(self.states, "running")
+        self.events.begun(self.states, self.width)
+        self.cache = ResultCache(self.registry.config.cache_dir / "results", self.registry.store)
+        run = SuiteRun(self.config, self.folder.path, self.states)
+        try:
+            asyncio.run(self._main())
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            run.interrupted = True
+        finally:
+            for s in self.states:
+                if s.status in ("pending", "running"):
+                    s.status = "cancelled"
+            self.cache.close()
+            self.folder.write(self.states, run.status)
+        self.folder.check()
+        return run
+
+    async def _main(self) -> None:
+        gate = asyncio.Semaphore(self.width)
+        limiter = asyncio.Semaphore(self.config.max_requests) if self.config.max_requests else None
+        connections = self.config.max_requests or sum(p.params.max_concurrent for p in self.plans)
+        shared = Shared(limiter, max(1, connections))
+        tasks = [asyncio.ensure_future(self._one(s, p, gate, shared)) for s, p in zip(self.states, self.plans)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:  # one failing (a full disk) or Ctrl-C: the others are cancelled and awaited, never left behind
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await shared.close()
+
+    async def _one(self, state: CellState, plan: Plan, gate: asyncio.Semaphore, shared: Shared) -> None:
         await gate.acquire()
         held = True
-        if folder.error is not None:  # the run folder cannot be written: start nothing more
+        if self.folder.error is not None:  # the run folder cannot be written: start nothing more
             gate.release()
             return
 
@@ -231,15 +269,15 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
                 gate.release()
 
         try:
-            await _cell(state, plan, shared, make_room)
+            await self._cell(state, plan, shared, make_room)
         finally:
             make_room()
 
-    async def _cell(state: CellState, plan: Plan, shared: Shared, make_room: Callable[[], None]) -> None:
+    async def _cell(self, state: CellState, plan: Plan, shared: Shared, make_room: Callable[[], None]) -> None:
         """One cell, start to finish; ``make_room`` lets the next cell start once this one's datums are all under way."""
         state.status, state.started_at = "running", now()
-        folder.write(states, "running")
-        events.started(state)
+        self.folder.write(self.states, "running")
+        self.events.started(state)
 
         def on_outcome(o: Outcome) -> None:
             state.done += 1
@@ -247,10 +285,11 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
             state.passed += o.status == "passed"
             state.errors += o.status in NOT_VERDICTS
             state.cost += float(o.usage.get("cost") or 0.0)
-            events.outcome(state, o)
+            self.events.outcome(state, o)
 
+        assert self.cache is not None
         try:
-            summary = await execute_async(plan, cache, shared, None, on_outcome, remote, make_room)
+            summary = await execute_async(plan, self.cache, shared, None, on_outcome, self.remote, make_room)
         except asyncio.CancelledError:
             state.status = "cancelled"
             raise
@@ -259,48 +298,21 @@ def run_suite(config: SuiteConfig, record: bool = False, parallel: int = 0, forc
         except Exception as e:  # one broken cell must not sink the others
             state.status, state.error = "failed", f"{type(e).__name__}: {e}"[:500]
         else:
-            await _finish(state, plan, summary)
+            await self._finish(state, plan, summary)
         finally:
             state.finished_at = now()
-            folder.write(states, "running")
-            events.finished(state)
+            self.folder.write(self.states, "running")
+            self.events.finished(state)
 
-    async def _finish(state: CellState, plan: Plan, summary: RunSummary) -> None:
+    async def _finish(self, state: CellState, plan: Plan, summary: RunSummary) -> None:
         state.metrics = run_metrics(summary)
         state.duration_s = summary.duration_s
         all_errored = bool(summary.total) and summary.unanswered == summary.total
         state.status = "failed" if all_errored else "completed"
         if all_errored:
             state.error = next((o.error for o in summary.outcomes if o.error), "every datum errored")
-        await asyncio.to_thread(folder.write_cell, state.cell.index, summary)
-        await asyncio.to_thread(_log_and_record, registry, plan, summary, state, record and not all_errored)
-
-    async def main() -> None:
-        gate = asyncio.Semaphore(width)
-        limiter = asyncio.Semaphore(config.max_requests) if config.max_requests else None
-        connections = config.max_requests or sum(p.params.max_concurrent for p in plans)
-        shared = Shared(limiter, max(1, connections))
-        tasks = [asyncio.ensure_future(one(s, p, gate, shared)) for s, p in zip(states, plans)]
-        try:
-            await asyncio.gather(*tasks)
-        finally:  # one failing (a full disk) or Ctrl-C: the others are cancelled and awaited, never left behind
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await shared.close()
-
-    try:
-        asyncio.run(main())
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        run.interrupted = True
-    finally:
-        for s in states:
-            if s.status in ("pending", "running"):
-                s.status = "cancelled"
-        cache.close()
-        folder.write(states, run.status)
-    folder.check()
-    return run
+        await asyncio.to_thread(self.folder.write_cell, state.cell.index, summary)
+        await asyncio.to_thread(_log_and_record, self.registry, plan, summary, state, self.record and not all_errored)
 
 
 def _log_and_record(registry: Registry, plan: Plan, summary: RunSummary, state: CellState, record: bool) -> None:

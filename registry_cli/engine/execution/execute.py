@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,11 +73,10 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
     queue: asyncio.Queue[Item] = asyncio.Queue()
     for item in items:
         queue.put_nowait(item)
-    inference: Completer | None = work.completer
     opened: Inference | None = None
-    if inference is None and work.model is not None:
+    if work.completer is None and work.model is not None:
         opened = shared.inference(work.model, work.max_concurrent) if shared else Inference(work.model, work.max_concurrent)
-        inference = opened
+    inference: Completer | None = work.completer or opened
     writer = CacheWriter(cache, stats, work.cache_group)
     pool = solver_threads(work)
 
@@ -93,26 +93,8 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
                 if status not in NOT_VERDICTS:
                     on_outcome(Outcome(item.index, item.repeat, item.key, item.datum_hash, status, True, result))
                     continue
-            status, result, error = await answer(item)
+            status, result, error = await _answer(item, rows[item.index], inference, work, pool, writer, shared)
             on_outcome(Outcome(item.index, item.repeat, item.key, item.datum_hash, status, False, result, error))
-
-    async def answer(item: Item) -> tuple[str, dict[str, Any], str]:
-        done: asyncio.Future[tuple[str, dict[str, Any], str]] | None = None
-        if shared is not None:
-            done = asyncio.get_running_loop().create_future()
-            shared.answers[item.key] = done
-        verdict: tuple[str, dict[str, Any], str] = (ERROR, {}, "cancelled")
-        try:
-            verdict = await solve_one(rows[item.index], inference, work, item.repeat, pool)
-            status, result, _ = verdict
-            if status not in NOT_VERDICTS:
-                writer.submit(item.key, {**result, "datum_hash": item.datum_hash, "repeat": item.repeat})
-            return verdict
-        finally:
-            if done is not None and shared is not None:
-                done.set_result(verdict)  # waiters take it, or answer themselves when it is an error
-                if verdict[0] in NOT_VERDICTS:
-                    shared.answers.pop(item.key, None)  # not an answer: the next cell asks again
 
     async def main() -> None:
         workers = [asyncio.create_task(worker()) for _ in range(min(work.max_concurrent, queue.qsize()))]
@@ -128,6 +110,27 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
             await main()
     else:
         await main()
+
+
+async def _answer(item: Item, row: dict[str, Any], inference: Completer | None, work: Work, pool: Executor | None,
+                  writer: CacheWriter, shared: Shared | None) -> tuple[str, dict[str, Any], str]:
+    """Ask for ``item``'s answer, cache a verdict, and (in a suite) hand it to the other cells waiting for the key."""
+    done: asyncio.Future[tuple[str, dict[str, Any], str]] | None = None
+    if shared is not None:
+        done = asyncio.get_running_loop().create_future()
+        shared.answers[item.key] = done
+    verdict: tuple[str, dict[str, Any], str] = (ERROR, {}, "cancelled")
+    try:
+        verdict = await solve_one(row, inference, work, item.repeat, pool)
+        status, result, _ = verdict
+        if status not in NOT_VERDICTS:
+            writer.submit(item.key, {**result, "datum_hash": item.datum_hash, "repeat": item.repeat})
+        return verdict
+    finally:
+        if done is not None and shared is not None:
+            done.set_result(verdict)  # waiters take it, or answer themselves when it is an error
+            if verdict[0] in NOT_VERDICTS:
+                shared.answers.pop(item.key, None)  # not an answer: the next cell asks again
 
 
 def local_hits(plan: Plan, cache: ResultCache, sync: bool = True,

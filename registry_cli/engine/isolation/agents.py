@@ -134,18 +134,8 @@ async def run_agent(agent: Agent, task: str, model: str, inference: Completer | 
                     timeout: float, sandbox: Sandbox, trace: AgentTrace) -> str:
     """The agent's answer to ``task``; ``trace`` is filled in as it runs (also when it fails)."""
     limits = Limits(timeout_s=timeout, memory_mb=2048, file_mb=64, disk_mb=512)
-    host = Path(agent_host.__file__).resolve()
-    code = Path(tempfile.mkdtemp(prefix="agent-", dir=scratch_root()))
-    try:  # a world-readable copy: the sandbox may run as another user, and never sees the original folder
-        copy_out(agent.folder, code / "agent", AGENT_COPY_MAX, exclude=("__pycache__", ".git"))  # no link followed
-        for p in [code, *code.rglob("*")]:
-            p.chmod(0o755 if p.is_dir() else 0o644)
-        proc = await sandbox.spawn([sandbox.python(), "-I", str(host), str(code / "agent")], workdir, {}, limits,
-                                   expose=(code, host))
-    except BaseException:
-        shutil.rmtree(code, ignore_errors=True)
-        raise
-    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    proc, code = await _start(agent, sandbox, workdir, limits)
+    assert proc.stderr is not None
     log = Captured(limits.output_bytes)
 
     async def drain_log(stream: asyncio.StreamReader) -> None:
@@ -153,49 +143,13 @@ async def run_agent(agent: Agent, task: str, model: str, inference: Completer | 
             log.feed(chunk)
         trace.stderr = log.text()
 
-    logger = asyncio.ensure_future(drain_log(proc.stderr))
-
-    async def converse() -> str:
-        assert proc.stdin is not None and proc.stdout is not None
-        request = {"task": task, "model": model, "env_vars": dict(agent.env_vars)}
-        proc.stdin.write((json.dumps(request) + "\n").encode())
-        await proc.stdin.drain()
-        while True:
-            try:
-                line = await proc.stdout.readuntil(b"\n")
-            except asyncio.IncompleteReadError:
-                raise AgentFailure("agent exited without a result") from None
-            except asyncio.LimitOverrunError:
-                raise AgentFailure(f"agent sent a message over {STREAM_LIMIT // 2**20} MiB") from None
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                raise AgentFailure("agent broke the protocol") from None
-            kind = msg.get("type") if isinstance(msg, dict) else None
-            if kind in ("result", "error"):
-                trace.messages = [m for m in msg.get("messages") or [] if isinstance(m, dict)]
-                trace.logs = [m for m in msg.get("logs") or [] if isinstance(m, dict)]
-            if kind == "result":
-                return str(msg.get("output", ""))
-            if kind == "error":
-                raise AgentFailure(f"agent failed: {msg.get('message', '')}")
-            if kind != "completion":
-                raise AgentFailure(f"agent sent unknown message type {kind!r}")
-            if inference is None:
-                reply = {"error": "no --model given for this agent"}
-            else:
-                try:
-                    reply = {"text": await inference.complete(msg["messages"], usage)}
-                except InferenceFailure as e:
-                    reply = {"error": str(e)}
-            proc.stdin.write((json.dumps(reply) + "\n").encode())
-            await proc.stdin.drain()
-
     def failure(message: str) -> AgentFailure:
         trace.stderr = log.text()
         return AgentFailure(message, trace)
 
-    talk = asyncio.ensure_future(converse())
+    logger = asyncio.ensure_future(drain_log(proc.stderr))
+    talk = asyncio.ensure_future(_converse(proc, {"task": task, "model": model, "env_vars": dict(agent.env_vars)},
+                                           inference, usage, trace))
     watcher = asyncio.ensure_future(watch_disk(workdir, limits))
     try:
         done, _ = await asyncio.wait({talk, watcher}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -219,3 +173,64 @@ async def run_agent(agent: Agent, task: str, model: str, inference: Completer | 
             logger.cancel()
         trace.stderr = log.text()
         shutil.rmtree(code, ignore_errors=True)
+
+
+async def _start(agent: Agent, sandbox: Sandbox, workdir: Path, limits: Limits) -> tuple[asyncio.subprocess.Process, Path]:
+    """The agent host running in the sandbox over a world-readable copy of the agent's folder (the sandbox may run as
+    another user, and never sees the original), and that copy's folder."""
+    host = Path(agent_host.__file__).resolve()
+    code = Path(tempfile.mkdtemp(prefix="agent-", dir=scratch_root()))
+    try:
+        copy_out(agent.folder, code / "agent", AGENT_COPY_MAX, exclude=("__pycache__", ".git"))  # no link followed
+        for p in [code, *code.rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+        proc = await sandbox.spawn([sandbox.python(), "-I", str(host), str(code / "agent")], workdir, {}, limits,
+                                   expose=(code, host))
+    except BaseException:
+        shutil.rmtree(code, ignore_errors=True)
+        raise
+    return proc, code
+
+
+async def _converse(proc: asyncio.subprocess.Process, request: dict[str, Any], inference: Completer | None,
+                    usage: Usage, trace: AgentTrace) -> str:
+    """The protocol with the agent host: send the task, answer its completions, return its result."""
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write((json.dumps(request) + "\n").encode())
+    await proc.stdin.drain()
+    while True:
+        msg = await _message(proc.stdout)
+        kind = msg.get("type")
+        if kind in ("result", "error"):
+            trace.messages = [m for m in msg.get("messages") or [] if isinstance(m, dict)]
+            trace.logs = [m for m in msg.get("logs") or [] if isinstance(m, dict)]
+        if kind == "result":
+            return str(msg.get("output", ""))
+        if kind == "error":
+            raise AgentFailure(f"agent failed: {msg.get('message', '')}")
+        if kind != "completion":
+            raise AgentFailure(f"agent sent unknown message type {kind!r}")
+        if inference is None:
+            reply = {"error": "no --model given for this agent"}
+        else:
+            try:
+                reply = {"text": await inference.complete(msg["messages"], usage)}
+            except InferenceFailure as e:
+                reply = {"error": str(e)}
+        proc.stdin.write((json.dumps(reply) + "\n").encode())
+        await proc.stdin.drain()
+
+
+async def _message(stdout: asyncio.StreamReader) -> dict[str, Any]:
+    """The agent host's next message (a JSON object on one line)."""
+    try:
+        line = await stdout.readuntil(b"\n")
+    except asyncio.IncompleteReadError:
+        raise AgentFailure("agent exited without a result") from None
+    except asyncio.LimitOverrunError:
+        raise AgentFailure(f"agent sent a message over {STREAM_LIMIT // 2**20} MiB") from None
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        raise AgentFailure("agent broke the protocol") from None
+    return msg if isinstance(msg, dict) else {}
