@@ -2,3 +2,5 @@
 
 EVALUATION_SCHEMA = "nearai.evaluation/2"
 SOLUTIONS_FILE = "solutions.jsonl"
+
+__all__ = ["record", "report", "runs", "solutions", "table", "tabulate"]  # the modules other packages may import

@@ -174,3 +174,25 @@ def test_modules_and_functions_stay_small() -> None:
                 if node.end_lineno - node.lineno + 1 > 60:
                     too_big.append(f"{module}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
     assert too_big == [], "split along the sections the code already has"
+
+
+def test_packages_name_what_others_may_import() -> None:
+    """Each package's ``__all__`` lists the modules (or names) other packages may import; the rest are its own."""
+    exposed: dict[str, set[str]] = {}
+    for module, path in _modules().items():
+        if path.name == "__init__.py":
+            tree = ast.parse(path.read_text())
+            found = [n for n in tree.body if isinstance(n, ast.Assign)
+                     and any(isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets)]
+            assert found, f"{module} has no __all__"
+            exposed[module] = set(ast.literal_eval(found[0].value))
+    reaching_in = []
+    for module, path in _modules().items():
+        for imported, names in _imports(path, top_level_only=False):
+            for target in [imported, *(f"{imported}.{n}" for n in names)]:
+                package, _, child = target.rpartition(".")
+                path_of = ROOT / target.replace(".", "/")
+                is_module = path_of.is_dir() or path_of.with_suffix(".py").is_file()
+                if package in exposed and is_module and not _under(module, package) and child not in exposed[package]:
+                    reaching_in.append(f"{module} -> {target}")
+    assert reaching_in == []

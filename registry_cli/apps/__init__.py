@@ -5,3 +5,5 @@ registry core; the shell calls them.
   folders, summaries and regrading; ``agentdev``: create, upload and try agents; ``jobs``: Ray job submission.
 (``evaluation``, a required top-level package, is an app too: records, tables, reports.)
 """
+
+__all__ = ["agentdev", "benchmark", "jobs", "suites"]  # the modules other packages may import

@@ -6,3 +6,5 @@ read again from the store, kept only while provably current, and never able to f
 - ``catalog``: ref summaries per store, with their metadata in an append-only log, so a listing reads only new refs;
 - ``bulk``: batched JSON parsing and a paused collector for reading many objects at once.
 """
+
+__all__ = ["bulk", "catalog", "index", "snapshots"]  # the modules other packages may import

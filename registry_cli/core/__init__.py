@@ -10,3 +10,7 @@
 
 The core imports no engine, app or shell module.
 """
+
+__all__ = [  # the modules other packages may import
+    "config", "content", "env", "files", "flags", "gc", "manifest", "names", "provenance", "registry", "store",
+]

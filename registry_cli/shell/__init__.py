@@ -8,3 +8,5 @@ what it returns; nothing below imports it.
 - ``render``, ``render_evaluation`` and ``render_suites``: tables, progress and summaries (rich), the only place
   that prints.
 """
+
+__all__ = ["cli", "reference", "render_evaluation"]  # the modules other packages may import

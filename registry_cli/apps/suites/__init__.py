@@ -4,3 +4,5 @@
 with its manifest; `summary` reads run folders back (summarize, list, paired differences); `regrade` grades a
 finished run again from the model outputs it stored.
 """
+
+__all__ = ["config", "regrade", "run", "summary"]  # the modules other packages may import

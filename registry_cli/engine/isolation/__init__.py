@@ -2,3 +2,5 @@
 ``containers``; ``backends.open_sandbox`` chooses), what crosses their boundary as files (``boundary``), per-sandbox
 uids (``uids``), scratch folders and their cleanup (``scratch``), the key-less model relay and its forwarder inside
 (``relay``, ``relay_forwarder``), and agents (``agents`` in the host, ``agent_host`` inside the sandbox)."""
+
+__all__ = ["agents", "backends", "boundary", "bwrap", "containers", "relay", "sandbox", "scratch"]  # the modules other packages may import
