@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from registry_cli.shell.render import console
+
 if TYPE_CHECKING:
 
     from evaluation.table import EvalTable
     from evaluation.tabulate import Tabulation
-from registry_cli.shell.render import console
 
 RICH_ROWS = 500  # rich lays a table out in about 0.7 ms a row: longer ones are drawn by `boxed`
 INPUT_FIELDS = ("input", "question", "text", "prompt", "task", "id", "task_id")  # a datum's most telling field

@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # the models import pydantic (0.1 s): only commands that buil
 
 
 class RegistryBase:
+    """The configuration, the store and this machine's index of the store's objects."""
+
     def __init__(self, config: Config | None = None, store: Store | None = None) -> None:
         self.config = config or load_config()
         self.store = store or open_store(self.config)

@@ -14,6 +14,9 @@ from registry_cli.core.files import atomic_write_text, partial_prefix, sha256_ow
 from registry_cli.core.names import (
     EntryRef,
 )
+from registry_cli.core.registry.entries import DOWNLOAD_MARKER, DownloadResult, EntryInfo, parallel, scan_folder
+from registry_cli.core.registry.keys import blob_key
+from registry_cli.core.registry.reading import Reading
 from registry_cli.errors import (
     IntegrityError,
     InvalidNameError,
@@ -25,12 +28,10 @@ from registry_cli.errors import (
 if TYPE_CHECKING:  # the models import pydantic (0.1 s): only commands that build manifests pay for it
     from registry_cli.core.manifest import FileEntry
 
-from registry_cli.core.registry.entries import DOWNLOAD_MARKER, DownloadResult, EntryInfo, parallel, scan_folder
-from registry_cli.core.registry.keys import blob_key
-from registry_cli.core.registry.reading import Reading
-
 
 class Downloading(Reading):
+    """Verified downloads of entries and blobs, and folders recognised as downloads."""
+
     def local_path(self, info: EntryInfo) -> Path:
         return self.config.registry_dir / info.namespace / info.name / info.version
 

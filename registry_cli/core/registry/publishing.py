@@ -23,18 +23,6 @@ from registry_cli.core.names import (
     same_version,
     version_key,
 )
-from registry_cli.errors import (
-    InvalidNameError,
-    MetadataError,
-    NearaiError,
-    NotFoundInStore,
-    StoreError,
-    VersionExistsError,
-)
-
-if TYPE_CHECKING:  # the models import pydantic (0.1 s): only commands that build manifests pay for it
-    from registry_cli.core.manifest import FileEntry, Manifest, Metadata
-
 from registry_cli.core.registry.entries import UPDATABLE_FIELDS, EntryInfo, UploadResult, parallel, scan_folder
 from registry_cli.core.registry.keys import (
     CLAIM_STALE_S,
@@ -49,9 +37,22 @@ from registry_cli.core.registry.keys import (
     ref_key,
 )
 from registry_cli.core.registry.reading import Reading
+from registry_cli.errors import (
+    InvalidNameError,
+    MetadataError,
+    NearaiError,
+    NotFoundInStore,
+    StoreError,
+    VersionExistsError,
+)
+
+if TYPE_CHECKING:  # the models import pydantic (0.1 s): only commands that build manifests pay for it
+    from registry_cli.core.manifest import FileEntry, Manifest, Metadata
 
 
 class Publishing(Reading):
+    """Uploads, generated entries, create-only commits, updates and templates."""
+
     def upload(self, path: str | Path, bump: str | None = None) -> UploadResult:
         from registry_cli.core.manifest import FileEntry, Manifest, read_metadata
 

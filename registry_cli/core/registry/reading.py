@@ -16,6 +16,9 @@ from registry_cli.core.names import (
     parse_entry,
     version_key,
 )
+from registry_cli.core.registry.base import RegistryBase
+from registry_cli.core.registry.entries import EntryInfo, damaged, load_metadata, newest, overlay_of, parallel, without_hidden_subjects
+from registry_cli.core.registry.keys import blob_key, manifest_key, meta_key, parse_ref, ref_key
 from registry_cli.errors import (
     EntryNotFoundError,
     IntegrityError,
@@ -25,12 +28,10 @@ from registry_cli.errors import (
 if TYPE_CHECKING:  # the models import pydantic (0.1 s): only commands that build manifests pay for it
     from registry_cli.core.manifest import Manifest
 
-from registry_cli.core.registry.base import RegistryBase
-from registry_cli.core.registry.entries import EntryInfo, damaged, load_metadata, newest, overlay_of, parallel, without_hidden_subjects
-from registry_cli.core.registry.keys import blob_key, manifest_key, meta_key, parse_ref, ref_key
-
 
 class Reading(RegistryBase):
+    """Refs, manifests and overlays read and verified; entries resolved and listed."""
+
     def versions(self, namespace: str, name: str) -> list[str]:
         prefix = f"refs/{namespace}/{name}/"
         out = [k[len(prefix) : -len(".json")] for k in self.store.keys(prefix) if k.endswith(".json")]

@@ -14,11 +14,11 @@ from typing import IO, TYPE_CHECKING
 from registry_cli.caches.snapshots import read_snapshot, write_snapshot
 from registry_cli.core.content import CHUNK
 from registry_cli.core.files import copy_into, sha256_own_file
+from registry_cli.core.store.base import Writer, read_file, read_whole
 from registry_cli.errors import NotFoundInStore, StoreError
 
 if TYPE_CHECKING:
     pass
-from registry_cli.core.store.base import Writer, read_file, read_whole
 
 
 class LocalStore:

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 from registry_cli.core import env
 from registry_cli.core.content import CHUNK, sha256_file
 from registry_cli.core.files import write_all
+from registry_cli.core.store.base import read_file
 from registry_cli.errors import NotFoundInStore, StoreError
 
 if TYPE_CHECKING:
     pass
-from registry_cli.core.store.base import read_file
 
 
 class S3Store:

@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from registry_cli.core import env
+from registry_cli.engine.inference.credentials import api_key, auth_headers, public_url, redact, without_credentials
 from registry_cli.engine.inference.http import HttpPool, origin
 from registry_cli.engine.inference.translated import Route, route
+from registry_cli.engine.inference.usage import Completion, Usage, estimate_cost
 from registry_cli.errors import EmptyAnswer, HttpError, InferenceError, InferenceFailure
 
 if TYPE_CHECKING:
     from registry_cli.engine.planning.params import RunParams
-from registry_cli.engine.inference.credentials import api_key, auth_headers, public_url, redact, without_credentials
-from registry_cli.engine.inference.usage import Completion, Usage, estimate_cost
 
 FAST_PROVIDERS = ("", "openai", "hosted_vllm")
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    pass
 from registry_cli.engine.isolation.bwrap import BwrapSandbox, bwrap_works
 from registry_cli.engine.isolation.containers import ContainerSandbox, container_works, image_present
 from registry_cli.engine.isolation.sandbox import Sandbox
+
+if TYPE_CHECKING:
+    pass
 
 
 def open_sandbox(kind: str, docker_image: str = "") -> Sandbox:

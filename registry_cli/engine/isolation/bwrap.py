@@ -11,9 +11,6 @@ from typing import TYPE_CHECKING
 
 from registry_cli.core import env as env_vars
 from registry_cli.engine.isolation import uids
-
-if TYPE_CHECKING:
-    from registry_cli.engine.isolation.relay import Relay
 from registry_cli.engine.isolation.sandbox import (
     WORK,
     Limits,
@@ -23,6 +20,9 @@ from registry_cli.engine.isolation.sandbox import (
     kill_tree,
     with_forwarder,
 )
+
+if TYPE_CHECKING:
+    from registry_cli.engine.isolation.relay import Relay
 
 # Runs first inside a bwrap sandbox: says "started" on the descriptor argv[1], drops to uid/gid argv[2] (unless -1),
 # then becomes the command.

@@ -9,9 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from registry_cli.core import env as env_vars
-
-if TYPE_CHECKING:
-    from registry_cli.engine.isolation.relay import Relay
 from registry_cli.engine.isolation.sandbox import (
     NOBODY,
     WORK,
@@ -22,6 +19,9 @@ from registry_cli.engine.isolation.sandbox import (
     kill_tree,
     with_forwarder,
 )
+
+if TYPE_CHECKING:
+    from registry_cli.engine.isolation.relay import Relay
 
 
 class ContainerSandbox(Sandbox):
