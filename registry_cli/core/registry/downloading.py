@@ -79,15 +79,14 @@ class Downloading(Reading):
             fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=partial_prefix())
             try:
                 try:
-                    arrived_intact = self.store.read_into(blob_key(digest), fd)
-                    got = sha256_own_file(fd)
+                    state = self._receive(digest, fd)
                 finally:
                     os.close(fd)
-                if got != digest and arrived_intact:
+                if state == "corrupt":
                     raise IntegrityError(f"the store's copy of blob {digest[:12]} is corrupt (its bytes do not match "
                                          "its name)", "upload the entry again; `nearai registry gc` removes such blobs")
-                if got != digest:
-                    said = "arrived altered in transit" if arrived_intact is False else "did not match its name"
+                if state != "ok":
+                    said = "arrived altered in transit" if state == "altered" else "did not match its name"
                     last = IntegrityError(f"blob {digest[:12]} {said} {attempts} times",
                                           "check the network path to the store (a proxy altering responses?)")
                     continue
@@ -109,16 +108,21 @@ class Downloading(Reading):
         self.config.cache_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.config.cache_dir, prefix=partial_prefix())
         try:
-            arrived_intact = self.store.read_into(blob_key(digest), fd)
-            got = sha256_own_file(fd)
+            state = self._receive(digest, fd)
         except NotFoundInStore:
             return "missing"
         finally:
             os.close(fd)
             os.unlink(tmp)
-        if got == digest:
+        return "unknown" if state == "altered" else state
+
+    def _receive(self, digest: str, fd: int) -> str:
+        """Append the blob's bytes to ``fd`` and judge them: ``ok`` (they match the name), ``corrupt`` (they do not,
+        and arrived as the store holds them), ``altered`` (changed on the way) or ``unknown`` (no digest to tell)."""
+        arrived_intact = self.store.read_into(blob_key(digest), fd)
+        if sha256_own_file(fd) == digest:
             return "ok"
-        return "corrupt" if arrived_intact else "unknown"
+        return "corrupt" if arrived_intact else "altered" if arrived_intact is False else "unknown"
 
     def identify_local(self, folder: Path) -> EntryInfo | None:
         """The entry that ``folder`` is an intact download of (its download marker names it and every file
