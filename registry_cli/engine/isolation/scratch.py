@@ -49,14 +49,13 @@ SOCKET_PATH_MAX = 100  # a unix socket's path must fit in 108 bytes
 
 def socket_folder() -> Path:
     """A new folder for a unix socket: in the scratch root, or (when that path is too long for a socket) a root
-    of its own in /tmp, named by its owner like the others so that a sweep finds it too."""
+    of its own in /tmp, named by its owner like the others so that a sweep finds it if the process is killed. The
+    caller removes it when done (the relay does, on exit)."""
     folder = Path(tempfile.mkdtemp(prefix="relay-", dir=scratch_root()))
     if len(str(folder / "relay.sock")) <= SOCKET_PATH_MAX:
         return folder
     folder.rmdir()
-    short = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{owner_tag()}-", dir="/tmp"))
-    atexit.register(shutil.rmtree, short, True)
-    return short
+    return Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{owner_tag()}-", dir="/tmp"))
 
 
 def sweep(base: Path | None = None) -> list[Path]:
