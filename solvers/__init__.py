@@ -7,4 +7,4 @@ here, so a solver file may write ``from solvers import SolverStrategy``.
 from registry_cli.engine.solver_api import Session, SolveResult, SolverStrategy
 
 __all__ = ["Session", "SolveResult", "SolverStrategy",  # the API, for solver files
-           "gsm8k", "humaneval", "mmlu"]  # modules other code imports
+           "gsm8k", "hellaswag", "humaneval", "mbpp", "mmlu"]  # modules other code imports

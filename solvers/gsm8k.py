@@ -44,16 +44,18 @@ def final_number(text: str) -> Decimal | None:
 
 
 class GSM8KSolverStrategy(SolverStrategy):
-    """Options: ``--shots=N`` worked examples first (from the ``train`` split; default 0)."""
+    """Options: ``--shots=N`` worked examples first (from the ``train`` split; default 8, as upstream)."""
 
     datum_model = GSM8KDatum
 
-    def __init__(self, dataset_ref: Any = None, shots: int = 0) -> None:
+    def __init__(self, dataset_ref: Any = None, shots: int = 8) -> None:
         super().__init__()
         self.shots = Shots(dataset_ref, shots, ("train",))
 
     def evaluation_name(self) -> str:
-        return "gsm8k"
+        """``gsm8k`` at upstream's fixed 8 shots, ``gsm8k_Nshots`` otherwise."""
+        prefix = self.dataset_evaluation_name or "gsm8k"
+        return prefix if self.shots.count == 8 else f"{prefix}_{self.shots.count}shots"
 
     def compatible_datasets(self) -> list[str]:
         return ["gsm8k"]

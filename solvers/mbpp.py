@@ -52,7 +52,7 @@ class MBPPSolverStrategy(SolverStrategy):
         self.memory_mb = memory_mb
 
     def evaluation_name(self) -> str:
-        return "mbpp"
+        return f"{self.dataset_evaluation_name or 'mbpp'}_{self.shots.count}shots"
 
     def compatible_datasets(self) -> list[str]:
         return ["mbpp"]

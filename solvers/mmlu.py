@@ -48,16 +48,17 @@ def pose(d: MMLUDatum) -> str:
 
 
 class MMLUSolverStrategy(SolverStrategy):
-    """Options: ``--shots=N`` solved examples first (from the ``dev`` split, one per 5 rows as upstream; default 0)."""
+    """Options: ``--shots=N`` solved examples first (from the ``dev`` split, one per 5 rows; default 8: both as
+    upstream)."""
 
     datum_model = MMLUDatum
 
-    def __init__(self, dataset_ref: Any = None, shots: int = 0) -> None:
+    def __init__(self, dataset_ref: Any = None, shots: int = 8) -> None:
         super().__init__()
         self.shots = Shots(dataset_ref, shots, ("dev", "validation", "train"), stride=5)
 
     def evaluation_name(self) -> str:
-        return "mmlu"
+        return f"{self.dataset_evaluation_name or 'mmlu'}_{self.shots.count}shots"
 
     def compatible_datasets(self) -> list[str]:
         return ["mmlu"]

@@ -23,14 +23,15 @@ class Shots:
         if count == 0:
             return
         if dataset_ref is None:
-            raise SolverError("--shots needs the dataset, which this solver was not given",
+            raise SolverError(f"--shots={count} needs the dataset, which this solver was not given",
                               "run it through `nearai benchmark run`")
         table = dataset_ref
         if hasattr(dataset_ref, "keys"):  # a DatasetDict: a held-out split
             split = next((s for s in splits if s in dataset_ref), None)
             if split is None:
-                raise SolverError(f"--shots needs one of the splits {', '.join(splits)}; the dataset has "
-                                  f"{', '.join(sorted(dataset_ref.keys()))}", "pass --shots=0 or add such a split")
+                raise SolverError(f"--shots={count} needs one of the splits {', '.join(splits)}; the dataset has "
+                                  f"{', '.join(sorted(dataset_ref.keys()))}",
+                                  "pass --shots=0 (the default follows upstream nearai) or add such a split")
             table = dataset_ref[split]
             stride = stride if split == splits[0] else 1
         wanted = list(range(0, len(table), stride))[: count + 1]  # one spare, in case the datum is among them
@@ -40,7 +41,8 @@ class Shots:
                                        [table[i] for i in wanted])]
         if len(self.rows) < count:
             raise SolverError(f"--shots={count} but the dataset offers only {len(self.rows)} examples",
-                              f"pass --shots={len(self.rows)} or fewer")
+                              f"pass --shots={len(self.rows)} or fewer (MMLU, GSM8K and HellaSwag default to "
+                              "upstream nearai's 8)")
 
     def for_datum(self, datum: dict[str, Any]) -> list[dict[str, Any]]:
         return [r for r in self.rows if r != datum][: self.count]

@@ -215,8 +215,12 @@ def test_few_shot_mmlu_and_gsm8k(local_env: Env, server: FakeOpenAI, tmp_path: P
     assert all("Question number 100?" in p and "Question number 105?" in p and "Question number 101?" not in p
                and "Answer: B" in p for p in server.prompts)  # dev rows 0 and 5, as upstream strides the dev split
     zero = local_env.run("benchmark", "run", str(tmp_path / "mmlu"), "MMLUSolverStrategy", "--subset=test",
-                         "--model=fake", f"--api_base={server.url}", check=True)
+                         "--model=fake", f"--api_base={server.url}", "--shots=0", check=True)
     assert "0 cached" in zero.stdout and "Question number 100?" not in server.prompts[-1]  # shots key the cache
+    default = local_env.run("benchmark", "run", str(tmp_path / "mmlu"), "MMLUSolverStrategy", "--subset=test",
+                            "--model=fake", f"--api_base={server.url}", "--record", check=True)
+    assert "0 cached" in default.stdout and server.prompts[-1].count("\nAnswer: ") == 8  # upstream's 8 by default
+    assert "evaluation_mmlu_8shots_" in default.stdout  # the default names the evaluation, as upstream named it
     datasets.DatasetDict({"train": datasets.Dataset.from_list([{"question": "Train q?", "answer": "so #### 5"}]),
                           "test": datasets.Dataset.from_list([{"question": "Test q?", "answer": "#### 42"}])}
                          ).save_to_disk(str(tmp_path / "gsm8k"))
@@ -227,7 +231,7 @@ def test_few_shot_mmlu_and_gsm8k(local_env: Env, server: FakeOpenAI, tmp_path: P
     before = server.requests
     missing = local_env.run("benchmark", "run", str(tmp_path / "mmlu_test_only"), "MMLUSolverStrategy", "--subset=test",
                             "--model=fake", f"--api_base={server.url}", "--shots=1")
-    assert missing.returncode == 1 and "--shots needs one of the splits dev" in missing.stderr
+    assert missing.returncode == 1 and "--shots=1 needs one of the splits dev" in missing.stderr
     assert missing.stderr.count("\n") == 1 and server.requests == before
 
 

@@ -39,6 +39,10 @@ class Scripted:
             usage.add(Completion(text, 10, 1, 0.0))
         return text
 
+    async def chat(self, messages: Messages, usage: Usage | None = None,
+                   options: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"role": "assistant", "content": await self.complete(messages, usage)}
+
 
 @pytest.fixture
 def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-PACKAGES = ("registry_cli", "solvers", "evaluation")
+PACKAGES = ("registry_cli", "solvers", "evaluation", "nearai")
 
 
 def _modules() -> dict[str, Path]:
@@ -83,6 +83,7 @@ FORBIDDEN = [
     ("registry_cli.apps", ("registry_cli.shell",)),
     ("evaluation", ("registry_cli.shell",)),
     ("registry_cli.errors", ("registry_cli.",)),
+    ("nearai", ("registry_cli.apps", "registry_cli.shell", "evaluation")),
 ]
 SOLVER_API = ("registry_cli.engine.solver_api", "registry_cli.errors")
 
@@ -113,6 +114,29 @@ def test_solvers_see_only_the_solver_api() -> None:
     assert broken == []
 
 
+# upstream's `nearai` modules that run inside the sandbox, next to the agent: the standard library and each other only
+IN_AGENT_PROCESS = ("nearai.agents", "nearai.shared", "nearai.config")
+
+
+def test_the_agents_nearai_package_needs_only_the_standard_library() -> None:
+    broken = []
+    for module, path in _modules().items():
+        if any(_under(module, p) for p in IN_AGENT_PROCESS) or module in ("nearai", "registry_cli.engine.agents.host"):
+            for imported, _ in _imports(path, top_level_only=False):
+                top = imported.split(".")[0]
+                if top not in sys.stdlib_module_names and not any(_under(imported, p) for p in IN_AGENT_PROCESS):
+                    broken.append(f"{module} -> {imported}")
+    assert broken == []
+
+
+def test_only_the_agent_runner_and_compat_solvers_touch_nearai() -> None:
+    users = {m for m, imported in _all_imports().items() for i in imported
+             if _under(i, "nearai") and not _under(m, "nearai")}
+    assert users == {"registry_cli.engine.agents.runs", "registry_cli.engine.agents.host"}
+    solver_side = {i for m, imported in _all_imports().items() if _under(m, "nearai.solvers") for i in imported}
+    assert {i for i in solver_side if _under(i, "registry_cli")} <= set(SOLVER_API)
+
+
 def test_nothing_but_the_shell_imports_the_shell() -> None:
     users = [m for m, imported in _all_imports().items() for i in imported
              if _under(i, "registry_cli.shell") and not _under(m, "registry_cli.shell") and m != "registry_cli.__main__"]
@@ -135,7 +159,7 @@ def test_the_cli_reference_is_generated_from_the_declared_flags() -> None:
         "docs/cli.md is stale: python -m registry_cli.shell.reference > docs/cli.md"
 
 
-INSIDE_SANDBOX = ("registry_cli.engine.isolation.agent_host", "registry_cli.engine.isolation.relay_forwarder")
+INSIDE_SANDBOX = ("registry_cli.engine.agents.host", "registry_cli.engine.isolation.relay_forwarder")
 
 
 def test_environment_variables_are_read_in_one_module() -> None:
@@ -153,8 +177,8 @@ def test_environment_variables_are_read_in_one_module() -> None:
 def test_exception_classes_live_with_the_error_hierarchy() -> None:
     elsewhere = []
     for module, path in _modules().items():
-        if module == "registry_cli.errors":
-            continue
+        if module == "registry_cli.errors" or any(_under(module, p) for p in IN_AGENT_PROCESS):
+            continue  # the agent's process cannot import the error hierarchy (see IN_AGENT_PROCESS)
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.ClassDef) and not node.name.startswith("_") and any(
                     isinstance(b, ast.Name) and (b.id.endswith(("Error", "Exception", "Failure")) or b.id in (

@@ -76,14 +76,14 @@ def test_mmlu_and_gsm8k_benchmarks(local_env: Env, server: FakeOpenAI, tmp_path:
         {"question": "Letter?", "choices": ["a", "b", "c", "d"], "answer": 3, "subject": ""},
     ]).save_to_disk(str(tmp_path / "mmlu"))
     out = local_env.run("benchmark", "run", str(tmp_path / "mmlu"), "MMLUSolverStrategy", "--model=fake",
-                        f"--api_base={server.url}", "--quiet", check=True)
+                        f"--api_base={server.url}", "--quiet", "--shots=0", check=True)
     assert "Final score: 1/3 - 33.33%" in out.stdout
     datasets.Dataset.from_list([
         {"question": "q1", "answer": "some work\n#### 42"},
         {"question": "q2", "answer": "more work\n#### 1,042"},
     ]).save_to_disk(str(tmp_path / "gsm8k"))
     out = local_env.run("benchmark", "run", str(tmp_path / "gsm8k"), "GSM8KSolverStrategy", "--model=fake",
-                        f"--api_base={server.url}", "--quiet", check=True)
+                        f"--api_base={server.url}", "--quiet", "--shots=0", check=True)
     assert "Final score: 1/2 - 50.00%" in out.stdout
 
 

@@ -62,14 +62,11 @@ def create_agent(path: str, name: str = "", description: str = "", model: str = 
 
 def upload_agent(registry: Registry, path: str, bump: str | None = None) -> UploadResult:
     """Publish an agent folder; it must hold agent.py and say category agent."""
-    from registry_cli.engine.isolation.agents import Agent
+    from registry_cli.engine.agents.spec import Agent, read_metadata
 
     folder = Path(path).expanduser()
     Agent.check(folder)
-    try:
-        category = json.loads((folder / "metadata.json").read_text()).get("category")
-    except (OSError, ValueError, AttributeError):
-        category = None
+    category = read_metadata(folder).get("category")
     if category not in (None, "agent"):
         raise MetadataError(f"{folder}/metadata.json says category {category!r}", "an agent's category is agent")
     return registry.upload(folder, bump)
@@ -80,10 +77,11 @@ def run_task(registry: Registry, agent: str, task: str, model: str = "", api_bas
     """Run ``agent`` once on ``task``; the model is ``model`` or the agent's metadata default."""
     from registry_cli.engine.inference.client import Inference, ModelSpec, check_routable
     from registry_cli.engine.inference.usage import Usage
-    from registry_cli.engine.isolation.agents import Agent, AgentTrace, run_agent
+    from registry_cli.engine.agents.loading import RegistryAgents, load_agent
+    from registry_cli.engine.agents.runs import AgentCall, run_agent
+    from registry_cli.engine.agents.spec import AgentTrace
     from registry_cli.engine.isolation.backends import open_sandbox
     from registry_cli.engine.isolation.scratch import scratch_root
-    from registry_cli.engine.planning.dataset import resolve_source
     from registry_cli.engine.planning.params import RunParams
     from registry_cli.engine.planning.plan import sandbox_kind, with_agent_defaults
     from registry_cli.errors import AgentFailure
@@ -91,7 +89,7 @@ def run_task(registry: Registry, agent: str, task: str, model: str = "", api_bas
     if not task.strip():
         raise UsageError("the task is empty", 'e.g. nearai agent task ./my-agent "Add 2 and 3"')
     kind = sandbox_kind(sandbox, registry.config.sandbox)
-    loaded = Agent.load(resolve_source(registry, agent, "agent"))
+    loaded = load_agent(registry, agent)
     params = with_agent_defaults(RunParams(agent=agent, model=model, api_base=api_base, timeout=timeout), loaded.defaults)
     spec = ModelSpec.from_params(params) if params.model else None
     if spec is not None:
@@ -101,10 +99,12 @@ def run_task(registry: Registry, agent: str, task: str, model: str = "", api_bas
 
     async def go() -> str:
         with tempfile.TemporaryDirectory(prefix="task-", dir=scratch_root()) as work:
+            call = AgentCall(task, "", None, usage, Path(work), timeout, box, RegistryAgents(registry))
             if spec is None:
-                return await run_agent(loaded, task, "", None, usage, Path(work), timeout, box, trace)
+                return await run_agent(loaded, call, trace)
             async with Inference(spec, 4) as inference:
-                return await run_agent(loaded, task, spec.resolved, inference, usage, Path(work), timeout, box, trace)
+                call.model, call.inference = spec.resolved, inference
+                return await run_agent(loaded, call, trace)
 
     answer = AgentAnswer("", spec.resolved if spec else "", sandbox=box.kind)
     try:

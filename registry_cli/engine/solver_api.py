@@ -34,6 +34,8 @@ from registry_cli.engine.scenarios import PASSED_MARKER, crash, write_files
 from registry_cli.errors import SolverError
 
 ENTRY_POINT_GROUP = "nearai.solvers"
+# solver classes registered by class name when their module is imported (upstream's registry; see nearai.solvers)
+REGISTERED: dict[str, type[Any]] = {}
 
 
 @dataclass
@@ -97,6 +99,9 @@ class SolverStrategy:
     version: ClassVar[str] = "1"
     datum_model: ClassVar[type[BaseModel] | None] = None
     runs_code: ClassVar[bool] = False  # True when solve() executes untrusted code: the sandbox is then required
+    # set by the run before evaluation_name() is read: the dataset's own name for its evaluations (its metadata's
+    # details.benchmark.evaluation_name, with the subset), as upstream named them
+    dataset_evaluation_name: str = ""
 
     def __init__(self, model: str = "", agent: str = "") -> None:
         self.model = model
@@ -130,12 +135,25 @@ class SolverStrategy:
         return {k: sum(v) / len(v) for k, v in totals.items() if v}
 
 
+_FILE_LABELS: dict[str, str] = {}  # module name of a solver file -> its label (``file.py@<content hash>``)
+
+
+def solver_files() -> list[Path]:
+    """Solver files whose classes register by name, as upstream's solvers folder did: ``.nearai/solvers/*.py``
+    here, then ``$NEARAI_HOME/solvers/*.py``."""
+    from registry_cli.core.config import home_dir
+
+    return [f for folder in (Path(".nearai") / "solvers", home_dir() / "solvers") if folder.is_dir()
+            for f in sorted(folder.glob("*.py"))]
+
+
 def _import_file(file: Path) -> tuple[ModuleType, str]:
     """A solver module given as a .py file; it is named by its content so an edit changes its identity."""
     if not file.is_file():
         raise SolverError(f"no solver file {file}", "name a solver as path/to/file.py:Class or module:Class")
     digest = sha256_file(file)[:12]
     name = f"nearai_solver_{file.stem}_{digest}"
+    _FILE_LABELS[name] = f"{file.stem}.py@{digest}"
     if name in sys.modules:
         return sys.modules[name], f"{file.stem}.py@{digest}"
     spec = importlib.util.spec_from_file_location(name, file)
@@ -180,13 +198,27 @@ def available() -> dict[str, str]:
     return found
 
 
+def custom_scoring(cls: type[Any]) -> bool:
+    """True for upstream's ``SolverScoringMethod.Custom`` solvers: their own tasks (``get_custom_tasks``, given the
+    dataset's folder) and run-level metrics (``get_evaluation_metrics``)."""
+    method = getattr(cls, "scoring_method", None)
+    return str(getattr(method, "value", method)) == "Custom"
+
+
 def resolve_solver(name: str) -> tuple[type[SolverStrategy], str]:
-    """The solver class and its ``module:Class`` path."""
+    """The solver class and its ``module:Class`` path: ``module:Class`` or ``file.py:Class``, an entry point, or a
+    class registered by name (a nearai ``SolverStrategy`` subclass whose module was imported)."""
     if ":" in name:
         return _load(name)
     known = available()
+    if name not in known and name not in REGISTERED:
+        for file in solver_files():
+            _import_file(file)
+    if name not in known and name in REGISTERED:
+        cls = REGISTERED[name]
+        return cls, f"{_FILE_LABELS.get(cls.__module__, cls.__module__)}:{name}"
     if name not in known:
-        close = difflib.get_close_matches(name, known, n=3)
+        close = difflib.get_close_matches(name, [*known, *REGISTERED], n=3)
         hint = f"did you mean {', '.join(close)}?" if close else f"choose one of: {', '.join(sorted(known))}"
         raise SolverError(f"unknown solver {name!r}", f"{hint} (or name one as module:Class)")
     return _load(known[name])
@@ -215,7 +247,7 @@ def takes_session(solve: Any) -> bool:
 
 # What solvers that run code use of the engine, named here so that they import nothing else of it.
 __all__ = [
-    "PASSED_MARKER", "Completed", "Limits", "Relay", "Sandbox", "Session", "SolveResult", "SolverStrategy",
-    "available", "check_data_path", "copy_out", "crash", "normalize", "resolve_solver", "scratch_root",
-    "takes_session", "write_files",
+    "PASSED_MARKER", "REGISTERED", "Completed", "Limits", "Relay", "Sandbox", "Session", "SolveResult",
+    "SolverStrategy", "available", "check_data_path", "copy_out", "crash", "current_session", "custom_scoring",
+    "normalize", "resolve_solver", "scratch_root", "takes_session", "write_files",
 ]

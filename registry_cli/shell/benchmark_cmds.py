@@ -26,7 +26,7 @@ class BenchmarkCommands:
         known = {f.name for f in run_flags()}
         params = RunParams(dataset=dataset, solver_strategy=solver_strategy,
                            solver_args={k: str(v) for k, v in flags.items() if k not in known},
-                           **{k: v for k, v in flags.items() if k in known})
+                           explicit=frozenset(flags), **{k: v for k, v in flags.items() if k in known})
         with render.BenchmarkProgress(params.quiet) as progress:
             run = run_benchmark(params, progress.start, None if params.quiet else progress.update)
         render.benchmark_summary(run)

@@ -245,7 +245,8 @@ def parse_suite(file: Path, text: str) -> SuiteConfig:
             merged["solver"] = f"{_beside(file, module)}:{cls}"
         for model in _listed(models) or [""]:
             for agent in agents:
-                params = RunParams(model=model, agent=agent, quiet=True, **_run_fields(merged))
+                fields = _run_fields(merged)
+                params = RunParams(model=model, agent=agent, quiet=True, explicit=frozenset(fields), **fields)
                 if params.num_repeats < 1 or params.limit < 0 or params.max_concurrent < 1:
                     raise check.fail("rollouts and max_concurrent must be >= 1 and limit >= 0", "rollouts", "tasks", t)
                 config.cells.append(Cell(len(config.cells), t, task_name, params))

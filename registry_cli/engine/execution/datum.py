@@ -23,7 +23,9 @@ from registry_cli.engine.inference.client import ModelSpec
 from registry_cli.engine.inference.credentials import redact
 from registry_cli.engine.inference.transcript import Completer, Recording
 from registry_cli.engine.inference.usage import Usage
-from registry_cli.engine.isolation.agents import Agent, AgentTrace, run_agent
+from registry_cli.engine.agents.loading import RegistryAgents
+from registry_cli.engine.agents.runs import AgentCall, run_agent
+from registry_cli.engine.agents.spec import Agent, AgentTrace
 from registry_cli.engine.isolation.relay import Relay
 from registry_cli.engine.isolation.sandbox import Sandbox
 from registry_cli.engine.isolation.scratch import scratch_root
@@ -48,12 +50,14 @@ class Work:
     relay_caps: tuple[int, int] = (0, 0)  # calls and tokens a datum's sandboxed code may spend (0: no cap)
     completer: Completer | None = None  # a model client the caller gives (embedders, tests): used instead of one
     # opened for ``model``; not sent to Ray workers
+    agents: RegistryAgents | None = None  # the registry agents an agent may start (``env.run_agent``)
 
     @classmethod
     def of(cls, plan: Plan, completions_dir: str = "") -> Work:
         p = plan.params
         return cls(plan.solver_instance, plan.model, plan.agent, plan.sandbox, p.timeout, p.max_concurrent, p.force,
-                   p.results_dir, completions_dir, plan.cache_group, (p.relay_max_calls, p.relay_max_tokens))
+                   p.results_dir, completions_dir, plan.cache_group, (p.relay_max_calls, p.relay_max_tokens),
+                   agents=RegistryAgents() if plan.agent is not None else None)
 
 
 class DatumSession:
@@ -102,8 +106,9 @@ class DatumSession:
         if w.agent is not None:
             trace = AgentTrace()
             self.agent_runs.append(trace)
-            return await run_agent(w.agent, task, w.model.resolved if w.model else "", self._inference, self.usage,
-                                   Path(self.path), w.timeout, w.sandbox, trace)
+            call = AgentCall(task, w.model.resolved if w.model else "", self._inference, self.usage, Path(self.path),
+                             w.timeout, w.sandbox, w.agents)
+            return await run_agent(w.agent, call, trace)
         return await self.complete([{"role": "user", "content": task}])
 
     def extras(self) -> dict[str, Any]:

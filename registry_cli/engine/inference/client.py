@@ -16,6 +16,7 @@ import json
 import random
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from registry_cli.engine.planning.params import RunParams
 
 FAST_PROVIDERS = ("", "openai", "hosted_vllm")
+# per-call generation options an agent may set (`Inference.chat`); they are part of what was asked
+CHAT_OPTIONS = frozenset({"temperature", "max_tokens", "tools", "tool_choice", "top_p", "stop", "response_format",
+                          "seed", "presence_penalty", "frequency_penalty", "parallel_tool_calls"})
 
 
 Messages = list[dict[str, Any]]
@@ -219,19 +223,43 @@ class Inference:
         return await self._via_litellm(messages)
 
     async def complete(self, messages: Messages, usage: Usage | None = None) -> str:
+        return (await self._asked(lambda: self._once(messages), usage)).text
+
+    async def chat(self, messages: Messages, usage: Usage | None = None,
+                   options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The whole assistant message (content and tool calls) for ``messages`` with per-call ``options``
+        (``CHAT_OPTIONS``: tools, temperature, ...), which override the run's. An answer that calls tools may
+        have no text; one with neither is empty, as for `complete`."""
+        body = {k: v for k, v in (options or {}).items() if k in CHAT_OPTIONS and v is not None}
+        c = await self._asked(lambda: self._once_chat(messages, body), usage)
+        return c.message or {"role": "assistant", "content": c.text}
+
+    async def _once_chat(self, messages: Messages, options: dict[str, Any]) -> Completion:
+        if self.backend == "openai":
+            body = {**self._openai_body(messages), **options}
+            url, headers = self._request_parts()
+            return await self._post("/chat/completions", json.dumps(body).encode(), url, headers, whole=True)
+        if self._litellm is None:  # a translated route: the options need litellm's own translation
+            import litellm
+
+            self._litellm = litellm
+        return await self._via_litellm(messages, options)
+
+    async def _asked(self, once: Callable[[], Awaitable[Completion]], usage: Usage | None) -> Completion:
+        """``once()`` with the run's retries, limiter and accounting."""
         attempt = 0
         while True:
             try:
                 started = time.perf_counter()
                 if self._limiter is not None:
                     async with self._limiter:
-                        c = await self._once(messages)
+                        c = await once()
                 else:
-                    c = await self._once(messages)
+                    c = await once()
                 if usage is not None:
                     usage.add(c)
                     usage.latency_s += time.perf_counter() - started
-                return c.text
+                return c
             except _Retryable as e:
                 if attempt >= self.spec.num_retries:
                     message = redact(f"{e} (after {attempt + 1} attempts)")
@@ -253,15 +281,18 @@ class Inference:
             self._parts = (self.spec.api_base.rstrip("/") + "/chat/completions", auth_headers(self.spec.api_base))
         return self._parts
 
-    async def _openai(self, messages: Messages) -> Completion:
+    def _openai_body(self, messages: Messages) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.spec.resolved.split("/", 1)[1], "messages": messages,
                                 "temperature": self.spec.temperature}
         if self.spec.max_tokens:
             body["max_tokens"] = self.spec.max_tokens
-        url, headers = self._request_parts()
-        return await self._post("/chat/completions", json.dumps(body).encode(), url, headers)
+        return body
 
-    async def _post(self, path: str, body: bytes, url: str, headers: dict[str, str]) -> Completion:
+    async def _openai(self, messages: Messages) -> Completion:
+        url, headers = self._request_parts()
+        return await self._post("/chat/completions", json.dumps(self._openai_body(messages)).encode(), url, headers)
+
+    async def _post(self, path: str, body: bytes, url: str, headers: dict[str, str], whole: bool = False) -> Completion:
         """One chat completion request over the HTTP pool, its answer read as OpenAI's format."""
         try:
             resp = await self._session.post(path, body, headers, self.spec.timeout)
@@ -278,14 +309,26 @@ class Inference:
             data = json.loads(resp.body)
             choice = data["choices"][0]
             content, finish = choice["message"].get("content"), choice.get("finish_reason")
+            calls = choice["message"].get("tool_calls") if whole else None
             u = data.get("usage") or {}
             pt, ct = int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise InferenceFailure(f"malformed completion from {public_url(url)}") from None
-        text = answer_text(content, finish, public_url(url))
-        return Completion(text, pt, ct, estimate_cost(self.spec.resolved, pt, ct))
+        return self._answer(content, finish, calls, public_url(url), pt, ct,
+                            estimate_cost(self.spec.resolved, pt, ct))
 
-    async def _via_litellm(self, messages: Messages) -> Completion:
+    @staticmethod
+    def _answer(content: Any, finish: Any, calls: Any, where: str, pt: int, ct: int, cost: float) -> Completion:
+        """A completion's answer: its text (never empty, see `answer_text`), or tool calls with or without text."""
+        if calls:
+            if not isinstance(calls, list) or (content is not None and not isinstance(content, str)):
+                raise InferenceFailure(f"malformed completion from {where}: tool_calls is not a list")
+            message = {"role": "assistant", "content": redact(content) if content else content, "tool_calls": calls}
+            return Completion(redact(content or ""), pt, ct, cost, message)
+        text = answer_text(content, finish, where)
+        return Completion(text, pt, ct, cost, {"role": "assistant", "content": text})
+
+    async def _via_litellm(self, messages: Messages, options: dict[str, Any] | None = None) -> Completion:
         litellm = self._litellm
         kwargs: dict[str, Any] = {"model": self.spec.resolved, "messages": messages,
                                   "temperature": self.spec.temperature, "timeout": self.spec.timeout,
@@ -297,20 +340,28 @@ class Inference:
                 kwargs["extra_headers"] = extra
         if self.spec.max_tokens:
             kwargs["max_tokens"] = self.spec.max_tokens
+        kwargs.update(options or {})
         try:
             resp = await litellm.acompletion(**kwargs)
         except Exception as e:
             raise _litellm_failure(litellm, e, self.spec.resolved) from None
-        return self._litellm_completion(resp)
+        return self._litellm_completion(resp, whole=options is not None)
 
-    def _litellm_completion(self, resp: Any) -> Completion:
-        litellm = self._litellm
+    def _litellm_completion(self, resp: Any, whole: bool = False) -> Completion:
         try:
             choice = resp.choices[0]
             content, finish = choice.message.content, getattr(choice, "finish_reason", None)
-        except (AttributeError, IndexError, TypeError):
+            calls = [c.model_dump() if hasattr(c, "model_dump") else dict(c)
+                     for c in (getattr(choice.message, "tool_calls", None) or [])] if whole else None
+        except (AttributeError, IndexError, TypeError, ValueError):
             raise InferenceFailure(f"malformed completion for {self.spec.resolved}") from None
-        text = answer_text(content, finish, self.spec.resolved)
+        answer = (self._answer(content, finish, calls, self.spec.resolved, 0, 0, 0.0) if calls else
+                  Completion(answer_text(content, finish, self.spec.resolved)))
+        return self._priced(resp, answer)
+
+    def _priced(self, resp: Any, answer: Completion) -> Completion:
+        """``answer`` with litellm's token counts and cost of ``resp``."""
+        litellm = self._litellm
         u = getattr(resp, "usage", None)
         pt = int(getattr(u, "prompt_tokens", 0) or 0)
         ct = int(getattr(u, "completion_tokens", 0) or 0)
@@ -319,4 +370,5 @@ class Inference:
             cost = float(known if known is not None else litellm.completion_cost(completion_response=resp) or 0.0)
         except Exception:
             cost = estimate_cost(self.spec.resolved, pt, ct)
-        return Completion(text, pt, ct, cost)
+        message = answer.message or {"role": "assistant", "content": answer.text}
+        return Completion(answer.text, pt, ct, cost, message)

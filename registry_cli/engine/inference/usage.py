@@ -18,6 +18,7 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    message: dict[str, Any] | None = None  # the whole assistant message, for `chat` (tool calls)
 
 
 @dataclass

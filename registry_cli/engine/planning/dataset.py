@@ -229,6 +229,28 @@ def _identity(value: Any) -> Any:
 _LOADED: dict[tuple[Source, str, int, str, int], LoadedDataset] = {}
 
 
+def evaluation_name_of(source: Source, subset: str) -> str:
+    """The dataset's own name for its evaluations: its metadata's ``details.benchmark.evaluation_name``, followed
+    by ``evaluation_separator`` (default ``_``) and the subset when one is chosen, as upstream named them; "" when
+    it declares none."""
+    try:
+        meta = json.loads((source.folder / METADATA_FILE).read_text(encoding="utf-8"))
+        bench = meta["details"]["benchmark"]
+        name = str(bench.get("evaluation_name") or "")
+        separator = str(bench.get("evaluation_separator", "_"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    return f"{name}{separator}{subset}" if name and subset else name
+
+
+def custom_dataset(source: Source, tasks: Any, limit: int, subsample: str, seed: int) -> LoadedDataset:
+    """A Custom-scoring solver's own tasks (``get_custom_tasks()``) as the run's datums."""
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise DatasetError("get_custom_tasks() must return a list of dicts", "fix the solver")
+    picked = select(len(tasks), "", limit, subsample, seed)
+    return LoadedDataset(source, picked, {i: tasks[i] for i in picked.indices}, str(source.folder))
+
+
 def load_dataset_once(source: Source, subset: str = "", limit: int = 0, subsample: str = "", seed: int = 0,
                       index_dir: Path | None = None) -> LoadedDataset:
     """`load_dataset`, remembered for this process: the cells of a suite often share a dataset and selection."""

@@ -54,9 +54,11 @@ class RunParams:
     solver_args: dict[str, str] = field(default_factory=dict, metadata={"help": "", "minimum": None, "choices": ()})
     # set by suites (`environment_variables`), not a flag: reaches agents and scenarios
     environment_variables: dict[str, str] = field(default_factory=dict, metadata={"help": "", "minimum": None, "choices": ()})
+    # the fields the user set (flags, suite keys): an agent's metadata defaults never override those
+    explicit: frozenset[str] = field(default_factory=frozenset, metadata={"help": "", "minimum": None, "choices": ()})
 
 
-NOT_FLAGS = ("solver_args", "environment_variables")
+NOT_FLAGS = ("solver_args", "environment_variables", "explicit")
 
 
 def run_fields() -> list[dataclasses.Field[Any]]:

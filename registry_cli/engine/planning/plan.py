@@ -19,10 +19,18 @@ from pydantic import ValidationError
 from registry_cli.core.registry import Registry
 from registry_cli.engine.caching.cache import cache_group, item_keys
 from registry_cli.engine.inference.client import ModelSpec, choose_backend
-from registry_cli.engine.isolation.agents import Agent, AgentDefaults
+from registry_cli.engine.agents.loading import load_agent
+from registry_cli.engine.agents.spec import Agent, AgentDefaults
 from registry_cli.engine.isolation.backends import open_sandbox
 from registry_cli.engine.isolation.sandbox import Sandbox
-from registry_cli.engine.planning.dataset import LoadedDataset, load_dataset_once, resolve_source
+from registry_cli.engine.planning.dataset import (
+    LoadedDataset,
+    Source,
+    custom_dataset,
+    evaluation_name_of,
+    load_dataset_once,
+    resolve_source,
+)
 from registry_cli.engine.planning.params import SANDBOX_KINDS, RunParams
 from registry_cli.engine.planning.solverspec import SolverSpec, bind_solver
 from registry_cli.errors import DatasetError, UsageError
@@ -103,15 +111,37 @@ def sandbox_kind(flag: str, configured: str) -> str:
 
 
 def with_agent_defaults(params: RunParams, defaults: AgentDefaults) -> RunParams:
-    """The agent's metadata defaults (model, temperature, max_tokens) apply when the run names no model."""
-    if params.model or not defaults.model_id:
-        return params
-    changes: dict[str, Any] = {"model": defaults.model_id}
-    if defaults.temperature is not None:
+    """The agent's metadata defaults, as upstream applied them: its model when the run names none; its temperature
+    and max_tokens (``model_temperature``, ``model_max_tokens``) unless the run sets them itself."""
+    changes: dict[str, Any] = {}
+    if not params.model and defaults.model_id:
+        changes["model"] = defaults.model_id
+    if defaults.temperature is not None and "temperature" not in params.explicit:
         changes["temperature"] = defaults.temperature
-    if defaults.max_tokens is not None:
+    if defaults.max_tokens is not None and "max_tokens" not in params.explicit:
         changes["max_tokens"] = defaults.max_tokens
-    return dataclasses.replace(params, **changes)
+    return dataclasses.replace(params, **changes) if changes else params
+
+
+def _data_and_solver(registry: Registry, params: RunParams, source: Source, solver: SolverSpec,
+                     agent: str) -> tuple[LoadedDataset, Any]:
+    """The datums and the solver instance, named for the dataset. A Custom-scoring solver (upstream's
+    ``SolverScoringMethod.Custom``) gets the dataset's folder and gives its own tasks."""
+    from registry_cli.engine.solver_api import custom_scoring
+
+    if custom_scoring(solver.cls):
+        instance = solver.create(str(source.folder), params.model, agent)
+        instance.dataset_evaluation_name = evaluation_name_of(source, params.subset)
+        tasks = instance.get_custom_tasks()
+        return custom_dataset(source, tasks, params.limit, params.subsample, params.seed), instance
+    data = load_dataset_once(source, params.subset, params.limit, params.subsample, params.seed,
+                             registry.config.cache_dir / "datasets")
+    instance = solver.create(data.ref, params.model, agent)
+    try:
+        instance.dataset_evaluation_name = evaluation_name_of(source, params.subset)
+    except AttributeError:  # a solver object that takes no new attributes keeps its own name
+        pass
+    return data, instance
 
 
 def make_plan(registry: Registry, params: RunParams, room: int = MAX_ITEMS) -> Plan:
@@ -126,7 +156,7 @@ def make_plan(registry: Registry, params: RunParams, room: int = MAX_ITEMS) -> P
     source = resolve_source(registry, params.dataset)
     agent = None
     if params.agent:
-        agent = Agent.load(resolve_source(registry, params.agent, "agent"), params.environment_variables)
+        agent = load_agent(registry, params.agent, params.environment_variables)
         params = with_agent_defaults(params, agent.defaults)
     model = ModelSpec.from_params(params) if params.model else None
     if model is not None:
@@ -137,9 +167,9 @@ def make_plan(registry: Registry, params: RunParams, room: int = MAX_ITEMS) -> P
     warnings = []
     if sandbox is not None and sandbox.kind == "native":
         warnings.append("warning: --sandbox=native runs untrusted code with your files, network and keys in reach")
-    data = load_dataset_once(source, params.subset, params.limit, params.subsample, params.seed,
-                             registry.config.cache_dir / "datasets")
-    instance = solver.create(data.ref, params.model, agent.label if agent else "")
+    if agent is not None:
+        warnings += agent.warnings
+    data, instance = _data_and_solver(registry, params, source, solver, agent.label if agent else "")
     if params.check_compatibility:
         check_compatibility(solver, instance, source.name, data.first_row)
     common = {

@@ -1,0 +1,3 @@
+"""Upstream's ``nearai.shared``: the names agents import from it (standard library only)."""
+
+__all__ = ["models"]
