@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 PROMPTS_FOLDER = Path(__file__).resolve().parent / "prompts"
 REPO_FOLDER = Path(__file__).resolve().parent.parent
@@ -20,17 +20,17 @@ class Config:
     """Upstream's settings object. Only what makes sense without a hub has an effect here: none of it does for a
     benchmark run (the run's flags decide), but agents that read these attributes find them."""
 
-    origin: Optional[str] = None
-    api_url: Optional[str] = None
+    origin: str | None = None
+    api_url: str | None = None
     inference_url: str = ""
     inference_api_key: str = ""
     scheduler_account_id: str = ""
-    nearai_hub: Dict[str, Any] = field(default_factory=dict)
+    nearai_hub: dict[str, Any] = field(default_factory=dict)
     confirm_commands: bool = False
     auth: Any = None
     num_inference_retries: int = 1
 
-    def update_with(self, extra_config: Dict[str, Any], map_key: Any = lambda x: x) -> "Config":
+    def update_with(self, extra_config: dict[str, Any], map_key: Any = lambda x: x) -> Config:
         for key, value in extra_config.items():
             key = map_key(key)
             if hasattr(self, key):
@@ -40,11 +40,11 @@ class Config:
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key, default)
 
-    def get_client_config(self) -> "Config":
+    def get_client_config(self) -> Config:
         return self
 
 
-def load_config_file(local: bool = False) -> Dict[str, Any]:
+def load_config_file(local: bool = False) -> dict[str, Any]:
     """The JSON settings file upstream kept (``~/.nearai/config.json``, or ``.nearai/config.json`` with ``local``);
     an empty dict when there is none or it is not an object."""
     path = Path(".nearai/config.json") if local else CONFIG_FILE

@@ -8,7 +8,8 @@
   ``prompts`` keeps every prompt received; ``skew`` maps a model name to N: that model also gets additions whose sum
   is divisible by N wrong (so models differ on the same items);
 - ``latency`` delays every answer; ``fail_first`` answers the first N requests with 429; prompts containing any of
-  ``fail_substrings`` always get HTTP 500; ``requests`` counts calls; ``auth_headers`` records what was sent.
+  ``fail_substrings`` always get HTTP 500; ``requests`` counts calls; ``auth_headers`` records what was sent;
+- a request offering ``tools`` whose prompt holds a key of ``tool_replies`` is answered with those tool calls.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class FakeOpenAI:
     raw_reply_times: int = -1  # how often each raw reply is given before the real answer (-1: always)
     _raw_given: dict[str, int] = field(default_factory=dict)
     skew: dict[str, int] = field(default_factory=dict)
+    # prompt substring -> [(function name, JSON arguments)]: a request offering tools gets these calls (no text)
+    tool_replies: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
     asked: list[tuple[str, str]] = field(default_factory=list)  # (model, prompt) of every request
     bodies: list[dict[str, Any]] = field(default_factory=list)  # every request's JSON body
@@ -106,10 +109,17 @@ class FakeOpenAI:
             if needle in prompt and (self.raw_reply_times < 0 or self._raw_given.get(needle, 0) < self.raw_reply_times):
                 self._raw_given[needle] = self._raw_given.get(needle, 0) + 1
                 text, finish = content, reason
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        for needle, calls in self.tool_replies.items():
+            if body.get("tools") and needle in prompt:
+                message = {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": args}}
+                    for i, (name, args) in enumerate(calls)]}
+                finish = "tool_calls"
         words = len(str(text or "").split())
         return web.json_response({
             "id": f"cmpl-{n}", "object": "chat.completion", "created": 0, "model": body.get("model"),
-            "choices": [{"index": 0, "finish_reason": finish, "message": {"role": "assistant", "content": text}}],
+            "choices": [{"index": 0, "finish_reason": finish, "message": message}],
             "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": words,
                       "total_tokens": len(prompt.split()) + words},
         })

@@ -129,10 +129,10 @@ def test_the_agents_nearai_package_needs_only_the_standard_library() -> None:
     assert broken == []
 
 
-def test_only_the_agent_runner_and_compat_solvers_touch_nearai() -> None:
+def test_only_the_agent_host_and_compat_solvers_touch_nearai() -> None:
     users = {m for m, imported in _all_imports().items() for i in imported
              if _under(i, "nearai") and not _under(m, "nearai")}
-    assert users == {"registry_cli.engine.agents.runs", "registry_cli.engine.agents.host"}
+    assert users == {"registry_cli.engine.agents.host"}  # the sandbox finds the package by name, never imports it
     solver_side = {i for m, imported in _all_imports().items() if _under(m, "nearai.solvers") for i in imported}
     assert {i for i in solver_side if _under(i, "registry_cli")} <= set(SOLVER_API)
 

@@ -5,7 +5,7 @@ no registry access reach the agent."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, TextIO
+from typing import Any, TextIO
 
 
 class ChannelClosed(SystemExit):
@@ -16,11 +16,11 @@ class Channel:
     def __init__(self, out: TextIO, inp: TextIO) -> None:
         self._out, self._in = out, inp
 
-    def send(self, message: Dict[str, Any]) -> None:
+    def send(self, message: dict[str, Any]) -> None:
         self._out.write(json.dumps(message, default=str) + "\n")
         self._out.flush()
 
-    def ask(self, message: Dict[str, Any]) -> Dict[str, Any]:
+    def ask(self, message: dict[str, Any]) -> dict[str, Any]:
         self.send(message)
         line = self._in.readline()
         if not line:

@@ -13,8 +13,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any
 
 from nearai.agents.channel import Channel
 from nearai.agents.hub import HUB_ONLY, HubClient, HubOnlyError, hub_only
@@ -34,9 +35,9 @@ MAX_AGENT_DEPTH = 3  # agents started by agents, at most this deep
 class AgentInfo:
     """The running agent as upstream's ``Agent`` object showed it to ``env.get_primary_agent()``."""
 
-    def __init__(self, spec: Dict[str, Any], temp_dir: str) -> None:
+    def __init__(self, spec: dict[str, Any], temp_dir: str) -> None:
         meta = spec.get("metadata") if isinstance(spec.get("metadata"), dict) else {}
-        self.metadata: Dict[str, Any] = dict(meta or {})
+        self.metadata: dict[str, Any] = dict(meta or {})
         self.namespace = str(spec.get("namespace") or "local")
         self.name = str(spec.get("name") or self.metadata.get("name") or "agent")
         self.version = str(spec.get("version") or self.metadata.get("version") or "0.0.1")
@@ -48,9 +49,9 @@ class AgentInfo:
         self.model_provider = str((defaults or {}).get("model_provider") or "")
         self.model_temperature = (defaults or {}).get("model_temperature")
         self.model_max_tokens = (defaults or {}).get("model_max_tokens")
-        self.env_vars: Dict[str, Any] = dict((details or {}).get("env_vars") or {})
+        self.env_vars: dict[str, Any] = dict((details or {}).get("env_vars") or {})
         self.temp_dir = temp_dir
-        self.file_cache: Dict[str, Union[str, bytes]] = {}
+        self.file_cache: dict[str, str | bytes] = {}
 
     def get_full_name(self) -> str:
         return self.identifier
@@ -60,16 +61,16 @@ class Environment(InferenceMethods):
     """What an agent may do during one task. Relative paths are inside its working folder (its current
     directory, which starts with a copy of the agent's own files, as upstream's did)."""
 
-    def __init__(self, request: Dict[str, Any], channel: Channel, agent_dir: Optional[Path] = None,
-                 rerun: Optional[Callable[[], None]] = None) -> None:
+    def __init__(self, request: dict[str, Any], channel: Channel, agent_dir: Path | None = None,
+                 rerun: Callable[[], None] | None = None) -> None:
         self._channel = channel
         self._rerun = rerun
         self._agent_dir = agent_dir
         self._depth = int(request.get("depth") or 0)
         self.model = str(request.get("model") or "")
-        self.env_vars: Dict[str, Any] = {str(k): str(v) for k, v in (request.get("env_vars") or {}).items()}
+        self.env_vars: dict[str, Any] = {str(k): str(v) for k, v in (request.get("env_vars") or {}).items()}
         self.path = os.getcwd()
-        self.tool_resources: Dict[str, Any] = {}
+        self.tool_resources: dict[str, Any] = {}
         self.signer_account_id = ""
         self.print_system_log = False
         self.calls = 0  # how often the agent used env: tells a module-level agent from a run(env) one
@@ -84,9 +85,9 @@ class Environment(InferenceMethods):
         for m in request.get("messages") or ([{"role": "user", "content": task}] if task is not None else []):
             self._threads.add(self._thread_id, str(m.get("role", "user")), m.get("content", ""))
         self._agents = [AgentInfo(request.get("agent") or {}, self.path)]
-        self._agent_data: Dict[str, Dict[str, Any]] = dict(request.get("agent_data") or {})
-        self._agent_data_changed: Dict[str, Dict[str, Any]] = {}
-        self._logs: List[Dict[str, str]] = []
+        self._agent_data: dict[str, dict[str, Any]] = dict(request.get("agent_data") or {})
+        self._agent_data_changed: dict[str, dict[str, Any]] = {}
+        self._logs: list[dict[str, str]] = []
         self._warned_model = False
         self._last_used_model = ""
         self._tools = ToolRegistry()
@@ -100,28 +101,28 @@ class Environment(InferenceMethods):
         raise AttributeError(f"the nearai Environment has no method {name!r}")
 
     # threads and messages
-    def get_thread(self, thread_id: Optional[str] = None) -> AttrDict:
+    def get_thread(self, thread_id: str | None = None) -> AttrDict:
         self.calls += 1
         return self._threads.get(thread_id or self._thread_id)
 
     def get_thread_id(self) -> str:
         return self._thread_id
 
-    def list_messages(self, thread_id: Optional[str] = None, limit: Any = LIST_MESSAGES_LIMIT,
-                      order: str = "asc") -> List[AttrDict]:
+    def list_messages(self, thread_id: str | None = None, limit: Any = LIST_MESSAGES_LIMIT,
+                      order: str = "asc") -> list[AttrDict]:
         self.calls += 1
         return self._threads.listed(thread_id or self._thread_id, limit, order)
 
     def _list_messages(self, limit: Any = LIST_MESSAGES_LIMIT, order: str = "asc",
-                       thread_id: Optional[str] = None) -> List[AttrDict]:
+                       thread_id: str | None = None) -> list[AttrDict]:
         return self._threads.listed(thread_id or self._thread_id, limit, order, hidden=True)
 
-    def get_last_message(self, role: str = "user") -> Optional[AttrDict]:
+    def get_last_message(self, role: str = "user") -> AttrDict | None:
         self.calls += 1
         return next((m for m in reversed(self.list_messages()) if m.get("role") == role), None)
 
-    def add_reply(self, message: Any, attachments: Any = None, message_type: Optional[str] = None,
-                  thread_id: Optional[str] = None) -> AttrDict:
+    def add_reply(self, message: Any, attachments: Any = None, message_type: str | None = None,
+                  thread_id: str | None = None) -> AttrDict:
         self.calls += 1
         meta = {"message_type": message_type} if message_type else {}
         return self._threads.add(thread_id or self._thread_id, "assistant", message, attachments, meta)
@@ -142,7 +143,7 @@ class Environment(InferenceMethods):
     def _local(self, name: str) -> Path:
         return Path(self.path, name)
 
-    def write_file(self, filename: str, content: Union[str, bytes], encoding: Optional[str] = "utf-8",
+    def write_file(self, filename: str, content: str | bytes, encoding: str | None = "utf-8",
                    filetype: str = "text/plain", write_to_disk: bool = True, logging: bool = True) -> AttrDict:
         """Write a file to the working folder and attach it to the thread.
 
@@ -162,13 +163,13 @@ class Environment(InferenceMethods):
             self.add_system_log(f"Wrote file {filename} ({len(data)} bytes), id {file.id}")
         return file
 
-    def read_file(self, filename: str, decode: Optional[str] = "utf-8") -> Optional[Union[str, bytes]]:
+    def read_file(self, filename: str, decode: str | None = "utf-8") -> str | bytes | None:
         """Read a file from the working folder, the thread's files or the agent's own files.
 
         filename: the file's name, relative to the working folder
         """
         self.calls += 1
-        data: Optional[bytes] = None
+        data: bytes | None = None
         local = self._local(filename)
         if local.is_file():
             data = local.read_bytes()
@@ -182,7 +183,7 @@ class Environment(InferenceMethods):
             return None
         return data.decode(decode) if decode else data
 
-    def list_files(self, path: str = ".", order: str = "asc") -> List[str]:
+    def list_files(self, path: str = ".", order: str = "asc") -> list[str]:
         """List the files in a folder of the working folder.
 
         path: the folder, relative to the working folder
@@ -191,17 +192,17 @@ class Environment(InferenceMethods):
         folder = self._local(path)
         return sorted(os.listdir(folder), reverse=order == "desc") if folder.is_dir() else []
 
-    def list_files_from_thread(self, order: str = "desc", thread_id: Optional[str] = None) -> List[AttrDict]:
+    def list_files_from_thread(self, order: str = "desc", thread_id: str | None = None) -> list[AttrDict]:
         self.calls += 1
         return self._threads.thread_files(thread_id or self._thread_id, order)
 
-    def read_file_by_id(self, file_id: str, decode: Optional[str] = "utf-8") -> Union[str, bytes]:
+    def read_file_by_id(self, file_id: str, decode: str | None = "utf-8") -> str | bytes:
         data = self._threads.file_content(file_id)
         return data.decode(decode) if decode else data
 
-    def upload_file(self, file_content: Union[str, bytes], purpose: str = "assistants",
-                    encoding: Optional[str] = "utf-8", file_name: Optional[str] = "file.txt",
-                    file_type: Optional[str] = "text/plain") -> AttrDict:
+    def upload_file(self, file_content: str | bytes, purpose: str = "assistants",
+                    encoding: str | None = "utf-8", file_name: str | None = "file.txt",
+                    file_type: str | None = "text/plain") -> AttrDict:
         data = file_content if isinstance(file_content, bytes) else str(file_content).encode(encoding or "utf-8")
         return self._threads.add_file(file_name or "file.txt", data, purpose)
 
@@ -233,7 +234,7 @@ class Environment(InferenceMethods):
         return marker.read_text().strip(" \n") if marker.is_file() else "user"
 
     # agent data, kept per agent between tasks by the benchmark process
-    def save_agent_data(self, key: str, data: Any) -> Dict[str, Any]:
+    def save_agent_data(self, key: str, data: Any) -> dict[str, Any]:
         self.calls += 1
         json.dumps(data)  # it must survive the trip: a TypeError here names the culprit
         now = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -244,11 +245,11 @@ class Environment(InferenceMethods):
         self._agent_data_changed[str(key)] = record
         return record
 
-    def get_agent_data(self) -> List[Dict[str, Any]]:
+    def get_agent_data(self) -> list[dict[str, Any]]:
         self.calls += 1
         return [dict(v) for v in self._agent_data.values()]
 
-    def get_agent_data_by_key(self, key: str, default: Any = None) -> Dict[str, Any]:
+    def get_agent_data_by_key(self, key: str, default: Any = None) -> dict[str, Any]:
         self.calls += 1
         found = self._agent_data.get(str(key))
         if found:
@@ -258,7 +259,7 @@ class Environment(InferenceMethods):
                 "updated_at": "", "created_at": ""}
 
     # other agents
-    def run_agent(self, agent_id: str, query: Optional[str] = None, thread_mode: ThreadMode = ThreadMode.FORK,
+    def run_agent(self, agent_id: str, query: str | None = None, thread_mode: ThreadMode = ThreadMode.FORK,
                   run_mode: RunMode = RunMode.SIMPLE) -> str:
         """Run the registry agent ``agent_id`` (``namespace/name/version``, or a local folder) on a thread: this
         one (SAME), a copy (FORK) or a new sub-thread (CHILD). It runs to its end, in a sandbox of its own,
@@ -285,7 +286,7 @@ class Environment(InferenceMethods):
                 self._threads.add(thread_id, str(m.get("role", "assistant")), m.get("content", ""))
         return thread_id
 
-    def call_agent(self, agent_index: Union[int, str], task: str) -> None:
+    def call_agent(self, agent_index: int | str, task: str) -> None:
         """Upstream ran agent number ``agent_index`` of this environment on ``task`` in the same thread. The
         environment has one agent (0, this one); a name runs that registry agent on this thread."""
         if isinstance(agent_index, str):
@@ -296,13 +297,13 @@ class Environment(InferenceMethods):
         self._add_message("user", task)
         self._rerun()
 
-    def get_agents(self) -> List[AgentInfo]:
+    def get_agents(self) -> list[AgentInfo]:
         return list(self._agents)
 
     def get_primary_agent(self) -> AgentInfo:
         return self._agents[0]
 
-    def environment_run_info(self, base_id: str, run_type: str) -> Dict[str, Any]:
+    def environment_run_info(self, base_id: str, run_type: str) -> dict[str, Any]:
         agent = self.get_primary_agent()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
         return {"name": f"environment_run_{agent.identifier.replace('/', '_')}_{self._run_id}", "version": "0",
@@ -360,7 +361,7 @@ class Environment(InferenceMethods):
         last = self.get_last_message("assistant")
         return str(last["content"]) if last else ""
 
-    def trace(self) -> Dict[str, Any]:
+    def trace(self) -> dict[str, Any]:
         messages = [{"role": m["role"], "content": m["content"]} for m in self._threads.listed(self._thread_id)]
         return {"messages": messages, "logs": self._logs, "agent_data": self._agent_data_changed}
 

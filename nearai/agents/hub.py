@@ -3,10 +3,11 @@ raises `HubOnlyError`, naming the method and why, instead of an AttributeError d
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from collections.abc import Callable
+from typing import Any
 
 # method -> what the hub did for it
-HUB_ONLY: Dict[str, str] = {
+HUB_ONLY: dict[str, str] = {
     "query_vector_store": "vector stores lived on the hub",
     "create_vector_store": "vector stores lived on the hub",
     "create_vector_store_from_source": "vector stores lived on the hub",

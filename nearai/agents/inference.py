@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any
 
 from nearai.agents.responses import AttrDict, model_response
 from nearai.agents.tool_calls import parse_tool_calls, text_tool_prompt, tool_arguments, uses_text_tool_syntax
@@ -20,14 +20,22 @@ PASSED_OPTIONS = ("temperature", "max_tokens", "tools", "tool_choice", "top_p", 
                   "presence_penalty", "frequency_penalty", "parallel_tool_calls")
 
 
-def plain_message(m: Any) -> Dict[str, Any]:
-    """A message as JSON: dicts pass, objects with ``model_dump`` (pydantic, litellm) or role/content attributes
-    are read."""
+MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id", "function_call")
+
+
+def plain_message(m: Any) -> dict[str, Any]:
+    """A message as the chat API takes it: dicts, objects with ``model_dump`` (pydantic, litellm) or with role and
+    content attributes are read; what the API does not know (a thread message's id, attachments) is left out."""
     if isinstance(m, dict):
-        return json.loads(json.dumps(m, default=str))
-    if hasattr(m, "model_dump"):
-        return json.loads(json.dumps(m.model_dump(), default=str))
-    return {"role": str(getattr(m, "role", "user")), "content": getattr(m, "content", "")}
+        raw = dict(m)
+    elif hasattr(m, "model_dump"):
+        raw = m.model_dump()
+    else:
+        raw = {k: getattr(m, k, None) for k in MESSAGE_KEYS}
+    kept = {k: raw[k] for k in MESSAGE_KEYS if raw.get(k) is not None}
+    kept.setdefault("role", "user")
+    kept.setdefault("content", "")
+    return dict(json.loads(json.dumps(kept, default=str)))
 
 
 class InferenceParameters:
@@ -41,7 +49,7 @@ class InferenceMethods:
     """Mixed into the Environment: completions, tool registry and tool calls."""
 
     model: str
-    _channel: "Channel"
+    _channel: Channel
     _tools: ToolRegistry
     _warned_model: bool
     _last_used_model: str
@@ -50,10 +58,10 @@ class InferenceMethods:
     if TYPE_CHECKING:  # provided by the Environment
         def add_system_log(self, log: Any, level: int = logging.INFO) -> None: ...
         def add_message(self, role: str, message: Any, attachments: Any = None, **kwargs: Any) -> AttrDict: ...
-        def read_file(self, filename: str, decode: Optional[str] = "utf-8") -> Any: ...
-        def write_file(self, filename: str, content: Any, encoding: Optional[str] = "utf-8",
+        def read_file(self, filename: str, decode: str | None = "utf-8") -> Any: ...
+        def write_file(self, filename: str, content: Any, encoding: str | None = "utf-8",
                        filetype: str = "text/plain", write_to_disk: bool = True, logging: bool = True) -> Any: ...
-        def list_files(self, path: str = ".", order: str = "asc") -> List[str]: ...
+        def list_files(self, path: str = ".", order: str = "asc") -> list[str]: ...
         def __getattr__(self, name: str) -> Any: ...
 
     def get_model_for_inference(self, model: str = "") -> str:
@@ -66,7 +74,7 @@ class InferenceMethods:
         return self.model
 
     def get_inference_parameters(self, messages: Any, model: Any, stream: bool,
-                                 **kwargs: Any) -> Tuple[InferenceParameters, Dict[str, Any]]:
+                                 **kwargs: Any) -> tuple[InferenceParameters, dict[str, Any]]:
         if isinstance(messages, str) and not isinstance(model, str):  # upstream's old (model, messages) order
             messages, model = model, messages
         if isinstance(messages, str):
@@ -90,8 +98,8 @@ class InferenceMethods:
         message = reply.get("message") or {"role": "assistant", "content": reply.get("text", "")}
         return model_response(message, params.model or self.model, reply.get("usage"))
 
-    def completions(self, messages: Any, model: Any = "", stream: bool = False, thread_id: Optional[str] = None,
-                    attachments: Any = None, message_type: Optional[str] = None, **kwargs: Any) -> AttrDict:
+    def completions(self, messages: Any, model: Any = "", stream: bool = False, thread_id: str | None = None,
+                    attachments: Any = None, message_type: str | None = None, **kwargs: Any) -> AttrDict:
         """A chat completion (a streamed one is answered whole)."""
         return self._run_inference_completions(messages, model, stream, **kwargs)
 
@@ -112,18 +120,18 @@ class InferenceMethods:
             registry.register_tool(tool)
 
     @staticmethod
-    def _parse_tool_call(message: Any) -> Tuple[Optional[str], Optional[List[AttrDict]]]:
+    def _parse_tool_call(message: Any) -> tuple[str | None, list[AttrDict] | None]:
         return parse_tool_calls(message)
 
     @staticmethod
-    def _use_llama_tool_syntax(model: str, tools: Optional[List[Any]]) -> bool:
+    def _use_llama_tool_syntax(model: str, tools: list[Any] | None) -> bool:
         return uses_text_tool_syntax(model, tools)
 
     @staticmethod
-    def _llama_tool_prompt(tools: Optional[List[Any]]) -> str:
+    def _llama_tool_prompt(tools: list[Any] | None) -> str:
         return text_tool_prompt(tools)
 
-    def completions_and_run_tools(self, messages: List[Any], model: str = "", tools: Optional[List[Any]] = None,
+    def completions_and_run_tools(self, messages: list[Any], model: str = "", tools: list[Any] | None = None,
                                   add_responses_to_messages: bool = True, agent_role_name: str = "assistant",
                                   tool_role_name: str = "tool", **kwargs: Any) -> AttrDict:
         """A completion offered ``tools``; each tool the model calls is run here and its answer added to the
@@ -158,7 +166,7 @@ class InferenceMethods:
                 if add_responses_to_messages:
                     self.add_message(tool_role_name, error, tool_call_id=call.id, name=name)
 
-    def completion_and_get_tools_calls(self, messages: List[Any], model: str = "",
+    def completion_and_get_tools_calls(self, messages: list[Any], model: str = "",
                                        **kwargs: Any) -> SimpleNamespace:
         """The answer's text and the tool calls it asked for (OpenAI's, or written in the text), not run."""
         response = self._run_inference_completions(messages, model, False, **kwargs)
@@ -166,11 +174,11 @@ class InferenceMethods:
         text, calls = parse_tool_calls(message)
         return SimpleNamespace(message=message.content if text is None else text, tool_calls=calls)
 
-    def completion_and_run_tools(self, messages: List[Any], model: str = "", tools: Optional[List[Any]] = None,
-                                 **kwargs: Any) -> Optional[str]:
+    def completion_and_run_tools(self, messages: list[Any], model: str = "", tools: list[Any] | None = None,
+                                 **kwargs: Any) -> str | None:
         response = self.completions_and_run_tools(messages, model, tools, **kwargs)
         content = response.choices[0].message.content
         return None if content is None else str(content)
 
 
-__all__ = ["InferenceMethods", "InferenceParameters", "PASSED_OPTIONS", "plain_message"]
+__all__ = ["PASSED_OPTIONS", "InferenceMethods", "InferenceParameters", "plain_message"]

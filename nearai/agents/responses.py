@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 
 class AttrDict(dict):  # type: ignore[type-arg]
@@ -26,13 +26,13 @@ class AttrDict(dict):  # type: ignore[type-arg]
     def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
 
-    def model_dump(self, **kwargs: Any) -> Dict[str, Any]:
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
         return dict(self)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return dict(self)
 
-    def json(self) -> Dict[str, Any]:
+    def json(self) -> dict[str, Any]:
         return dict(self)
 
 
@@ -44,10 +44,10 @@ def wrap(value: Any) -> Any:
     return value
 
 
-def model_response(message: Dict[str, Any], model: str, usage: Optional[Dict[str, int]] = None) -> AttrDict:
+def model_response(message: dict[str, Any], model: str, usage: dict[str, int] | None = None) -> AttrDict:
     """A chat completion with one choice holding ``message`` (role, content and, when the model called tools,
     tool_calls)."""
-    tool_calls: Optional[List[Any]] = message.get("tool_calls") or None
+    tool_calls: list[Any] | None = message.get("tool_calls") or None
     msg = {"role": "assistant", "content": message.get("content"), "tool_calls": tool_calls}
     return AttrDict({
         "id": "chatcmpl-local", "object": "chat.completion", "created": int(time.time()), "model": model,

@@ -7,7 +7,7 @@ become file objects attached to a hidden message, as upstream listed them."""
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from nearai.agents.responses import AttrDict
 
@@ -16,17 +16,17 @@ HIDDEN_PREFIXES = ("system:", "agent:")  # message types the agent's own list_me
 
 class Threads:
     def __init__(self) -> None:
-        self.threads: Dict[str, AttrDict] = {}
-        self.messages: Dict[str, List[AttrDict]] = {}
-        self.files: Dict[str, AttrDict] = {}
-        self.contents: Dict[str, bytes] = {}
+        self.threads: dict[str, AttrDict] = {}
+        self.messages: dict[str, list[AttrDict]] = {}
+        self.files: dict[str, AttrDict] = {}
+        self.contents: dict[str, bytes] = {}
         self._count = 0
 
     def _id(self, prefix: str) -> str:
         self._count += 1
         return f"{prefix}_{self._count:06d}"
 
-    def new(self, parent_id: Optional[str] = None, copy_from: Optional[str] = None) -> str:
+    def new(self, parent_id: str | None = None, copy_from: str | None = None) -> str:
         thread_id = self._id("thread")
         metadata = {"parent_id": parent_id} if parent_id else {}
         self.threads[thread_id] = AttrDict({"id": thread_id, "object": "thread", "created_at": int(time.time()),
@@ -40,7 +40,7 @@ class Threads:
         return self.threads[thread_id]
 
     def add(self, thread_id: str, role: str, text: Any, attachments: Any = None,
-            metadata: Optional[Dict[str, Any]] = None) -> AttrDict:
+            metadata: dict[str, Any] | None = None) -> AttrDict:
         self.get(thread_id)
         message = AttrDict({"id": self._id("msg"), "object": "thread.message", "thread_id": thread_id,
                             "role": role, "content": "" if text is None else str(text),
@@ -50,7 +50,7 @@ class Threads:
         return message
 
     def listed(self, thread_id: str, limit: Any = None, order: str = "asc",
-               hidden: bool = False) -> List[AttrDict]:
+               hidden: bool = False) -> list[AttrDict]:
         """The thread's messages as upstream's list_messages gave them: id, content, role, attachments."""
         found = [m for m in self.messages[self.get(thread_id).id]
                  if hidden or not str(m["metadata"].get("message_type", "")).startswith(HIDDEN_PREFIXES)]
@@ -80,7 +80,7 @@ class Threads:
             raise ValueError(f"no file {file_id!r} in this run")
         return self.contents[file_id]
 
-    def thread_files(self, thread_id: str, order: str = "desc") -> List[AttrDict]:
+    def thread_files(self, thread_id: str, order: str = "desc") -> list[AttrDict]:
         ids = [a.get("file_id") for m in self.messages[self.get(thread_id).id] for a in (m["attachments"] or [])
                if isinstance(a, dict)]
         found = [self.files[i] for i in ids if i in self.files]

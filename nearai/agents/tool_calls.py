@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 from nearai.agents.responses import AttrDict, tool_call
 
@@ -14,7 +14,7 @@ INLINE = re.compile(r"(.*?)<function=(\w+)>(.*?)(?:</function>|$)", re.DOTALL)
 BLOCK = re.compile(r"(.*)<tool_call>\n(.*)\n</tool_call>(.*)", re.DOTALL)
 
 
-def parse_tool_calls(message: Any) -> Tuple[Optional[str], Optional[List[AttrDict]]]:
+def parse_tool_calls(message: Any) -> tuple[str | None, list[AttrDict] | None]:
     """(the text without the calls, the calls) of an assistant message; (None, None) for a message with neither."""
     calls = getattr(message, "tool_calls", None) if not isinstance(message, dict) else message.get("tool_calls")
     content = getattr(message, "content", None) if not isinstance(message, dict) else message.get("content")
@@ -40,7 +40,7 @@ def parse_tool_calls(message: Any) -> Tuple[Optional[str], Optional[List[AttrDic
     return content, None
 
 
-def tool_arguments(definition: Dict[str, Any], arguments: Any) -> Dict[str, Any]:
+def tool_arguments(definition: dict[str, Any], arguments: Any) -> dict[str, Any]:
     """Keyword arguments from a call's ``arguments`` (a JSON object, or its text), converted to the types the tool
     declared (a number given as text becomes a number)."""
     if isinstance(arguments, str):
@@ -48,7 +48,7 @@ def tool_arguments(definition: Dict[str, Any], arguments: Any) -> Dict[str, Any]
     if not isinstance(arguments, dict):
         raise ValueError(f"tool arguments must be a JSON object, got {type(arguments).__name__}")
     declared = definition.get("function", {}).get("parameters", {}).get("properties", {})
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for key, value in arguments.items():
         kind = declared.get(key, {}).get("type")
         if isinstance(value, str) and kind in ("integer", "number"):
@@ -59,12 +59,12 @@ def tool_arguments(definition: Dict[str, Any], arguments: Any) -> Dict[str, Any]
     return out
 
 
-def uses_text_tool_syntax(model: str, tools: Optional[List[Any]]) -> bool:
+def uses_text_tool_syntax(model: str, tools: list[Any] | None) -> bool:
     """Llama models are told the tools in a system message and answer with calls in their text."""
     return tools is not None and "llama" in model.lower()
 
 
-def text_tool_prompt(tools: Optional[List[Any]]) -> str:
+def text_tool_prompt(tools: list[Any] | None) -> str:
     return ("You may call these functions, described in JSON, to answer:\n" + json.dumps(tools) +
             "\nTo call one, reply with only <function=NAME>{\"arg\": \"value\"}</function>, one call per line, "
             "with the arguments as a JSON object in double quotes and every required argument given. "

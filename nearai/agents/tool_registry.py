@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 JSON_TYPES = {"int": "integer", "float": "number", "str": "string", "bool": "boolean", "list": "array",
               "dict": "object"}
@@ -25,14 +26,14 @@ def _json_type(hint: Any) -> str:
     return JSON_TYPES.get(getattr(hint, "__name__", "str").lower(), "string")
 
 
-def _hints(tool: Callable[..., Any]) -> Dict[str, Any]:
+def _hints(tool: Callable[..., Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(tool)
     except Exception:  # an annotation that does not resolve: the parameter is then a string
         return {}
 
 
-def definition(tool: Callable[..., Any]) -> Dict[str, Any]:
+def definition(tool: Callable[..., Any]) -> dict[str, Any]:
     """The OpenAI function-tool definition of ``tool``."""
     name = getattr(tool, "__name__", "tool")
     doc = (tool.__doc__ or "").strip()
@@ -43,8 +44,8 @@ def definition(tool: Callable[..., Any]) -> Dict[str, Any]:
     if isinstance(schema, dict):
         return {"type": "function", "function": {"name": name, "description": lines[0], "parameters": schema}}
     hints = _hints(tool)
-    properties: Dict[str, Any] = {}
-    required: List[str] = []
+    properties: dict[str, Any] = {}
+    required: list[str] = []
     for param in inspect.signature(tool).parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
@@ -62,7 +63,7 @@ class ToolRegistry:
     """Tools by name, and their definitions for the model."""
 
     def __init__(self) -> None:
-        self.tools: Dict[str, Callable[..., Any]] = {}
+        self.tools: dict[str, Callable[..., Any]] = {}
 
     def register_tool(self, tool: Callable[..., Any]) -> None:
         self.tools[tool.__name__] = tool
@@ -80,10 +81,10 @@ class ToolRegistry:
         tool.__schema__ = getattr(mcp_tool, "inputSchema", None) or {"type": "object", "properties": {}}  # type: ignore[attr-defined]
         self.tools[name] = tool
 
-    def get_tool(self, name: str) -> Optional[Callable[..., Any]]:
+    def get_tool(self, name: str) -> Callable[..., Any] | None:
         return self.tools.get(name)
 
-    def get_all_tools(self) -> Dict[str, Callable[..., Any]]:
+    def get_all_tools(self) -> dict[str, Callable[..., Any]]:
         return self.tools
 
     def call_tool(self, name: str, **kwargs: Any) -> Any:
@@ -92,11 +93,11 @@ class ToolRegistry:
             raise ValueError(f"no tool named {name!r}")
         return tool(**kwargs)
 
-    def get_tool_definition(self, name: str) -> Optional[Dict[str, Any]]:
+    def get_tool_definition(self, name: str) -> dict[str, Any] | None:
         tool = self.get_tool(name)
         return None if tool is None else definition(tool)
 
-    def get_all_tool_definitions(self) -> List[Dict[str, Any]]:
+    def get_all_tool_definitions(self) -> list[dict[str, Any]]:
         return [definition(tool) for tool in self.tools.values()]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Dict, Literal, Optional, TypedDict
+from typing import Any, Literal, TypedDict
 
 
 class ThreadMode(Enum):
@@ -45,17 +45,17 @@ class GitHubSource(TypedDict, total=False):
     type: Literal["github"]
     owner: str
     repo: str
-    branch: Optional[str]
+    branch: str | None
 
 
 class GitLabSource(TypedDict, total=False):
     type: Literal["gitlab"]
     owner: str
     repo: str
-    branch: Optional[str]
+    branch: str | None
 
 
-ChunkingStrategy = Dict[str, Any]
+ChunkingStrategy = dict[str, Any]
 
 __all__ = ["AutoFileChunkingStrategyParam", "ChunkingStrategy", "ExpiresAfter", "GitHubSource", "GitLabSource",
            "RunMode", "StaticFileChunkingStrategyObjectParam", "StaticFileChunkingStrategyParam", "ThreadMode"]

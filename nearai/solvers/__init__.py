@@ -15,9 +15,9 @@ datum an error (retried, never cached, counted apart), so a machine fault never 
 from __future__ import annotations
 
 from abc import ABCMeta
+from collections.abc import Callable
 from enum import Enum
-from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any
 
 from registry_cli.engine.solver_api import REGISTERED, current_session
 from registry_cli.engine.solver_api import SolverStrategy as EngineSolverStrategy
@@ -38,13 +38,13 @@ class SolverStrategyClassProperty:
         return self.fget(owner)
 
 
-SolverStrategyRegistry: Dict[str, Any] = REGISTERED  # class name -> class, shared with the engine
+SolverStrategyRegistry: dict[str, Any] = REGISTERED  # class name -> class, shared with the engine
 
 
 class SolverStrategyMeta(ABCMeta):
     """Registers every subclass by its class name."""
 
-    def __new__(mcs, name: str, bases: Tuple[type, ...], namespace: Dict[str, Any], **kwargs: Any) -> Any:
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any) -> Any:
         cls = super().__new__(mcs, name, bases, namespace, **kwargs)
         if namespace.get("__module__") != __name__:
             SolverStrategyRegistry[name] = cls
@@ -56,10 +56,10 @@ class SolverInferenceSession:
 
     def __init__(self, agent: str, model_full_path: str, evaluation_name: str, label: str = "") -> None:
         self.agent, self.model_full_path, self.evaluation_name = agent, model_full_path, evaluation_name
-        self.messages: List[Dict[str, Any]] = []
+        self.messages: list[dict[str, Any]] = []
         self._session = current_session(label)
 
-    def start_inference_session(self, task_id: str) -> "SolverInferenceSession":
+    def start_inference_session(self, task_id: str) -> SolverInferenceSession:
         return self
 
     def add_system_message(self, message: str) -> None:
@@ -82,7 +82,7 @@ class SolverInferenceSession:
         return self._session.path
 
 
-def _model_parts(model: str) -> Tuple[str, str, str]:
+def _model_parts(model: str) -> tuple[str, str, str]:
     """(provider, namespace, name) of ``provider/namespace/name`` (or fewer parts)."""
     parts = [p for p in model.replace("::", "/").split("/") if p]
     if not parts:
@@ -101,19 +101,19 @@ class SolverStrategy(EngineSolverStrategy, metaclass=SolverStrategyMeta):
         self.dataset_evaluation_name = ""
         self.provider, self.model_namespace, self.model_name = _model_parts(model)
         self.model_full_path = model
-        self.agent_params: Dict[str, Any] = {"temperature": 0.0, "record_run": False, "verbose": False}
+        self.agent_params: dict[str, Any] = {"temperature": 0.0, "record_run": False, "verbose": False}
         if model:
             self.agent_params["model"] = model
 
-    @property  # type: ignore[override]
-    def name(self) -> str:
+    @property
+    def name(self) -> str:  # type: ignore[override]
         return type(self).__name__
 
     @SolverStrategyClassProperty
     def scoring_method(cls) -> SolverScoringMethod:
         return SolverScoringMethod.TrueOrFalseList
 
-    def _agent_parts(self) -> List[str]:
+    def _agent_parts(self) -> list[str]:
         return self.agent.split("@", 1)[0].split("/") if self.agent else []
 
     def agent_name(self) -> str:
@@ -133,21 +133,21 @@ class SolverStrategy(EngineSolverStrategy, metaclass=SolverStrategyMeta):
     def model_provider(self) -> str:
         return self.provider
 
-    def solve(self, datum: Dict[str, Any]) -> Union[bool, Tuple[bool, Any]]:  # type: ignore[override]
+    def solve(self, datum: dict[str, Any]) -> bool | tuple[bool, Any]:  # type: ignore[override]
         raise NotImplementedError(f"{type(self).__name__} does not define solve(datum)")
 
-    def get_custom_tasks(self) -> List[Dict[str, Any]]:
+    def get_custom_tasks(self) -> list[dict[str, Any]]:
         if self.scoring_method == SolverScoringMethod.Custom:
             raise NotImplementedError("get_custom_tasks must be implemented for Custom scoring method")
         raise AttributeError("get_custom_tasks is only applicable for Custom scoring method")
 
-    def get_evaluation_metrics(self, tasks_results: List[Tuple[bool, Any]]) -> Dict[str, Any]:
+    def get_evaluation_metrics(self, tasks_results: list[tuple[bool, Any]]) -> dict[str, Any]:
         raise NotImplementedError("get_evaluation_metrics not implemented")
 
     def start_inference_session(self, task_id: str = "") -> SolverInferenceSession:  # type: ignore[override]
         return SolverInferenceSession(self.agent, self.model_full_path, self.evaluation_name(), str(task_id))
 
-    def aggregate(self, results: List[Dict[str, Any]]) -> Dict[str, float]:
+    def aggregate(self, results: list[dict[str, Any]]) -> dict[str, float]:
         """Run-level metrics: a Custom solver's own (its numeric ones), else the engine's."""
         if self.scoring_method != SolverScoringMethod.Custom:
             return super().aggregate(results)
@@ -155,7 +155,7 @@ class SolverStrategy(EngineSolverStrategy, metaclass=SolverStrategyMeta):
         return {str(k): float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
-def _builtins() -> Dict[str, Any]:
+def _builtins() -> dict[str, Any]:
     from solvers.gsm8k import GSM8KSolverStrategy
     from solvers.hellaswag import HellaswagSolverStrategy
     from solvers.mbpp import MBPPSolverStrategy
@@ -172,10 +172,9 @@ GSM8KSolverStrategy = _BUILTINS["GSM8KSolverStrategy"]
 HellaswagSolverStrategy = _BUILTINS["HellaswagSolverStrategy"]
 MBPPSolverStrategy = _BUILTINS["MBPPSolverStrategy"]
 MMLUSolverStrategy = _BUILTINS["MMLUSolverStrategy"]
-LiveBenchSolverStrategy: Optional[Any] = None  # needs LiveBench's own repository and graders (see docs)
-LeanSolverStrategy: Optional[Any] = None  # needs a Lean toolchain (see docs)
+LiveBenchSolverStrategy: Any | None = None  # needs LiveBench's own repository and graders (see docs)
+LeanSolverStrategy: Any | None = None  # needs a Lean toolchain (see docs)
 
 __all__ = ["GSM8KSolverStrategy", "HellaswagSolverStrategy", "LeanSolverStrategy", "LiveBenchSolverStrategy",
            "MBPPSolverStrategy", "MMLUSolverStrategy", "SolverInferenceSession", "SolverScoringMethod",
            "SolverStrategy", "SolverStrategyClassProperty", "SolverStrategyMeta", "SolverStrategyRegistry"]
-_unused = Path  # keeps upstream's import list importable from here

@@ -75,11 +75,11 @@ def upload_agent(registry: Registry, path: str, bump: str | None = None) -> Uplo
 def run_task(registry: Registry, agent: str, task: str, model: str = "", api_base: str = "", sandbox: str = "auto",
              timeout: float = 120.0, docker_image: str = "python:3.11-slim") -> AgentAnswer:
     """Run ``agent`` once on ``task``; the model is ``model`` or the agent's metadata default."""
-    from registry_cli.engine.inference.client import Inference, ModelSpec, check_routable
-    from registry_cli.engine.inference.usage import Usage
     from registry_cli.engine.agents.loading import RegistryAgents, load_agent
     from registry_cli.engine.agents.runs import AgentCall, run_agent
     from registry_cli.engine.agents.spec import AgentTrace
+    from registry_cli.engine.inference.client import Inference, ModelSpec, check_routable
+    from registry_cli.engine.inference.usage import Usage
     from registry_cli.engine.isolation.backends import open_sandbox
     from registry_cli.engine.isolation.scratch import scratch_root
     from registry_cli.engine.planning.params import RunParams

@@ -12,4 +12,5 @@ the shell; it finds solvers by name through the ``nearai.solvers`` entry points.
 The engine returns data and never publishes: recording an evaluation is the caller's step.
 """
 
-__all__ = ["agents", "caching", "execution", "inference", "isolation", "planning", "scenarios", "solver_api"]  # the modules other packages may import
+# the modules other packages may import
+__all__ = ["agents", "caching", "execution", "inference", "isolation", "planning", "scenarios", "solver_api"]

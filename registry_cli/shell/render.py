@@ -190,6 +190,10 @@ def benchmark_summary(run: BenchmarkRun) -> None:
         said = [f"{len(errors) - empty} errors" if len(errors) > empty else "", f"{empty} empty answers" if empty else ""]
         line += f" ({', '.join(x for x in said if x)}, not cached: rerun to retry them)"
     c.print(line, markup=False)
+    standard = {"score", "stderr", "ci95_low", "ci95_high", "n", "passed", "failed", "errored", "empty"}
+    own = [k for k in m if k not in standard and not k.startswith("pass@")]
+    if own:  # the solver's own metrics (upstream's Custom scoring)
+        c.print("metrics: " + ", ".join(f"{k}={m[k]:.4f}" for k in own), markup=False, soft_wrap=True)
     if run.recorded is not None:
         c.print(f"recorded evaluation {run.recorded.entry}", markup=False)
 
@@ -231,7 +235,7 @@ def agent_answer(a: AgentAnswer, verbose: bool) -> None:
             c.print("(agent output)\n" + a.trace["stderr"].rstrip(), markup=False)
         c.print(f"(model {a.model or 'none'}, sandbox {a.sandbox}, {a.usage.get('calls', 0)} model calls)", markup=False)
     if not a.error:
-        c.print(a.output, markup=False)
+        c.print(a.output, markup=False, soft_wrap=True)  # never wrapped: the answer stays copyable
 
 
 def settings(rows: list[tuple[str, str, str, str]], home: str) -> None:

@@ -10,11 +10,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
 from registry_cli.core.content import canonical_json, sha256_file, sha256_hex
 from registry_cli.errors import InferenceError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 DONE = ".complete"
 

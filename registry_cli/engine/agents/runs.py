@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nearai
 from registry_cli.engine.agents import host, state
 from registry_cli.engine.agents.spec import Agent, AgentTrace
 from registry_cli.engine.inference.transcript import Completer
 from registry_cli.engine.inference.usage import Usage
 from registry_cli.engine.isolation.boundary import copy_out
-from registry_cli.engine.isolation.sandbox import STREAM_LIMIT, Captured, Limits, Sandbox, watch_disk
+from registry_cli.engine.isolation.sandbox import STREAM_LIMIT, Captured, Limits, Sandbox, compat_paths, watch_disk
 from registry_cli.engine.isolation.scratch import scratch_root
 from registry_cli.errors import AgentFailure, InferenceFailure, NearaiError
 
@@ -45,14 +44,6 @@ class AgentCall:
     resolve: Callable[[str], Agent] | None = None  # a registry agent for ``env.run_agent``
     messages: list[dict[str, Any]] | None = None
     depth: int = 0
-
-
-def compat_paths() -> tuple[Path, list[Path]]:
-    """The folder to put on the agent's ``sys.path`` for ``import nearai``, and the package folders to mount."""
-    package = Path(nearai.__file__).resolve().parent
-    root = package.parent
-    mounts = [package] + [root / name for name in ("registry_cli", "solvers") if (root / name / "__init__.py").is_file()]
-    return root, mounts
 
 
 async def run_agent(agent: Agent, call: AgentCall, trace: AgentTrace) -> str:
@@ -105,7 +96,7 @@ async def _start(agent: Agent, sandbox: Sandbox, workdir: Path, limits: Limits) 
     """The agent host running in the sandbox over a world-readable copy of the agent's folder (the sandbox may run as
     another user, and never sees the original), and that copy's folder."""
     host_file = Path(host.__file__).resolve()
-    root, mounts = compat_paths()
+    root, _ = compat_paths()  # the sandbox mounts the package; the host puts it first on sys.path
     code = Path(tempfile.mkdtemp(prefix="agent-", dir=scratch_root()))
     try:
         copy_out(agent.folder, code / "agent", AGENT_COPY_MAX, exclude=("__pycache__", ".git"))  # no link followed
@@ -113,7 +104,7 @@ async def _start(agent: Agent, sandbox: Sandbox, workdir: Path, limits: Limits) 
             p.chmod(0o755 if p.is_dir() else 0o644)
         sites = tuple(Path(s) for s in agent.site_dirs)
         argv = [sandbox.python(), "-I", str(host_file), str(code / "agent"), str(root), *agent.site_dirs]
-        proc = await sandbox.spawn(argv, workdir, {}, limits, expose=(code, host_file, *mounts, *sites))
+        proc = await sandbox.spawn(argv, workdir, {}, limits, expose=(code, host_file, *sites))
     except BaseException:
         shutil.rmtree(code, ignore_errors=True)
         raise
@@ -208,4 +199,4 @@ async def _message(stdout: asyncio.StreamReader) -> dict[str, Any]:
     return msg if isinstance(msg, dict) else {}
 
 
-__all__ = ["AGENT_COPY_MAX", "AgentCall", "compat_paths", "run_agent"]
+__all__ = ["AGENT_COPY_MAX", "AgentCall", "run_agent"]

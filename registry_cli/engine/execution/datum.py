@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry_cli.engine.agents.loading import RegistryAgents
+from registry_cli.engine.agents.runs import AgentCall, run_agent
+from registry_cli.engine.agents.spec import Agent, AgentTrace
 from registry_cli.engine.execution.blocking import CURRENT
 from registry_cli.engine.execution.results import EMPTY, ERROR, FAILED, PASSED
 from registry_cli.engine.inference.client import ModelSpec
 from registry_cli.engine.inference.credentials import redact
 from registry_cli.engine.inference.transcript import Completer, Recording
 from registry_cli.engine.inference.usage import Usage
-from registry_cli.engine.agents.loading import RegistryAgents
-from registry_cli.engine.agents.runs import AgentCall, run_agent
-from registry_cli.engine.agents.spec import Agent, AgentTrace
 from registry_cli.engine.isolation.relay import Relay
 from registry_cli.engine.isolation.sandbox import Sandbox
 from registry_cli.engine.isolation.scratch import scratch_root

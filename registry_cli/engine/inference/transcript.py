@@ -41,7 +41,7 @@ class Recording:
     def __init__(self, inner: Completer) -> None:
         self.inner = inner
         self.spec = inner.spec
-        self.calls: list[dict[str, str]] = []
+        self.calls: list[dict[str, Any]] = []
 
     async def complete(self, messages: Messages, usage: Usage | None = None) -> str:
         text = await self.inner.complete(messages, usage)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import importlib.util
 import os
 import signal
 import sys
@@ -127,6 +129,19 @@ async def watch_disk(workdir: Path, limits: Limits) -> str:
             return "disk"
 
 
+@functools.lru_cache(maxsize=1)
+def compat_paths() -> tuple[str, tuple[Path, ...]]:
+    """Upstream's `nearai` package for code in every sandbox: the folder to put on ``PYTHONPATH`` and the package
+    folders to mount read-only (`nearai`, and what its solvers import), found without importing them."""
+    spec = importlib.util.find_spec("nearai")
+    if spec is None or not spec.submodule_search_locations:
+        return "", ()
+    package = Path(next(iter(spec.submodule_search_locations))).resolve()
+    root = package.parent
+    mounts = [package] + [root / name for name in ("registry_cli", "solvers") if (root / name / "__init__.py").is_file()]
+    return str(root), tuple(mounts)
+
+
 def base_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The whole environment code inside gets: nothing of the host's but PATH and the locale."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
@@ -156,6 +171,9 @@ class Sandbox:
     async def _start(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
                      stdin: int | None, expose: tuple[Path, ...], relay: Relay | None = None,
                      started_fd: int = -1) -> asyncio.subprocess.Process:
+        root, mounts = compat_paths()
+        if root:  # `import nearai` works in every sandbox, as upstream's code expects
+            env, expose = {"PYTHONPATH": root, **env}, (*expose, *mounts)
         full, environ, cwd = self.command(argv, workdir, env, limits, expose, relay, started_fd)
         try:
             proc = await asyncio.create_subprocess_exec(

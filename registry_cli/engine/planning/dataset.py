@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,10 +189,13 @@ class LazyDataset:
     def __init__(self, load: Callable[[], Any]) -> None:
         self._load_fn = load
         self._value: Any = None
+        self._lock = threading.Lock()  # synchronous solvers touch it from several worker threads at once
 
     def _target(self) -> Any:
         if self._value is None:
-            self._value = self._load_fn()
+            with self._lock:
+                if self._value is None:
+                    self._value = self._load_fn()
         return self._value
 
     @property  # type: ignore[misc]
@@ -199,7 +203,7 @@ class LazyDataset:
         return type(self._target())
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_load_fn", "_value"):
+        if name.startswith("__") or name in ("_load_fn", "_value", "_lock"):
             raise AttributeError(name)
         return getattr(self._target(), name)
 
