@@ -8,50 +8,73 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from evaluation.table import TableOptions, build_table, evaluation_details, fmt, key_value, short
+from evaluation.table import ALL_KEYS, TableOptions, build_table, evaluation_details, fmt, key_value
 from registry_cli.core.files import atomic_write_text
 from registry_cli.core.registry import Registry
 from registry_cli.errors import NearaiError, UsageError
 
-BAR_W, ROW_H, LABEL_W = 420, 28, 360
+BAR_W, LINE_H, LABEL_W, LABEL_CHARS = 420, 16, 380, 46  # a label wraps at LABEL_CHARS to fit LABEL_W px
+PAGE_W = 1280  # the page fits this width (a laptop's browser)
+
+
+def _label_lines(parts: list[str]) -> list[str]:
+    """A bar's label in lines of at most LABEL_CHARS characters, broken between parts (and inside a part only
+    when it is longer than a line): nothing is cut off."""
+    lines: list[str] = []
+    for part in parts:
+        while len(part) > LABEL_CHARS:
+            lines.append(part[:LABEL_CHARS])
+            part = part[LABEL_CHARS:]
+        if lines and len(lines[-1]) + 3 + len(part) <= LABEL_CHARS:
+            lines[-1] += " · " + part
+        else:
+            lines.append(part)
+    return lines or [""]
 
 
 def _bars(details: list[dict[str, Any]], benchmark: str, metric: str) -> list[dict[str, Any]]:
-    """One bar per evaluation of ``benchmark`` (the table's latest of each identity)."""
+    """One bar per evaluation of ``benchmark`` (the table's latest of each identity), labelled with every key that
+    tells the bars apart: the model and agent, and any other key column whose value differs between them."""
+    chosen = [d for d in details if d.get("benchmark") == benchmark
+              and isinstance((d.get("metrics") or {}).get(metric), (int, float))]
+    differ = [k for k in ALL_KEYS if len({key_value(d, k) for d in chosen}) > 1]
     bars = []
-    for d in details:
-        if d.get("benchmark") != benchmark or not isinstance((d.get("metrics") or {}).get(metric), (int, float)):
-            continue
+    for d in chosen:
         m = d["metrics"]
         value = float(m[metric])
         lo, hi = (m.get("ci95_low"), m.get("ci95_high")) if metric == "score" else (None, None)
         if lo is None and "stderr" in m and metric == "score":
             lo, hi = value - 1.96 * m["stderr"], value + 1.96 * m["stderr"]
-        parts = [key_value(d, k) for k in ("model", "agent", "subset", "selection")]
-        bars.append({"label": " + ".join(x for x in parts if x) or d["entry"], "value": value,
-                     "lo": lo, "hi": hi, "entry": d["entry"]})
+        parts = [key_value(d, k) for k in ("model", "agent") if key_value(d, k)]
+        parts += [f"{k}={key_value(d, k) or '-'}" for k in differ if k not in ("model", "agent")]
+        bars.append({"lines": _label_lines(parts or [d["entry"]]), "value": value, "lo": lo, "hi": hi,
+                     "entry": d["entry"]})
     return sorted(bars, key=lambda b: -b["value"])
 
 
 def _svg(bars: list[dict[str, Any]], metric: str) -> str:
     top = max([b["hi"] if b["hi"] is not None else b["value"] for b in bars] + [1e-9])
     scale = 1.0 if top <= 1.0 else top
-    h = ROW_H * len(bars) + 30
-    out = [f'<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="{LABEL_W + BAR_W + 90}" height="{h}" '
-           f'role="img" aria-label="{html.escape(metric)} by model and agent">']
-    for i, b in enumerate(bars):
-        y = 10 + i * ROW_H
+    heights = [max(28, LINE_H * len(b["lines"]) + 12) for b in bars]
+    out = [f'<svg id="chart" xmlns="http://www.w3.org/2000/svg" width="{LABEL_W + BAR_W + 90}" '
+           f'height="{sum(heights) + 20}" role="img" aria-label="{html.escape(metric)} by model and agent">']
+    y = 10
+    for b, h in zip(bars, heights):
         w = BAR_W * b["value"] / scale
-        out.append(f'<text x="{LABEL_W - 8}" y="{y + 17}" text-anchor="end" class="label">{html.escape(short(b["label"], 48))}</text>')
+        first = y + h / 2 - LINE_H * (len(b["lines"]) - 1) / 2 + 4
+        spans = "".join(f'<tspan x="{LABEL_W - 8}" y="{first + i * LINE_H:.1f}">{html.escape(line)}</tspan>'
+                        for i, line in enumerate(b["lines"]))
+        out.append(f'<text text-anchor="end" class="label">{spans}</text>')
         out.append(f'<rect class="bar" data-entry="{html.escape(b["entry"])}" data-value="{b["value"]:.6f}" '
-                   f'x="{LABEL_W}" y="{y + 4}" width="{w:.1f}" height="{ROW_H - 10}"/>')
+                   f'x="{LABEL_W}" y="{y + h / 2 - 9:.1f}" width="{w:.1f}" height="18"/>')
+        ym = y + h / 2
         if b["lo"] is not None and b["hi"] is not None:
             x1, x2 = LABEL_W + BAR_W * max(0.0, b["lo"]) / scale, LABEL_W + BAR_W * b["hi"] / scale
-            ym = y + ROW_H / 2
             out.append(f'<g class="errorbar"><line x1="{x1:.1f}" x2="{x2:.1f}" y1="{ym}" y2="{ym}"/>'
                        f'<line x1="{x1:.1f}" x2="{x1:.1f}" y1="{ym - 5}" y2="{ym + 5}"/>'
                        f'<line x1="{x2:.1f}" x2="{x2:.1f}" y1="{ym - 5}" y2="{ym + 5}"/></g>')
-        out.append(f'<text x="{LABEL_W + BAR_W + 8}" y="{y + 17}" class="value">{fmt(b["value"])}</text>')
+        out.append(f'<text x="{LABEL_W + BAR_W + 8}" y="{ym + 4:.1f}" class="value">{fmt(b["value"])}</text>')
+        y += h
     out.append("</svg>")
     return "".join(out)
 
@@ -68,7 +91,7 @@ def render_html(registry: Registry, benchmark: str = "", metric: str = "") -> st
     bars = _bars(details, chosen, metric)
     if not bars:
         raise UsageError(f"no metric {metric!r} in {chosen} evaluations", "try --metric=score")
-    table = build_table(registry, TableOptions(all_key_columns=True))
+    table = build_table(registry, TableOptions())  # the key columns that tell evaluations apart
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.key_columns + table.metric_columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(r.get(k, '')))}</td>" for k in table.key_columns)
@@ -78,9 +101,11 @@ def render_html(registry: Registry, benchmark: str = "", metric: str = "") -> st
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nearai evaluations — {html.escape(title)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: {PAGE_W - 80}px; color: #222; }}
+.scroll {{ overflow-x: auto; max-width: 100%; }}
 table {{ border-collapse: collapse; margin-top: 1em; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; }} td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; overflow-wrap: anywhere; }}
+td.num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
 .bar {{ fill: #4a7bd0; }} .errorbar line {{ stroke: #222; stroke-width: 1.5; }}
 .label, .value {{ font-size: 13px; }}
 </style></head>
@@ -89,13 +114,17 @@ th, td {{ border: 1px solid #ccc; padding: 4px 8px; }} td.num {{ text-align: rig
 <h2 id="chart-title">{html.escape(title)} <small>(95% confidence intervals)</small></h2>
 {_svg(bars, metric)}
 <h2>All evaluations</h2>
-<table id="evaluations"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>
+<div class="scroll"><table id="evaluations"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>
 <p id="summary"></p>
 <script>
 const bars = document.querySelectorAll('#chart rect.bar');
 const n = document.querySelectorAll('#evaluations tbody tr').length;
 document.getElementById('summary').textContent = `${{n}} rows, ${{bars.length}} bars`;
 document.body.dataset.rendered = String(bars.length);
+// what a test in a browser checks: the page fits its width and no bar label is cut off on the left
+document.body.dataset.pageWidth = String(document.documentElement.scrollWidth);
+const labels = [...document.querySelectorAll('#chart text.label')];
+document.body.dataset.labelsInside = String(labels.every(t => t.getBBox().x >= 0));
 </script>
 </body></html>
 """

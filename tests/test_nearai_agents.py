@@ -223,6 +223,10 @@ def test_nearai_imports_in_every_sandbox_and_hub_only_is_one_clear_error(local_e
             "env.add_reply(' | '.join(missing))\n")
     agent = write_agent(tmp_path / "hubby", code, agent_metadata("hubby"))
     out = local_env.run("agent", "task", str(agent), "go", check=True).stdout
+    again = ("if env.get_last_message()['content'] == 'inner':\n    env.add_reply('inner done')\n"
+             "else:\n    env.call_agent(0, 'inner')\n    env.add_reply('outer saw: ' + env.list_messages()[-1]['content'])\n")
+    twice = write_agent(tmp_path / "twice", again, agent_metadata("twice"))
+    assert local_env.run("agent", "task", str(twice), "go", check=True).stdout.strip() == "outer saw: inner done"
     assert "env.add_user_memory() needs the nearai hub, which has shut down" in out
     assert "env.set_near() needs" in out and "env.find_agents() needs" in out
     assert "the nearai Environment has no method 'no_such_method'" in out

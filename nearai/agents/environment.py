@@ -91,8 +91,9 @@ class Environment(InferenceMethods):
         self._warned_model = False
         self._last_used_model = ""
         self._tools = ToolRegistry()
-        self.openai = HubClient("openai")
+        self.openai = HubClient("openai")  # upstream's clients to the hub: any use says it is gone
         self.async_openai = HubClient("async_openai")
+        self.hub_client = HubClient("hub_client")
         self.register_standard_tools()
 
     def __getattr__(self, name: str) -> Any:

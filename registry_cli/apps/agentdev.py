@@ -12,7 +12,7 @@ from typing import Any
 
 from registry_cli.core.files import atomic_write_text
 from registry_cli.core.names import check_name
-from registry_cli.core.registry import Registry, UploadResult
+from registry_cli.core.registry import Registry, UploadResult, layout_name
 from registry_cli.errors import MetadataError, UsageError
 
 AGENT_TEMPLATE = '''"""{description}
@@ -44,15 +44,19 @@ class AgentAnswer:
     error: str = ""  # why the agent gave no answer (crash, timeout, protocol)
 
 
-def create_agent(path: str, name: str = "", description: str = "", model: str = "") -> Path:
-    """A new agent folder: metadata.json (category agent, ``details.agent.defaults``) and an agent.py to edit."""
-    folder = Path(path).expanduser()
+def create_agent(path: str = "", name: str = "", description: str = "", model: str = "") -> Path:
+    """A new agent folder: metadata.json (category agent, ``details.agent.defaults``) and an agent.py to edit.
+    Without ``path``, upstream's layout ``NAME/0.0.1`` here; a path in that layout names the agent and version."""
+    if not path and not name:
+        raise UsageError("pass the agent's folder or --name", "e.g. nearai agent create --name my-agent")
+    folder = Path(path or f"{check_name(name, 'agent name')}/0.0.1").expanduser()
     if folder.exists() and any(folder.iterdir()):
         raise UsageError(f"{folder} exists and is not empty", "pick a new folder for the agent")
-    name = check_name(name or folder.resolve().name, "agent name")
+    suggested, version = layout_name(folder)
+    name = check_name(name or suggested, "agent name")
     description = description or f"The {name} agent."
     details: dict[str, Any] = {"agent": {"defaults": {"model": model} if model else {}}, "env_vars": {}}
-    metadata = {"name": name, "version": "0.0.1", "category": "agent", "description": description, "tags": [],
+    metadata = {"name": name, "version": version, "category": "agent", "description": description, "tags": [],
                 "details": details, "show_entry": True}
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "metadata.json", json.dumps(metadata, indent=2) + "\n")

@@ -11,11 +11,12 @@ class AgentCommands:
     """Create, try and publish agents (upstream nearai's agent.py format runs unchanged)."""
 
     @command
-    def create(self, path: str, name: str = "", description: str = "", model: str = "") -> None:
-        """Start a new agent in the folder PATH: metadata.json and an agent.py to edit.
+    def create(self, path: str = "", name: str = "", description: str = "", model: str = "") -> None:
+        """Start a new agent in the folder PATH (default: NAME/0.0.1, upstream's layout): metadata.json and an
+        agent.py to edit.
 
         Args:
-            path: the new agent's folder (absent or empty)
+            path: the new agent's folder (absent or empty); a NAME/VERSION folder names the agent and version
             name: the agent's name (default: the folder's)
             description: one line about the agent
             model: default model, used when a run gives no --model

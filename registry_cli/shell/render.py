@@ -73,14 +73,51 @@ def info(i: EntryInfo) -> None:
     c.print(t)
 
 
-def entry_list(entries: list[EntryInfo], offset: int, total_found: int) -> None:
+NARROWEST = 10  # the least a column that gives way keeps, in cells
+
+
+def named_rows(header: list[str], rows: list[list[str]], names: tuple[int, ...], right_from: int | None = None) -> None:
+    """A table whose name columns (``names``: entries, models, agents) show whole, never cut or wrapped, so that
+    every row can be told apart and its names copied; the other columns give way and wrap. When the names alone
+    would not leave the others room, each row is listed instead: its names on one line, the rest below."""
+    import textwrap
+
+    from rich.cells import cell_len
     from rich.table import Table
 
     c = console()
-    t = Table("entry", "category", "description", "tags")
-    for e in entries:
-        t.add_row(e.entry, e.category, str(e.metadata.get("description", "")), ", ".join(e.metadata.get("tags") or []))
+
+    def widest(i: int) -> int:
+        return max([cell_len(header[i]), *(cell_len(r[i]) for r in rows)])
+
+    others = [i for i in range(len(header)) if i not in names]
+    needed = sum(widest(i) for i in names) + sum(min(widest(i), NARROWEST) for i in others) + 3 * len(header) + 1
+    if rows and needed > c.width:
+        for r in rows:
+            c.print("  ".join(r[i] for i in names if r[i]), markup=False, soft_wrap=True)
+            rest = [f"{header[i]}: {r[i]}" for i in others if r[i]]
+            if rest:
+                c.print(textwrap.fill(" · ".join(rest), c.width, initial_indent="    ", subsequent_indent="    ",
+                                      break_on_hyphens=False), markup=False, soft_wrap=True)
+        return
+    t = Table(*header)
+    for i, column in enumerate(t.columns):
+        if i in names:
+            column.no_wrap, column.min_width = True, widest(i)
+        else:
+            column.overflow = "fold"
+        if right_from is not None and i >= right_from:
+            column.justify = "right"
+    for r in rows:
+        t.add_row(*r)
     c.print(t)
+
+
+def entry_list(entries: list[EntryInfo], offset: int, total_found: int) -> None:
+    c = console()
+    rows = [[e.entry, e.category or "", str(e.metadata.get("description", "")), ", ".join(e.metadata.get("tags") or [])]
+            for e in entries]
+    named_rows(["entry", "category", "description", "tags"], rows, (0,))
     if total_found > len(entries):
         shown = f"{offset + 1}-{offset + len(entries)}" if entries else "none"
         c.print(f"showing {shown} of {total_found}; use --total and --offset to page")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from registry_cli.shell.render import console
+from registry_cli.shell.render import console, named_rows
 
 if TYPE_CHECKING:
 
@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 
 RICH_ROWS = 500  # rich lays a table out in about 0.7 ms a row: longer ones are drawn by `boxed`
 INPUT_FIELDS = ("input", "question", "text", "prompt", "task", "id", "task_id")  # a datum's most telling field
+
+
+NAME_COLUMNS = ("model", "agent", "entry", "dataset", "solver")  # shown whole: they tell rows apart
 
 
 def evaluation_table(t: EvalTable, fmt_name: str, num_columns: int, name_length: int) -> None:
@@ -59,17 +62,10 @@ def evaluation_table(t: EvalTable, fmt_name: str, num_columns: int, name_length:
     elif len(body) > RICH_ROWS:
         sys.stdout.write(boxed(header, body, len(t.key_columns)))
     else:
-        from rich.table import Table
-
-        table = Table(*header)
-        for i in range(len(t.key_columns), len(header)):
-            table.columns[i].justify = "right"
-        for b in body:
-            table.add_row(*b)
-        c = console()
-        c.print(table)
+        names = tuple(i for i, k in enumerate(t.key_columns) if k in NAME_COLUMNS)
+        named_rows(header, body, names or (0,), right_from=len(t.key_columns))
         if not t.rows:
-            c.print("no evaluations found; record one with `nearai benchmark run ... --record`")
+            console().print("no evaluations found; record one with `nearai benchmark run ... --record`")
     if any(t.errored):
         print("! some datums of this evaluation errored or got empty answers (counted as not passed); "
               "see --all_metrics", file=sys.stderr)

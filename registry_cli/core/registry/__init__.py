@@ -18,11 +18,11 @@ from registry_cli.core.registry.entries import (
     without_hidden_subjects,
 )
 from registry_cli.core.registry.keys import INLINE_MANIFEST_MAX, blob_key, manifest_key, parse_ref, ref_bytes, ref_key
-from registry_cli.core.registry.publishing import Publishing
+from registry_cli.core.registry.publishing import Publishing, layout_name
 
 __all__ = [
     "INLINE_MANIFEST_MAX", "DownloadResult", "EntryInfo", "Registry", "UploadResult", "apply_overlay", "blob_key",
-    "each_metadata", "load_metadata", "manifest_key", "parse_ref", "ref_bytes", "ref_key", "scan_folder",
+    "each_metadata", "layout_name", "load_metadata", "manifest_key", "parse_ref", "ref_bytes", "ref_key", "scan_folder",
     "without_hidden_subjects",
 ]
 

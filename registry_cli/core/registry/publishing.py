@@ -20,6 +20,7 @@ from registry_cli.core.names import (
     EntryRef,
     bump_version,
     check_name,
+    check_version,
     same_version,
     version_key,
 )
@@ -49,6 +50,20 @@ from registry_cli.errors import (
 if TYPE_CHECKING:  # the models import pydantic (0.1 s): only commands that build manifests pay for it
     from registry_cli.core.manifest import FileEntry, Manifest, Metadata
 
+
+
+def layout_name(folder: Path) -> tuple[str, str]:
+    """(name, version) a new entry's folder suggests: upstream's ``NAME/VERSION/`` layout (the folder named as a
+    version, its parent as the entry), else the folder's own name at 0.0.1."""
+    here = folder.resolve()
+    try:
+        return check_name(here.parent.name), check_version(here.name)
+    except InvalidNameError:
+        pass
+    try:
+        return check_name(here.name), "0.0.1"
+    except InvalidNameError:
+        return "my-entry", "0.0.1"
 
 class Publishing(Reading):
     """Uploads, generated entries, create-only commits, updates and templates."""
@@ -291,12 +306,8 @@ class Publishing(Reading):
         target = folder / METADATA_FILE
         if target.exists():
             raise MetadataError(f"{target} already exists", "edit it, or delete it to start from a template")
-        name = folder.resolve().name
-        try:
-            check_name(name)
-        except InvalidNameError:
-            name = "my-entry"
-        tpl = Metadata(name=name, version="0.0.1", category=category, description=description,
+        name, version = layout_name(folder)
+        tpl = Metadata(name=name, version=version, category=category, description=description,
                        tags=[], details={}, show_entry=True)
         atomic_write_text(target, json.dumps(tpl.model_dump(), indent=2) + "\n")
         return target

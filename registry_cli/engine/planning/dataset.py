@@ -30,6 +30,7 @@ class Source:
     entry: str  # namespace/name/version when the folder is a registry entry, else ""
     name: str
     content_hash: str  # manifest hash of the entry, or content hash of the local folder
+    note: str = ""  # how a bare name was resolved (said to the user)
 
     @property
     def label(self) -> str:
@@ -65,11 +66,28 @@ def resolve_source(registry: Registry, spec: str, what: str = "dataset") -> Sour
         if info is not None:
             return Source(local, info.entry, info.name, info.manifest_hash)
         return Source(local, "", _local_name(local), folder_digest(local))
+    note = ""
+    if "/" not in spec:
+        spec, note = _bare_name(registry, spec, what)
     try:
         result = registry.download(spec)
     except NearaiError as e:
         raise type(e)(f"{spec!r} is neither a local folder nor a registry entry: {e.message}", e.hint) from None
-    return Source(result.path, result.info.entry, result.info.name, result.info.manifest_hash)
+    return Source(result.path, result.info.entry, result.info.name, result.info.manifest_hash, note)
+
+
+def _bare_name(registry: Registry, name: str, what: str) -> tuple[str, str]:
+    """The entry a bare name (``mbpp``, as upstream's docs wrote datasets) means: the newest version of that name,
+    in this namespace when it has one, else the most recently published; and a note saying which."""
+    found = [i for i in registry.list_entries() if i.name == name and i.category in (what, None, "")]
+    if not found:
+        raise DatasetError(f"{name!r} is neither a local folder nor a registry entry",
+                           f"name the {what} as namespace/name[/version] or a folder; see `nearai registry list`")
+    own = [i for i in found if i.namespace == registry.config.namespace]
+    chosen = own[-1] if own else max(found, key=lambda i: i.created_at)
+    others = sorted({i.namespace for i in found} - {chosen.namespace})
+    also = f"; also in {', '.join(others)}" if others else ""
+    return chosen.entry, f"note: {name!r} is {chosen.entry}, the newest {what} of that name{also}"
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,9 @@ def make_plan(registry: Registry, params: RunParams, room: int = MAX_ITEMS) -> P
     if sandbox is not None and sandbox.kind == "native":
         warnings.append("warning: --sandbox=native runs untrusted code with your files, network and keys in reach")
     if agent is not None:
-        warnings += agent.warnings
+        warnings += [*agent.warnings, *([agent.source.note] if agent.source.note else [])]
+    if source.note:
+        warnings.append(source.note)
     data, instance = _data_and_solver(registry, params, source, solver, agent.label if agent else "")
     if params.check_compatibility:
         check_compatibility(solver, instance, source.name, data.first_row)
