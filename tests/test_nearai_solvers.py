@@ -218,3 +218,23 @@ def test_the_base_class_has_upstreams_surface() -> None:
         MMLUSolverStrategy()
     assert MMLUSolverStrategy(shots=0).evaluation_name() == "mmlu_0shots"
     assert GSM8KSolverStrategy(shots=0).evaluation_name() == "gsm8k_0shots"
+
+
+@pytest.mark.slow
+def test_a_solver_file_that_runs_code_itself_is_named_in_a_warning(local_env: Env, server: FakeOpenAI,
+                                                                    tmp_path: Path) -> None:
+    solver = tmp_path / "exec_solver.py"
+    solver.write_text(CUSTOM.replace("def get_custom_tasks(self) -> List[dict]:",
+                                     "def get_custom_tasks(self) -> List[dict]:\n        exec('pass')"))
+    data = tmp_path / "tally"
+    data.mkdir()
+    (data / "tasks.txt").write_text("ox\n")
+    server.replies = {"Repeat: ox": "ox"}
+    warned = local_env.run("benchmark", "run", str(data), f"{solver}:TallySolverStrategy", "--model=fake",
+                           f"--api_base={server.url}", check=True)
+    assert "runs code itself (exec or a subprocess), outside the sandbox" in warned.stderr
+    quiet = tmp_path / "tally.py"
+    quiet.write_text(CUSTOM)
+    clean = local_env.run("benchmark", "run", str(data), f"{quiet}:TallySolverStrategy", "--model=fake",
+                          f"--api_base={server.url}", check=True)
+    assert "outside the sandbox" not in clean.stderr

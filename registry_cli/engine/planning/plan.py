@@ -123,6 +123,27 @@ def with_agent_defaults(params: RunParams, defaults: AgentDefaults) -> RunParams
     return dataclasses.replace(params, **changes) if changes else params
 
 
+UNCONTAINED = re.compile(r"\bexec\(|\bmultiprocessing\b|\bsubprocess\b|\bos\.system\(")
+
+
+def runs_code_outside(solver: SolverSpec) -> list[str]:
+    """A warning for a solver file that runs code itself (``exec``, subprocesses) instead of through the session's
+    sandbox, as upstream's mbpp_solver.py did: that code runs with this process's rights."""
+    import inspect
+
+    if getattr(solver.cls, "runs_code", False) or solver.cls.__module__.split(".")[0] in ("solvers", "nearai"):
+        return []
+    try:
+        source = inspect.getsource(inspect.getmodule(solver.cls) or solver.cls)
+    except (OSError, TypeError):
+        return []
+    if not UNCONTAINED.search(source):
+        return []
+    return [f"warning: {solver.path} runs code itself (exec or a subprocess), outside the sandbox and with this "
+            "process's rights; run untrusted code through the session's sandbox (or a built-in such as "
+            "MBPPSolverStrategy)"]
+
+
 def _data_and_solver(registry: Registry, params: RunParams, source: Source, solver: SolverSpec,
                      agent: str) -> tuple[LoadedDataset, Any]:
     """The datums and the solver instance, named for the dataset. A Custom-scoring solver (upstream's
@@ -171,6 +192,7 @@ def make_plan(registry: Registry, params: RunParams, room: int = MAX_ITEMS) -> P
         warnings += [*agent.warnings, *([agent.source.note] if agent.source.note else [])]
     if source.note:
         warnings.append(source.note)
+    warnings += runs_code_outside(solver)
     data, instance = _data_and_solver(registry, params, source, solver, agent.label if agent else "")
     if params.check_compatibility:
         check_compatibility(solver, instance, source.name, data.first_row)
