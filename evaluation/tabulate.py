@@ -73,3 +73,66 @@ def tabulate(results_dir: str | Path) -> Tabulation:
         if values:
             t.summary[f"pass@{k}"] = sum(values) / len(values)
     return t
+
+
+@dataclass
+class ScriptTable:
+    """What a benchmark's own ``custom_tabulate.py`` printed for one scenario folder."""
+
+    scenario: str
+    output: str
+    failed: str = ""  # why the script gave no table ("" when it did)
+
+
+_RUN_SCRIPT = ("import sys\nfrom agbench.load_module import load_module\n"
+               "load_module(sys.argv[1]).main(['tabulate', *sys.argv[2:]])\n")
+
+
+def find_script(results_dir: str | Path) -> Path | None:
+    """The benchmark's ``custom_tabulate.py`` as AutoGenBench finds it: here (this folder, its Scripts/ and
+    scripts/), else from the results folder up."""
+    from registry_cli.engine.scenarios import find_tabulate
+
+    here = Path.cwd()
+    found = find_tabulate(here, here)
+    if found is None:
+        root = Path(results_dir).expanduser().resolve()
+        found = find_tabulate(root, Path(root.anchor))
+    return found
+
+
+def script_tables(results_dir: str | Path, script: Path, sandbox: str = "auto", csv: bool = False) -> list[ScriptTable]:
+    """Run ``script`` as AutoGenBench's tabulate does, once per scenario folder of ``results_dir``, in the sandbox
+    (it is the benchmark's code): the results folder read-only, with a compatible ``agbench`` module."""
+    import asyncio
+    import shutil
+    import tempfile
+
+    from registry_cli.core.config import load_config
+    from registry_cli.engine.isolation.backends import open_sandbox
+    from registry_cli.engine.isolation.sandbox import Limits
+    from registry_cli.engine.isolation.scratch import scratch_root
+    from registry_cli.engine.scenarios import support_path
+
+    root = Path(results_dir).expanduser().resolve()
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a folder", "pass the results folder of a scenario run (default: Results)")
+    box = open_sandbox(load_config().sandbox if sandbox == "auto" else sandbox)
+    folders = [p for p in sorted(root.iterdir()) if p.is_dir() and any(c.is_dir() for c in p.iterdir())]
+    tables = []
+    for folder in folders:
+        work = Path(tempfile.mkdtemp(prefix="tabulate-", dir=scratch_root()))
+        try:
+            shutil.copyfile(script, work / "custom_tabulate.py")
+            argv = [box.python(), "-c", _RUN_SCRIPT, str(work / "custom_tabulate.py"), str(folder), *(["-c"] if csv else [])]
+            done = asyncio.run(box.run(argv, work, {"PYTHONPATH": f"{work}:{support_path()}"},
+                                       Limits(timeout_s=300.0, memory_mb=4096, disk_mb=256),
+                                       expose=(root, Path(support_path()))))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        err = done.stderr.text().strip().splitlines()
+        failed = "" if done.returncode == 0 else (err[-1] if err else f"exit code {done.returncode}")
+        tables.append(ScriptTable(folder.name, done.stdout.text(), failed[:300]))
+    if not tables:
+        raise UsageError(f"no scenario folders under {root}", "expected <scenario>/<id>/<repeat>/ folders")
+    return tables

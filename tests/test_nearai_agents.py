@@ -199,14 +199,14 @@ def test_requirements_install_once_outside_and_mount_read_only(local_env: Env, s
     local_env.vars["PIP_NO_INDEX"] = "1"
     out = local_env.run("agent", "task", str(agent), "go", check=True, timeout=300)
     assert out.stdout.startswith("42 writable=False")
-    envs = list((local_env.home / "cache" / "agent_envs").iterdir())
+    envs = list((local_env.home / "cache" / "envs").iterdir())
     assert len(envs) == 1 and (envs[0] / "tinydep" / "__init__.py").is_file()
     stamp = (envs[0] / ".complete").stat().st_mtime_ns
     local_env.run("agent", "task", str(agent), "go", check=True)
     assert (envs[0] / ".complete").stat().st_mtime_ns == stamp  # reused, not installed again
     (agent / "requirements.txt").write_text("surely-not-a-package-xyz==0.0.1\n")
     bad = local_env.run("agent", "task", str(agent), "go")
-    assert bad.returncode == 1 and "installing the agent's requirements failed" in bad.stderr
+    assert bad.returncode == 1 and "installing the requirements failed" in bad.stderr
     assert bad.stderr.count("\n") == 1
 
 

@@ -33,6 +33,22 @@ def secret_values() -> set[str]:
     return {v for k, v in os.environ.items() if k.upper().endswith(SECRET_SUFFIXES)} | {api_key()}
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether a variable's name says it holds a key, token, password or secret."""
+    upper = name.upper()
+    return upper.endswith(SECRET_SUFFIXES) or any(w in upper for w in ("PASSWORD", "SECRET", "CREDENTIAL", "API_KEY"))
+
+
+def host_value(name: str) -> str:
+    """A host variable named by a scenario's ENV file (``${NAME}``); "" when unset. Callers keep secrets out."""
+    return os.environ.get(name, "")
+
+
+def oai_config_list() -> str:
+    """``OAI_CONFIG_LIST``: AutoGen 0.2's model list, as JSON text or the name of a file holding it."""
+    return os.environ.get("OAI_CONFIG_LIST", "")
+
+
 def size() -> int:
     """How many variables there are: setting a key adds one (a cheap test of whether secrets changed)."""
     return len(os.environ)

@@ -12,6 +12,7 @@ import difflib
 import importlib
 import importlib.util
 import inspect
+import json
 import re
 import sys
 from collections.abc import Awaitable
@@ -24,13 +25,22 @@ from typing import Any, ClassVar, Protocol
 from pydantic import BaseModel
 
 from registry_cli.core.content import sha256_file
+from registry_cli.engine.agents.requirements import install_lines
 from registry_cli.engine.caching.cache import jsonable
 from registry_cli.engine.execution.blocking import BlockingSession, current_session
 from registry_cli.engine.isolation.boundary import check_data_path, copy_out
 from registry_cli.engine.isolation.relay import Relay
 from registry_cli.engine.isolation.sandbox import Completed, Limits, Sandbox
 from registry_cli.engine.isolation.scratch import scratch_root
-from registry_cli.engine.scenarios import PASSED_MARKER, crash, write_files
+from registry_cli.engine.scenarios import (
+    PASSED_MARKER,
+    crash,
+    default_verdict,
+    load_env_file,
+    model_files,
+    support_path,
+    write_files,
+)
 from registry_cli.errors import SolverError
 
 ENTRY_POINT_GROUP = "nearai.solvers"
@@ -87,6 +97,17 @@ class Session(Protocol):
         """A key-less OpenAI-compatible endpoint to the model under test, for sandboxed code."""
         ...
 
+    @property
+    def model(self) -> str:
+        """The model under test as its server names it (``gpt-4o-mini`` of ``openai/gpt-4o-mini``); "" for none."""
+        ...
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The run's own environment variables for code it runs (a suite's ``environment_variables``); they are
+        part of every cache key."""
+        ...
+
 
 class SolverStrategy:
     """Base class. Subclasses set ``version`` when their prompt or judging changes (it is part of cache keys).
@@ -133,6 +154,34 @@ class SolverStrategy:
             for k, v in (r.get("metrics") or {}).items():
                 totals.setdefault(k, []).append(float(v))
         return {k: sum(v) / len(v) for k, v in totals.items() if v}
+
+
+def oai_config_list() -> list[Any]:
+    """The user's AutoGen 0.2 model list (``OAI_CONFIG_LIST``: JSON, or the name of a file holding it; else a file
+    of that name here); [] when there is none or it is not a JSON list. Scenarios get its model names, never its
+    keys."""
+    from registry_cli.core import env
+
+    raw = env.oai_config_list() or "OAI_CONFIG_LIST"
+    text = raw if raw.lstrip().startswith("[") else ""
+    if not text and Path(raw).is_file():
+        try:
+            text = Path(raw).read_text(encoding="utf-8")
+        except OSError:
+            text = ""
+    try:
+        found = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return found if isinstance(found, list) else []
+
+
+def install_requirements(lines: list[str], folder: Path) -> tuple[str, ...]:
+    """Site folders holding the requirement ``lines``, installed outside the sandbox once per content (pip runs in
+    ``folder``); mount them read-only and put them on the sandboxed code's ``PYTHONPATH``."""
+    from registry_cli.core.config import home_dir
+
+    return install_lines(lines, folder, home_dir() / "cache" / "envs")
 
 
 _FILE_LABELS: dict[str, str] = {}  # module name of a solver file -> its label (``file.py@<content hash>``)
@@ -249,5 +298,6 @@ def takes_session(solve: Any) -> bool:
 __all__ = [
     "PASSED_MARKER", "REGISTERED", "Completed", "Limits", "Relay", "Sandbox", "Session", "SolveResult",
     "SolverStrategy", "available", "check_data_path", "copy_out", "crash", "current_session", "custom_scoring",
-    "normalize", "resolve_solver", "scratch_root", "takes_session", "write_files",
+    "default_verdict", "install_requirements", "load_env_file", "model_files", "normalize", "oai_config_list", "resolve_solver",
+    "scratch_root", "support_path", "takes_session", "write_files",
 ]

@@ -155,6 +155,7 @@ DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     args = [{"-v": "--verbose=1", "-vv": "--verbose=2"}.get(a, a) for a in args]
+    args = ["@stdin" if a == "-" else a for a in args]  # `benchmark run - ...`: task lines on stdin
     if len(args) >= 2 and args[0] in GROUPS and not args[1].startswith("-"):
         args[1] = args[1].replace("-", "_")  # `metadata-template`, as upstream's CLI also spelled commands
     env.default("PAGER", "cat")

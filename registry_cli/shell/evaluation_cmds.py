@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from registry_cli.errors import UsageError
 from registry_cli.shell import render, render_evaluation
 from registry_cli.shell.commands import command, open_registry
@@ -72,15 +74,26 @@ class ScenarioCommands:
     """AutoGenBench scenarios: tabulate the runs of `benchmark run SCENARIOS ScenarioSolver`."""
 
     @command
-    def tabulate(self, results_dir: str = "Results", format: str = "table") -> None:
-        """Per task one column per trial, then successes, failures, errors, missing, success rate and pass@k.
+    def tabulate(self, results_dir: str = "Results", format: str = "table", script: str = "auto",
+                 sandbox: str = "auto") -> None:
+        """Per task one column per trial, then successes, failures, errors, missing, success rate and pass@k; or
+        the benchmark's own custom_tabulate.py, run in the sandbox per scenario folder, as AutoGenBench does.
 
         Args:
             results_dir: the folder holding <scenario>/<id>/<repeat>/ run folders
             format: table, csv or json
+            script: auto (the benchmark's custom_tabulate.py when one is found here or above the results), none
+                (this tool's table), or a path to a tabulate script
+            sandbox: where the script runs: auto, bwrap, docker, podman or native
         """
-        from evaluation.tabulate import tabulate
+        from evaluation.tabulate import find_script, script_tables, tabulate
 
         if format not in ("table", "csv", "json"):
             raise UsageError(f"unknown --format {format!r}", "choose one of: table, csv, json")
-        render_evaluation.tabulation(tabulate(results_dir), format)
+        chosen = None if script == "none" else find_script(results_dir) if script == "auto" else Path(script)
+        if chosen is not None and not chosen.is_file():
+            raise UsageError(f"--script {script} is not a file", "name a custom_tabulate.py, or pass --script=none")
+        if chosen is None or format == "json":
+            render_evaluation.tabulation(tabulate(results_dir), format)
+            return
+        render_evaluation.script_tables(chosen, script_tables(results_dir, chosen, sandbox, csv=format == "csv"))

@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 from registry_cli.shell.render import console, named_rows
 
 if TYPE_CHECKING:
+    from pathlib import Path
 
     from evaluation.table import EvalTable
-    from evaluation.tabulate import Tabulation
+    from evaluation.tabulate import ScriptTable, Tabulation
 
 RICH_ROWS = 500  # rich lays a table out in about 0.7 ms a row: longer ones are drawn by `boxed`
 INPUT_FIELDS = ("input", "question", "text", "prompt", "task", "id", "task_id")  # a datum's most telling field
@@ -153,3 +154,16 @@ def tabulation(t: Tabulation, fmt_name: str) -> None:
     passes = ", ".join(f"{k}={v:.4f}" for k, v in s.items() if k.startswith("pass@"))
     c.print(f"{rate} over {s['successes'] + s['failures']:.0f} verdicts; {s['errors']:.0f} errors, "
             f"{s['missing']:.0f} missing; {passes}", markup=False)
+
+
+def script_tables(script: Path, tables: list[ScriptTable]) -> None:
+    """What a benchmark's tabulate script printed, per scenario folder."""
+    import sys
+
+    print(f"using the tabulation method of {script}", file=sys.stderr)
+    for t in tables:
+        if len(tables) > 1:
+            sys.stdout.write(f"== {t.scenario}\n")
+        sys.stdout.write(t.output if t.output.endswith("\n") or not t.output else t.output + "\n")
+        if t.failed:
+            print(f"error: {script.name} failed on {t.scenario}: {t.failed}", file=sys.stderr)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from registry_cli.core import env
+from registry_cli.core.content import sha256_hex
 from registry_cli.engine.planning.params import RunParams
 from registry_cli.errors import SuiteConfigError, UsageError
 
@@ -53,7 +55,7 @@ TASK_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "max_tokens": ((int,), "max_tokens"),
     "timeout": ((int, float), "timeout"),
     "num_inference_retries": ((int,), "num_inference_retries"),
-    "environment_variables": ((dict,), "environment_variables"),
+    "environment_variables": ((dict, list), "environment_variables"),  # a table, or a list of them: a sweep
     "sandbox": ((str,), "sandbox"),
     "docker_image": ((str,), "docker_image"),
     "results_dir": ((str,), "results_dir"),
@@ -133,12 +135,16 @@ class _Checker:
         for key, value in table.items():
             kinds = TASK_KEYS[key][0]
             ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-            if isinstance(value, list) and ok:
+            if isinstance(value, list) and ok and key == "environment_variables":
+                ok = bool(value) and all(isinstance(v, dict) and all(isinstance(x, (str, int, float, bool))
+                                                                     for x in v.values()) for v in value)
+            elif isinstance(value, list) and ok:
                 ok = bool(value) and all(isinstance(v, str) and v for v in value)
             if isinstance(value, dict) and ok:
                 ok = all(isinstance(v, (str, int, float, bool)) for v in value.values())
             if not ok:
-                want = " or ".join({"str": "a string", "list": "a list of strings", "int": "an integer",
+                lists = "a list of tables" if key == "environment_variables" else "a list of strings"
+                want = " or ".join({"str": "a string", "list": lists, "int": "an integer",
                                     "float": "a number", "dict": "a table of values", "bool": "true or false"}[k.__name__]
                                    for k in kinds)
                 raise self.fail(f"{key} must be {want}, got {value!r}", key, section, index)
@@ -237,17 +243,39 @@ def parse_suite(file: Path, text: str) -> SuiteConfig:
         if task_name in names:
             raise check.fail(f"two tasks are named {task_name!r}", "name", "tasks", t, "give each task its own name")
         names.add(task_name)
-        models = merged.get("model") or [""]
-        agents = [_beside(file, a) for a in _listed(merged.get("agent"))] or [""]
-        merged["dataset"] = _beside(file, merged["dataset"])
-        module, _, cls = str(merged["solver"]).rpartition(":")
-        if module.endswith(".py"):  # a solver file, next to the config
-            merged["solver"] = f"{_beside(file, module)}:{cls}"
-        for model in _listed(models) or [""]:
-            for agent in agents:
-                fields = _run_fields(merged)
-                params = RunParams(model=model, agent=agent, quiet=True, explicit=frozenset(fields), **fields)
-                if params.num_repeats < 1 or params.limit < 0 or params.max_concurrent < 1:
-                    raise check.fail("rollouts and max_concurrent must be >= 1 and limit >= 0", "rollouts", "tasks", t)
-                config.cells.append(Cell(len(config.cells), t, task_name, params))
+        _add_cells(config, check, file, t, task_name, merged)
     return config
+
+
+def _add_cells(config: SuiteConfig, check: _Checker, file: Path, t: int, task_name: str, merged: dict[str, Any]) -> None:
+    """The cells of one task: every model x agent x environment setting it names."""
+    models = merged.get("model") or [""]
+    agents = [_beside(file, a) for a in _listed(merged.get("agent"))] or [""]
+    merged["dataset"] = _beside(file, merged["dataset"])
+    module, _, cls = str(merged["solver"]).rpartition(":")
+    if module.endswith(".py"):  # a solver file, next to the config
+        merged["solver"] = f"{_beside(file, module)}:{cls}"
+    settings = merged.get("environment_variables") or {}
+    sweep = settings if isinstance(settings, list) else [settings]
+    combos = [(m, a, e) for m in _listed(models) or [""] for a in agents for e in sweep]
+    for model, agent, setting in combos:
+        fields = _run_fields({**merged, "environment_variables": setting})
+        if len(combos) > 1:  # each model, agent and setting keeps its own run folders
+            fields["results_dir"] = str(Path(fields.get("results_dir", "Results")) / cell_folder(model, agent, setting))
+        params = RunParams(model=model, agent=agent, quiet=True, explicit=frozenset(fields), **fields)
+        if params.num_repeats < 1 or params.limit < 0 or params.max_concurrent < 1:
+            raise check.fail("rollouts and max_concurrent must be >= 1 and limit >= 0", "rollouts", "tasks", t)
+        config.cells.append(Cell(len(config.cells), t, task_name, params))
+
+
+def cell_folder(model: str, agent: str, setting: dict[str, Any]) -> str:
+    """A cell's own results folder: its model, agent and environment setting (secret values hashed)."""
+    parts = [model, Path(agent).name if agent else ""]
+    shown = [f"{k}={_hidden(str(k), v)}" for k, v in sorted(setting.items())]
+    label = "-".join(p for p in [*parts, ",".join(shown)] if p)
+    slug = re.sub(r"[^A-Za-z0-9._=,-]+", "_", label).strip("._") or "cell"
+    return slug if len(slug) <= 80 else f"{slug[:60]}-{sha256_hex(label.encode())[:12]}"
+
+
+def _hidden(name: str, value: Any) -> str:
+    return sha256_hex(str(value).encode())[:8] if env.is_secret_name(name) else str(value)

@@ -15,7 +15,7 @@ from registry_cli.errors import InferenceError, NearaiError
 
 def _ready(registry: Registry, source: Source, extra_env: dict[str, str] | None) -> Agent:
     Agent.check(source.folder)
-    sites = requirements.install(source.folder, registry.config.cache_dir / "agent_envs")
+    sites = requirements.install(source.folder, registry.config.cache_dir / "envs")
     return Agent.load(source, extra_env, str(registry.config.home / "agent_data"), sites)
 
 

@@ -1,6 +1,6 @@
-"""An agent's declared dependencies — its ``requirements.txt``, or ``[project] dependencies`` in its
-pyproject.toml — installed with pip into a folder keyed by their content (and the Python version), outside the
-sandbox, once per machine. The folder is mounted read-only in the agent's sandbox and put on its ``sys.path``;
+"""Declared dependencies — an agent's ``requirements.txt`` (or ``[project] dependencies`` in its pyproject.toml),
+a scenario's ``requirements.txt`` — installed with pip into a folder keyed by their content (and the Python
+version), outside the sandbox, once per machine. The folder is mounted read-only in the agent's sandbox and put on its ``sys.path``;
 the sandbox itself still has no network. An install that fails is a one-line error before any datum runs."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from registry_cli.core.content import canonical_json, sha256_file, sha256_hex
@@ -52,10 +53,27 @@ def _key(folder: Path, lines: list[str]) -> str:
 
 def install(folder: Path, cache_root: Path) -> tuple[str, ...]:
     """The site folder holding the agent's requirements, installed when missing; () when it declares none."""
-    lines = declared(folder)
+    return install_lines(declared(folder), folder, cache_root)
+
+
+def install_lines(lines: list[str], folder: Path, cache_root: Path) -> tuple[str, ...]:
+    """The site folder holding the requirement ``lines`` (pip runs in ``folder``, so relative paths name files
+    there), installed when missing; () for no lines."""
+    lines = [line.split("#", 1)[0].strip() for line in lines]
+    lines = [line for line in lines if line]
     if not lines:
         return ()
     target = cache_root / _key(folder, lines)
+    if (target / DONE).is_file():
+        return (str(target),)
+    with _LOCKS.setdefault(target.name, threading.Lock()):  # one install of a set at a time in this process
+        return _install(lines, folder, cache_root, target)
+
+
+_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _install(lines: list[str], folder: Path, cache_root: Path, target: Path) -> tuple[str, ...]:
     if (target / DONE).is_file():
         return (str(target),)
     cache_root.mkdir(parents=True, exist_ok=True)
@@ -69,12 +87,12 @@ def install(folder: Path, cache_root: Path) -> tuple[str, ...]:
         done = subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=1800)
     except (OSError, subprocess.SubprocessError) as e:
         shutil.rmtree(staging, ignore_errors=True)
-        raise InferenceError(f"installing the agent's requirements failed: {e}", "check pip and the network") from None
+        raise InferenceError(f"installing the requirements failed: {e}", "check pip and the network") from None
     if done.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         last = (done.stderr.strip().splitlines() or ["pip failed"])[-1][:300]
-        raise InferenceError(f"installing the agent's requirements failed: {last}",
-                             "fix requirements.txt (pip runs in the agent's folder)")
+        raise InferenceError(f"installing the requirements failed: {last}",
+                             "fix requirements.txt (pip runs where it is, outside the sandbox, with the package index)")
     site.mkdir(exist_ok=True)
     (site / DONE).write_text("")
     for p in [site, *site.rglob("*")]:  # readable by the sandbox's own uid
@@ -86,8 +104,8 @@ def install(folder: Path, cache_root: Path) -> tuple[str, ...]:
         pass
     shutil.rmtree(staging, ignore_errors=True)
     if not (target / DONE).is_file():
-        raise InferenceError(f"the agent's requirements folder {target} is incomplete", f"remove {target} and retry")
+        raise InferenceError(f"the requirements folder {target} is incomplete", f"remove {target} and retry")
     return (str(target),)
 
 
-__all__ = ["declared", "install"]
+__all__ = ["declared", "install", "install_lines"]

@@ -51,13 +51,15 @@ class Work:
     completer: Completer | None = None  # a model client the caller gives (embedders, tests): used instead of one
     # opened for ``model``; not sent to Ray workers
     agents: RegistryAgents | None = None  # the registry agents an agent may start (``env.run_agent``)
+    environment: tuple[tuple[str, str], ...] = ()  # the run's environment variables (a suite's), for code it runs
 
     @classmethod
     def of(cls, plan: Plan, completions_dir: str = "") -> Work:
         p = plan.params
         return cls(plan.solver_instance, plan.model, plan.agent, plan.sandbox, p.timeout, p.max_concurrent, p.force,
                    p.results_dir, completions_dir, plan.cache_group, (p.relay_max_calls, p.relay_max_tokens),
-                   agents=RegistryAgents() if plan.agent is not None else None)
+                   agents=RegistryAgents() if plan.agent is not None else None,
+                   environment=tuple(sorted(p.environment_variables.items())))
 
 
 class DatumSession:
@@ -89,6 +91,15 @@ class DatumSession:
     @property
     def results_dir(self) -> Path:
         return Path(self._work.results_dir)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return dict(self._work.environment)
+
+    @property
+    def model(self) -> str:
+        w = self._work
+        return w.model.resolved.split("/", 1)[-1] if w.model else ""
 
     def relay(self) -> Relay:
         """A key-less OpenAI-compatible endpoint for sandboxed code, billed to this datum."""

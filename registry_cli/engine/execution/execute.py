@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from registry_cli.caches.bulk import collector_paused
@@ -181,6 +182,19 @@ def _routable(plan: Plan, todo: list[Item], probe: bool) -> list[Item]:
     return todo
 
 
+def restore_cached(plan: Plan, outcomes: dict[tuple[int, int], Outcome]) -> None:
+    """Let a solver that keeps run folders (scenarios) write them for results that came from the cache, so a
+    cached rerun leaves the same ``--results_dir`` as a computed one."""
+    restore = getattr(plan.solver_instance, "restore", None)
+    if not callable(restore) or not outcomes:
+        return
+    results = Path(plan.params.results_dir)
+    rows = plan.data.rows
+    for (index, repeat), o in outcomes.items():
+        if o.status not in NOT_VERDICTS and index in rows:
+            restore(rows[index], o.result, results, repeat)
+
+
 class _Run:
     """One plan's execution: collects outcomes as they come and summarises them."""
 
@@ -191,6 +205,7 @@ class _Run:
         scratch_root()  # made once per process, after removing what killed runs left
         self.stats = CacheStats()
         self.outcomes, self.todo = local_hits(plan, cache, probe=completer is None)
+        restore_cached(plan, self.outcomes)
         self.work = Work.of(plan, str(cache.directory.parent / "completions"))
         self.work.completer = completer
         if on_start:

@@ -160,6 +160,10 @@ class Sandbox:
         """The interpreter code inside runs with."""
         return sys.executable
 
+    def relay_env(self, relay: Relay) -> dict[str, str]:
+        """What code inside sees of ``relay`` (its URL and placeholder key), to write into config files."""
+        return relay.env(relay.port if self.kind == "native" else INSIDE_PORT)
+
     def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
                 expose: tuple[Path, ...], relay: Relay | None = None,
                 started_fd: int = -1) -> tuple[list[str], dict[str, str], str]:
@@ -173,7 +177,8 @@ class Sandbox:
                      started_fd: int = -1) -> asyncio.subprocess.Process:
         root, mounts = compat_paths()
         if root:  # `import nearai` works in every sandbox, as upstream's code expects
-            env, expose = {"PYTHONPATH": root, **env}, (*expose, *mounts)
+            paths = [p for p in env.get("PYTHONPATH", "").split(":") if p] + [root]
+            env, expose = {**env, "PYTHONPATH": ":".join(paths)}, (*expose, *mounts)
         full, environ, cwd = self.command(argv, workdir, env, limits, expose, relay, started_fd)
         try:
             proc = await asyncio.create_subprocess_exec(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_cli.core.content import canonical_json, sha256_file, sha256_hex
+from registry_cli.core.files import atomic_write_bytes
 from registry_cli.core.names import METADATA_FILE
 from registry_cli.core.registry import Registry, scan_folder
 from registry_cli.engine.planning.arrow import plain_table, rows_of
@@ -31,6 +32,7 @@ class Source:
     name: str
     content_hash: str  # manifest hash of the entry, or content hash of the local folder
     note: str = ""  # how a bare name was resolved (said to the user)
+    base: str = ""  # where the paths of a task file read from stdin start (the current folder)
 
     @property
     def label(self) -> str:
@@ -55,7 +57,28 @@ def _local_name(folder: Path) -> str:
     return folder.resolve().name
 
 
+STDIN = "@stdin"  # how the command line passes ``-`` on (its parser takes a bare ``-`` for itself)
+
+
+def _stdin_tasks(registry: Registry) -> Source:
+    """AutoGenBench task lines read from stdin (``-``), kept by content so a rerun finds them; their template paths
+    start at the current folder, and their scenario is named ``stdin``, as upstream's."""
+    import sys
+
+    data = sys.stdin.buffer.read()
+    if not data.strip():
+        raise DatasetError("no task lines on stdin", "pipe a task file in: cat tasks.jsonl | nearai benchmark run - ...")
+    digest = sha256_hex(data)
+    path = registry.config.cache_dir / "stdin" / digest[:32] / "stdin.jsonl"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data)
+    return Source(path, "", "stdin", digest, base=str(Path.cwd()))
+
+
 def resolve_source(registry: Registry, spec: str, what: str = "dataset") -> Source:
+    if spec in ("-", STDIN) and what == "dataset":
+        return _stdin_tasks(registry)
     local = Path(spec).expanduser()
     if local.exists():
         if local.is_file() and local.suffix == ".jsonl" and what == "dataset":  # AutoGenBench scenarios
@@ -141,6 +164,20 @@ def select(total: int, subset: str, limit: int, subsample: str, seed: int) -> Se
     if limit:
         indices = indices[:limit]
     return Selection(subset, limit, subsample, seed, total, tuple(indices))
+
+
+def select_per_group(groups: list[str], limit: int, subsample: str, seed: int) -> Selection:
+    """`select` with ``--subsample`` taken from each group (each task file) apart, as AutoGenBench samples; the
+    groups sampled in order with one seeded generator."""
+    if not subsample:
+        return select(len(groups), "", limit, "", seed)
+    rng = random.Random(seed)
+    chosen: list[int] = []
+    for group in dict.fromkeys(groups):
+        members = [i for i, g in enumerate(groups) if g == group]
+        chosen += rng.sample(members, parse_subsample(subsample, len(members)))
+    indices = sorted(chosen)[:limit] if limit else sorted(chosen)
+    return Selection("", limit, subsample, seed, len(groups), tuple(indices))
 
 
 class LoadedDataset:
@@ -291,8 +328,8 @@ def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: st
     if is_scenarios(source.folder):
         if subset:
             raise DatasetError(f"{source.label} is a set of scenarios without subsets", "drop --subset")
-        lines = load_scenarios(source.folder)
-        picked = select(len(lines), "", limit, subsample, seed)
+        lines = load_scenarios(source.folder, Path(source.base) if source.base else None)
+        picked = select_per_group([str(line["scenario"]) for line in lines], limit, subsample, seed)
         return LoadedDataset(source, picked, {i: lines[i] for i in picked.indices}, lines)
     if index_dir is not None:
         index = read_index(index_dir, source.content_hash, subset)

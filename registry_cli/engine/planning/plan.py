@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from registry_cli.core.content import canonical_json, sha256_hex
 from registry_cli.core.registry import Registry
 from registry_cli.engine.agents.loading import load_agent
 from registry_cli.engine.agents.spec import Agent, AgentDefaults
@@ -203,6 +204,11 @@ def make_plan(registry: Registry, params: RunParams, room: int = MAX_ITEMS) -> P
         "model": model.identity() if model else None,
         "agent": agent.identity if agent else None,
     }
+    if params.environment_variables:  # a suite's settings change what runs: hashed, values may be secrets
+        common["environment"] = sha256_hex(canonical_json(sorted(params.environment_variables.items())))
+    extra = getattr(instance, "cache_identity", None)
+    if callable(extra):  # what else the solver's answers depend on (e.g. the content of a config file it reads)
+        common["solver_inputs"] = extra()
     hashes = data.datum_hashes()
     check_size(len(hashes), params.num_repeats, room)
     items = []
