@@ -118,14 +118,17 @@ def script_tables(results_dir: str | Path, script: Path, sandbox: str = "auto", 
     if not root.is_dir():
         raise UsageError(f"{root} is not a folder", "pass the results folder of a scenario run (default: Results)")
     box = open_sandbox(load_config().sandbox if sandbox == "auto" else sandbox)
-    folders = [p for p in sorted(root.iterdir()) if p.is_dir() and any(c.is_dir() for c in p.iterdir())]
+    def is_scenario(folder: Path) -> bool:  # holds <task>/<repeat>/ folders
+        return any(t.is_dir() and any(r.is_dir() and r.name.isdigit() for r in t.iterdir()) for t in folder.iterdir())
+
+    folders = [root] if is_scenario(root) else [p for p in sorted(root.iterdir()) if p.is_dir() and is_scenario(p)]
     tables = []
     for folder in folders:
         work = Path(tempfile.mkdtemp(prefix="tabulate-", dir=scratch_root()))
         try:
             shutil.copyfile(script, work / "custom_tabulate.py")
-            argv = [box.python(), "-c", _RUN_SCRIPT, str(work / "custom_tabulate.py"), str(folder), *(["-c"] if csv else [])]
-            done = asyncio.run(box.run(argv, work, {"PYTHONPATH": f"{work}:{support_path()}"},
+            argv = [box.python(), "-c", _RUN_SCRIPT, "custom_tabulate.py", str(folder), *(["-c"] if csv else [])]
+            done = asyncio.run(box.run(argv, work, {"PYTHONPATH": f".:{support_path()}"},
                                        Limits(timeout_s=300.0, memory_mb=4096, disk_mb=256),
                                        expose=(root, Path(support_path()))))
         finally:
@@ -136,3 +139,37 @@ def script_tables(results_dir: str | Path, script: Path, sandbox: str = "auto", 
     if not tables:
         raise UsageError(f"no scenario folders under {root}", "expected <scenario>/<id>/<repeat>/ folders")
     return tables
+
+
+def clone_benchmark(source: str, dest: str = "", path: str = "") -> Path:
+    """A benchmark folder copied here, as AutoGenBench's ``clone`` fetches one: from a local folder, or a git URL
+    (``path``: the benchmark's folder inside the repository). It must hold ``Templates/`` and ``Scripts/``; nothing
+    is written unless it does, and an existing destination is never overwritten."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    remote = "://" in source or source.startswith("git@") or source.endswith(".git")
+    with tempfile.TemporaryDirectory(prefix="clone-") as tmp:
+        if remote:
+            try:
+                done = subprocess.run(["git", "clone", "--depth", "1", "--quiet", source, f"{tmp}/repo"],
+                                      capture_output=True, text=True, timeout=600)
+            except (OSError, subprocess.SubprocessError) as e:
+                raise UsageError(f"cannot clone {source}: {e}", "check git and the URL") from None
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["git failed"])[-1]
+                raise UsageError(f"cannot clone {source}: {last}", "check the URL (and that it is reachable)")
+            folder = Path(tmp, "repo", path)
+        else:
+            folder = Path(source, path).expanduser()
+        missing = [name for name in ("Templates", "Scripts") if not (folder / name).is_dir()]
+        if not folder.is_dir() or missing:
+            raise UsageError(f"{folder if not remote else source + ('/' + path if path else '')} is not an AutoGenBench "
+                             f"benchmark (no {' or '.join(missing) or 'folder'})",
+                             "a benchmark folder holds Templates/ and Scripts/ (pass --path for one inside a repository)")
+        target = Path(dest or folder.resolve().name).expanduser()
+        if target.exists():
+            raise UsageError(f"{target} already exists", "pass another destination, or remove it first")
+        shutil.copytree(folder, target, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    return target

@@ -50,6 +50,11 @@ class Env:
             raise AssertionError(f"nearai {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
         return proc
 
+    @staticmethod
+    def cli() -> list[str]:
+        """The command line that starts the real `nearai` CLI (for runs that need stdin or their own options)."""
+        return [sys.executable, "-m", "registry_cli"]
+
     def apply(self, monkeypatch: pytest.MonkeyPatch) -> None:
         for k, v in self.vars.items():
             monkeypatch.setenv(k, v)

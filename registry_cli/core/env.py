@@ -82,6 +82,14 @@ def host_path() -> str:
     return os.environ.get("PATH", "/usr/bin:/bin")
 
 
+def container_settings() -> dict[str, str]:
+    """What docker / podman themselves read of the environment (their config files, runtime folder, home): passed
+    to them, never to the code they run."""
+    names = ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF", "XDG_RUNTIME_DIR", "HOME",
+             "DOCKER_HOST", "DOCKER_CONFIG")
+    return {n: os.environ[n] for n in names if os.environ.get(n)}
+
+
 def columns(default: int) -> int:
     """``COLUMNS``: how wide output that is not a terminal is drawn."""
     try:

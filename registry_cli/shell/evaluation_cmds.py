@@ -74,6 +74,21 @@ class ScenarioCommands:
     """AutoGenBench scenarios: tabulate the runs of `benchmark run SCENARIOS ScenarioSolver`."""
 
     @command
+    def clone(self, source: str, dest: str = "", path: str = "") -> None:
+        """Copy an AutoGenBench benchmark folder (with Templates/ and Scripts/) here, from a folder or a git URL.
+
+        Args:
+            source: a benchmark folder, or a git repository URL
+            dest: where to put it (default: the benchmark's folder name, here)
+            path: the benchmark's folder inside the repository, e.g. python/packages/agbench/benchmarks/HumanEval
+        """
+        from evaluation.tabulate import clone_benchmark
+
+        target = clone_benchmark(source, dest, path)
+        render.message(f"cloned {target}; make its tasks with its Scripts/init_tasks.py, then: nearai benchmark run "
+                       f"{target}/Tasks/TASKS.jsonl ScenarioSolver --model=MODEL")
+
+    @command
     def tabulate(self, results_dir: str = "Results", format: str = "table", script: str = "auto",
                  sandbox: str = "auto") -> None:
         """Per task one column per trial, then successes, failures, errors, missing, success rate and pass@k; or

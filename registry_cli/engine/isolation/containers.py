@@ -12,6 +12,7 @@ from registry_cli.core import env as env_vars
 from registry_cli.engine.isolation.sandbox import (
     NOBODY,
     WORK,
+    Completed,
     Limits,
     Sandbox,
     base_env,
@@ -19,6 +20,7 @@ from registry_cli.engine.isolation.sandbox import (
     kill_tree,
     with_forwarder,
 )
+from registry_cli.errors import SandboxUnavailable
 
 if TYPE_CHECKING:
     from registry_cli.engine.isolation.relay import Relay
@@ -48,16 +50,32 @@ class ContainerSandbox(Sandbox):
                 "--network", "none",
                 "--user", f"{NOBODY}:{NOBODY}", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
                 "--memory", f"{limits.memory_mb}m", "--pids-limit", str(limits.nproc),
-                "--ulimit", f"fsize={limits.file_mb * 2**20}", "--tmpfs", f"/tmp:rw,size={limits.disk_mb}m",
+                # every rlimit given: with one alone, podman adds defaults the kernel may refuse (runc: "error
+                # setting rlimit type 7")
+                "--ulimit", f"fsize={limits.file_mb * 2**20}", "--ulimit", "nofile=1024:1024",
+                "--ulimit", f"nproc={limits.nproc}:{limits.nproc}", "--tmpfs", f"/tmp:rw,size={limits.disk_mb}m",
                 "-v", f"{workdir}:{WORK}", "-w", WORK]
         for p in expose:
             args += ["-v", f"{p}:{p}:ro"]
         for k, v in base_env(Path(WORK), env).items():
             args += ["-e", f"{k}={v}"]
-        return [*args, self.image, *argv], {"PATH": env_vars.host_path()}, str(workdir)
+        return [*args, self.image, *argv], {**env_vars.container_settings(), "PATH": env_vars.host_path()}, str(workdir)
 
     def track(self, proc: asyncio.subprocess.Process, full: list[str]) -> None:
         self._names[proc.pid] = full[full.index("--name") + 1]
+
+    async def run(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
+                  expose: tuple[Path, ...] = (), relay: Relay | None = None) -> Completed:
+        """`Sandbox.run`; a container that never started (the engine's own error, exit 125-127 with its
+        ``Error:`` line and no output) is the machine's fault, not the code's."""
+        done = await super().run(argv, workdir, env, limits, expose, relay)
+        said = done.stderr.text().strip().splitlines()
+        if done.returncode in (125, 126, 127) and not done.stdout.text().strip() and said and \
+                said[-1].startswith("Error:"):
+            raise SandboxUnavailable(f"the {self.kind} sandbox could not start the code: {said[-1][:200]}",
+                                     f"the machine's fault, not the code's: fix {self.kind} (see docs/sandbox.md); "
+                                     "the datum is retried next run")
+        return done
 
     def stop(self, proc: asyncio.subprocess.Process) -> None:
         import subprocess
