@@ -60,6 +60,8 @@ def entry_name(details: dict[str, Any]) -> str:
         parts += ["provider", _slug(details["provider"])]
     if details["subset"]:
         parts += ["subset", _slug(details["subset"])]
+    if details.get("environment"):
+        parts += ["env", details["evaluation_key"][:8]]
     if details["selection"]:
         parts += ["n", str(details["n_datums"]), details["evaluation_key"][:8]]
     return check_name("_".join(parts)[:128].rstrip("-._"))
@@ -76,8 +78,16 @@ def evaluation_identity(plan: Plan) -> dict[str, Any]:
         "num_repeats": p.num_repeats,
         "model": plan.model.identity() if plan.model else None,
         "agent": plan.agent.identity if plan.agent else None,
+        "environment": sha256_hex(canonical_json(sorted(p.environment_variables.items())))
+        if p.environment_variables else None,  # a suite's setting: hashed, values may be secrets
     })
     return identity
+
+
+def shown_environment(values: dict[str, str]) -> dict[str, str]:
+    """A run's environment variables as an evaluation shows them: the names, and each value's hash (a value may be
+    a secret whatever its name, so none is stored in clear; equal settings show equal hashes)."""
+    return {k: f"sha256:{sha256_hex(v.encode())[:12]}" for k, v in sorted(values.items())}
 
 
 def run_metrics(summary: RunSummary) -> dict[str, Any]:
@@ -127,6 +137,7 @@ def run_details(registry: Registry, plan: Plan) -> dict[str, Any]:
         "namespace": registry.config.namespace,
         "version": agent.split("/")[2] if agent.count("/") == 2 else "",
         "sandbox": plan.sandbox_kind,
+        "environment": shown_environment(p.environment_variables),
     }
 
 

@@ -24,16 +24,16 @@ from registry_cli.errors import UsageError
 
 DEFAULT_KEYS = ("model", "agent")
 VARYING_KEYS = ("subset", "selection", "dataset", "num_repeats", "solver", "solver_version", "solver_args",
-                "temperature", "max_tokens", "api_base", "provider", "namespace", "version")
+                "temperature", "max_tokens", "api_base", "provider", "namespace", "version", "environment")
 ALL_KEYS = ("model", "agent", "namespace", "version", "provider", "subset", "selection", "dataset", "num_repeats",
-            "solver", "solver_version", "solver_args", "temperature", "max_tokens", "api_base")
+            "solver", "solver_version", "solver_args", "temperature", "max_tokens", "api_base", "environment")
 MAIN_METRIC = "score"
 METRIC_ORDER = ("score", "stderr", "ci95_low", "ci95_high", "n", "passed", "failed", "errored", "empty", "prompt_tokens",
                 "completion_tokens", "cost", "duration_s")
 COUNT_METRICS = frozenset({"n", "passed", "failed", "errored", "empty", "prompt_tokens", "completion_tokens"})
 FORMATS = ("table", "csv", "json", "markdown")
 T = TypeVar("T")
-PIVOT_VERSION = 1  # raise it with any change to what the pivot makes of the same evaluations: kept tables are remade
+PIVOT_VERSION = 2  # raise it with any change to what the pivot makes of the same evaluations: kept tables are remade
 
 
 @dataclass

@@ -181,7 +181,9 @@ def test_tasks_from_stdin_subsampled_per_file_and_kept_inside_the_benchmark(loca
                                                                               tmp_path: Path) -> None:
     root = tmp_path / "Bench"
     (root / "Templates").mkdir(parents=True)
-    (root / "Templates" / "Echo.py").write_text("print('ALL TESTS PASSED !#!#')\n")
+    (root / "Templates" / "Echo.py").write_text("import os\nprint('GREETING', os.environ['GREETING'])\n"
+                                                "print('ALL TESTS PASSED !#!#')\n")
+    (root / "ENV.json").write_text(json.dumps({"GREETING": "hello-from-json", "GITHUB_TOKEN": "ghp-not-for-you"}))
     tasks = root / "Tasks"
     tasks.mkdir()
     for name in ("first", "second"):
@@ -192,6 +194,9 @@ def test_tasks_from_stdin_subsampled_per_file_and_kept_inside_the_benchmark(loca
     assert "4 results" in half.stdout and "Final score: 4/4" in half.stdout
     assert {p.parent.parent.name for p in results.glob("*/*/0")} == {"first", "second"}
     assert all(len(list((results / n).iterdir())) == 2 for n in ("first", "second"))  # two of each file
+    one = next(results.glob("first/*/0"))
+    assert "GREETING hello-from-json" in (one / "console_log.txt").read_text()  # ENV.json, as 0.2 benchmarks had
+    assert json.loads((one / "result.json").read_text())["withheld"] == ["GITHUB_TOKEN"]
     piped = run(local_env, "-", server, tmp_path / "Piped", cwd=tasks, stdin=(tasks / "first.jsonl").read_text())
     assert "Final score: 4/4" in piped.stdout and (tmp_path / "Piped" / "stdin" / "first0" / "0").is_dir()
     escape = tmp_path / "escape.jsonl"
@@ -253,6 +258,12 @@ environment_variables = [{{LEVEL = "1"}}, {{LEVEL = "2"}}]
         "alpha-LEVEL=1", "alpha-LEVEL=2", "beta-LEVEL=1", "beta-LEVEL=2"]
     assert {("LEVEL 2" in c.read_text()) for c in consoles} == {True, False}
     assert sorted(m for m, _ in server.asked) == ["alpha", "alpha", "beta", "beta"]  # no setting served from cache
+    again = local_env.run("suite", "run", str(tmp_path / "suite.toml"), "--record", cwd=tmp_path, timeout=300)
+    assert again.returncode == 0 and len(server.asked) == 4  # all cached now, and recorded apart:
+    table = json.loads(local_env.run("evaluation", "table", "--format=json", check=True).stdout)
+    rows = {(r["model"], r["environment"]) for r in table["rows"]}
+    assert len(rows) == 4 and all(e.startswith("LEVEL=sha256:") for _, e in rows)  # values hashed, never in clear
+    assert len({e for _, e in rows}) == 2 and {m for m, _ in rows} == {"openai/alpha", "openai/beta"}
 
 
 CONTAINERS_CONF = '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\n'
