@@ -176,3 +176,33 @@ def processes_with(marker: str) -> list[str]:
         except OSError:
             pass
     return found
+
+
+CONTAINERS_CONF = '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\n'
+BASE_IMAGE = "localhost/nearai-test-base:2"
+
+
+@pytest.fixture(scope="session")
+def podman_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A local base image built from Debian's packages (mmdebstrap, then `podman import`: no registry is needed)
+    with python3, git and pytest, and the containers.conf this kernel needs (runc, cgroupfs, no default ulimits)."""
+    import os
+    import shutil
+
+    if not (shutil.which("podman") and shutil.which("mmdebstrap") and shutil.which("runc")):
+        pytest.skip("podman, runc or mmdebstrap is not installed (.ci/run installs them)")
+    folder = tmp_path_factory.mktemp("podman")
+    conf = folder / "containers.conf"
+    conf.write_text(CONTAINERS_CONF)
+    env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+    if subprocess.run(["podman", "info"], env=env, capture_output=True, timeout=60).returncode != 0:
+        pytest.skip("podman cannot run here")
+    if subprocess.run(["podman", "image", "inspect", BASE_IMAGE], env=env, capture_output=True).returncode != 0:
+        rootfs = folder / "rootfs.tar"
+        built = subprocess.run(["mmdebstrap", "--variant=minbase", "--include=python3,python-is-python3,git,python3-pytest",
+                                "bookworm", str(rootfs)], capture_output=True, text=True, timeout=900)
+        if built.returncode != 0:
+            pytest.skip(f"mmdebstrap could not build a rootfs here: {built.stderr.strip().splitlines()[-1:]}")
+        subprocess.run(["podman", "import", str(rootfs), BASE_IMAGE], env=env, check=True, capture_output=True,
+                       timeout=600)
+    return BASE_IMAGE, str(conf)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from registry_cli.engine.isolation.bwrap import bwrap_works
-from tests.conftest import Env
+from tests.conftest import CONTAINERS_CONF, Env
 from tests.openai_server import FakeOpenAI
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bwrap_works(), reason="bubblewrap cannot run here")]
@@ -264,34 +264,6 @@ environment_variables = [{{LEVEL = "1"}}, {{LEVEL = "2"}}]
     rows = {(r["model"], r["environment"]) for r in table["rows"]}
     assert len(rows) == 4 and all(e.startswith("LEVEL=sha256:") for _, e in rows)  # values hashed, never in clear
     assert len({e for _, e in rows}) == 2 and {m for m, _ in rows} == {"openai/alpha", "openai/beta"}
-
-
-CONTAINERS_CONF = '[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\n'
-
-
-@pytest.fixture(scope="module")
-def podman_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """A local image built from Debian's packages (mmdebstrap, then `podman import`: no registry is needed), and
-    the containers.conf this kernel needs (runc, cgroupfs, no default ulimits)."""
-    import shutil
-
-    if not (shutil.which("podman") and shutil.which("mmdebstrap") and shutil.which("runc")):
-        pytest.skip("podman, runc or mmdebstrap is not installed (.ci/run installs them)")
-    folder = tmp_path_factory.mktemp("podman")
-    conf = folder / "containers.conf"
-    conf.write_text(CONTAINERS_CONF)
-    env = {**__import__("os").environ, "CONTAINERS_CONF": str(conf)}
-    if subprocess.run(["podman", "info"], env=env, capture_output=True, timeout=60).returncode != 0:
-        pytest.skip("podman cannot run here")
-    tag = "localhost/nearai-agbench-test:1"
-    if subprocess.run(["podman", "image", "inspect", tag], env=env, capture_output=True).returncode != 0:
-        rootfs = folder / "rootfs.tar"
-        built = subprocess.run(["mmdebstrap", "--variant=minbase", "--include=python3,python-is-python3", "bookworm",
-                                str(rootfs)], capture_output=True, text=True, timeout=600)
-        if built.returncode != 0:
-            pytest.skip(f"mmdebstrap could not build a rootfs here: {built.stderr.strip().splitlines()[-1:]}")
-        subprocess.run(["podman", "import", str(rootfs), tag], env=env, check=True, capture_output=True, timeout=300)
-    return tag, str(conf)
 
 
 def test_the_benchmark_runs_in_podman_containers(local_env: Env, server: FakeOpenAI, tmp_path: Path,

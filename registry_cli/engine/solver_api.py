@@ -32,6 +32,23 @@ from registry_cli.engine.isolation.boundary import check_data_path, copy_out
 from registry_cli.engine.isolation.relay import Relay
 from registry_cli.engine.isolation.sandbox import Completed, Limits, Sandbox
 from registry_cli.engine.isolation.scratch import scratch_root
+from registry_cli.engine.prepared.images import (
+    AGENT_EXIT,
+    AGENT_SH,
+    GRADE_MARKER,
+    GRADE_PY,
+    build_async,
+    context_digest,
+    image_tag,
+)
+from registry_cli.engine.prepared.task import (
+    apply_overrides,
+    markdown,
+    prompt_of,
+    read_overrides,
+    rubric_scores,
+    test_scripts,
+)
 from registry_cli.engine.scenarios import (
     PASSED_MARKER,
     crash,
@@ -100,6 +117,10 @@ class Session(Protocol):
     @property
     def model(self) -> str:
         """The model under test as its server names it (``gpt-4o-mini`` of ``openai/gpt-4o-mini``); "" for none."""
+        ...
+
+    def spent(self) -> dict[str, Any]:
+        """What the datum spent so far: model calls, tokens, cost (and tool calls asked through the relay)."""
         ...
 
     @property
@@ -174,6 +195,13 @@ def oai_config_list() -> list[Any]:
     except ValueError:
         return []
     return found if isinstance(found, list) else []
+
+
+def open_container(kind: str, image: str) -> Sandbox:
+    """A docker or podman sandbox running ``image`` (a prepared task's, built here)."""
+    from registry_cli.engine.isolation.containers import ContainerSandbox
+
+    return ContainerSandbox(kind, image)
 
 
 def install_requirements(lines: list[str], folder: Path) -> tuple[str, ...]:
@@ -295,9 +323,45 @@ def takes_session(solve: Any) -> bool:
 
 
 # What solvers that run code use of the engine, named here so that they import nothing else of it.
-__all__ = [
-    "PASSED_MARKER", "REGISTERED", "Completed", "Limits", "Relay", "Sandbox", "Session", "SolveResult",
-    "SolverStrategy", "available", "check_data_path", "copy_out", "crash", "current_session", "custom_scoring",
-    "default_verdict", "install_requirements", "load_env_file", "model_files", "normalize", "oai_config_list", "resolve_solver",
-    "scratch_root", "support_path", "takes_session", "write_files",
+__all__ = [  # prepared tasks (the rollouts orchestrator's) first: overrides, images, scripts, rubric arithmetic
+    "AGENT_EXIT",
+    "AGENT_SH",
+    "GRADE_MARKER",
+    "GRADE_PY",
+    "PASSED_MARKER",
+    "REGISTERED",
+    "Completed",
+    "Limits",
+    "Relay",
+    "Sandbox",
+    "Session",
+    "SolveResult",
+    "SolverStrategy",
+    "apply_overrides",
+    "available",
+    "build_async",
+    "check_data_path",
+    "context_digest",
+    "copy_out",
+    "crash",
+    "current_session",
+    "custom_scoring",
+    "default_verdict",
+    "image_tag",
+    "install_requirements",
+    "load_env_file",
+    "markdown",
+    "model_files",
+    "normalize",
+    "oai_config_list",
+    "open_container",
+    "prompt_of",
+    "read_overrides",
+    "resolve_solver",
+    "rubric_scores",
+    "scratch_root",
+    "support_path",
+    "takes_session",
+    "test_scripts",
+    "write_files",
 ]

@@ -60,7 +60,14 @@ TASK_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "docker_image": ((str,), "docker_image"),
     "results_dir": ((str,), "results_dir"),
     "check_compatibility": ((bool,), "check_compatibility"),
+    # prepared tasks (the rollouts orchestrator's TOML): run by PreparedTaskSolver
+    "prepared_dir": ((str,), "dataset"),
+    "overrides": ((str,), ""),
+    "apply_overrides": ((bool,), ""),
+    "agent_command": ((str,), ""),
+    "container": ((str,), ""),
 }
+PREPARED_ARGS = ("overrides", "apply_overrides", "agent_command", "container")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -232,7 +239,7 @@ def parse_suite(file: Path, text: str) -> SuiteConfig:
     for t, task in enumerate(tasks):
         check.unknown(task, list(TASK_KEYS), "tasks", t)
         check.typed(task, "tasks", t)
-        merged = {**defaults, **task}
+        merged = _prepared({**defaults, **task}, file)
         for key in ("dataset", "solver"):
             if not merged.get(key):
                 raise check.fail(f"[[tasks]] #{t + 1} has no {key}", key, "tasks", t, f"add {key} = \"...\"")
@@ -245,6 +252,21 @@ def parse_suite(file: Path, text: str) -> SuiteConfig:
         names.add(task_name)
         _add_cells(config, check, file, t, task_name, merged)
     return config
+
+
+def _prepared(task: dict[str, Any], file: Path) -> dict[str, Any]:
+    """A prepared-task entry (``prepared_dir``, as the rollouts orchestrator's TOML) as a PreparedTaskSolver task;
+    other entries as they are."""
+    if "prepared_dir" not in task:
+        return task
+    out = {k: v for k, v in task.items() if k not in PREPARED_ARGS and k != "prepared_dir"}
+    out["dataset"] = task["prepared_dir"]
+    out.setdefault("solver", "PreparedTaskSolver")
+    args = {k: task[k] for k in PREPARED_ARGS if k in task}
+    if "overrides" in args:
+        args["overrides"] = _beside(file, str(args["overrides"]))
+    out["solver_args"] = {**(task.get("solver_args") or {}), **args}
+    return out
 
 
 def _add_cells(config: SuiteConfig, check: _Checker, file: Path, t: int, task_name: str, merged: dict[str, Any]) -> None:

@@ -96,6 +96,9 @@ class DatumSession:
     def environment(self) -> dict[str, str]:
         return dict(self._work.environment)
 
+    def spent(self) -> dict[str, Any]:
+        return {**self.usage.as_dict(), "requests": self.usage.relayed}
+
     @property
     def model(self) -> str:
         w = self._work

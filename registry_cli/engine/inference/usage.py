@@ -32,6 +32,7 @@ class Usage:
     empty: int = 0  # calls that ended with an empty answer after every retry: the datum is then no verdict
     relayed: int = 0  # requests sandboxed code sent through the relay (answered from its cache or not)
     capped: str = ""  # the relay cap the datum's code ran into: the datum is then an error
+    tool_calls: int = 0  # tool calls the model asked for through the relay (coding agents)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def add(self, c: Completion) -> None:
@@ -45,6 +46,8 @@ class Usage:
                "cost": round(self.cost, 8)}
         if self.empty:
             out["empty_answers"] = self.empty
+        if self.tool_calls:
+            out["tool_calls"] = self.tool_calls
         return out
 
 

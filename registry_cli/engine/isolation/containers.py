@@ -36,7 +36,7 @@ class ContainerSandbox(Sandbox):
         self._names: dict[int, str] = {}  # host pid -> container name, until stopped
 
     def python(self) -> str:
-        return "python"
+        return "python3"  # Debian images (and the tasks' own) have python3; not all have `python`
 
     def command(self, argv: list[str], workdir: Path, env: dict[str, str], limits: Limits,
                 expose: tuple[Path, ...], relay: Relay | None = None,

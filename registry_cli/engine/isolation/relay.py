@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_cli.engine.caching.cache import ResultCache, jsonable, result_key
+from registry_cli.engine.inference.client import CHAT_OPTIONS
 from registry_cli.engine.inference.transcript import Completer, Recording
 from registry_cli.engine.inference.usage import Usage
 from registry_cli.engine.isolation.scratch import socket_folder
@@ -79,26 +80,32 @@ class Relay:
         if self.usage.capped:
             return refuse(429, f"this datum's relay cap of {self.usage.capped} is spent")
         messages = body["messages"]
+        options = {k: v for k, v in body.items() if k in CHAT_OPTIONS}  # tools, tool_choice, ...: coding agents
         before = (self.usage.prompt_tokens, self.usage.completion_tokens)
         key = result_key({"completion": self.inference.spec.identity(), "messages": jsonable(messages),
-                          "repeat": self.repeat})
+                          "repeat": self.repeat, **({"options": jsonable(options)} if options else {})})
         hit = self.cache.get_local(key) if self.cache is not None and not self.force else None
-        if hit is not None and isinstance(hit.get("text"), str):
-            text = hit["text"]
-            if isinstance(self.inference, Recording):  # the datum's transcript holds it all the same
-                self.inference.note(messages, text)
+        if hit is not None and isinstance(hit.get("message" if options else "text"), (dict, str)):
+            message = hit["message"] if options else {"role": "assistant", "content": hit["text"]}
+            if isinstance(self.inference, Recording) and not options:  # the transcript holds it all the same
+                self.inference.note(messages, str(hit["text"]))
         else:
             try:
-                text = await self.inference.complete(messages, self.usage)
+                if options:
+                    message = await self.inference.chat(messages, self.usage, options)
+                else:
+                    message = {"role": "assistant", "content": await self.inference.complete(messages, self.usage)}
             except InferenceFailure as e:
                 return web.json_response({"error": {"message": str(e)}}, status=502)
             if self.cache is not None:
-                self.cache.put(key, {"text": text})
+                self.cache.put(key, {"message": message} if options else {"text": message["content"]})
+        calls = message.get("tool_calls") or []
+        self.usage.tool_calls += len(calls) if isinstance(calls, list) else 0
         pt, ct = self.usage.prompt_tokens - before[0], self.usage.completion_tokens - before[1]
         return web.json_response({
             "id": f"relay-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
             "model": self.inference.spec.resolved,
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+            "choices": [{"index": 0, "finish_reason": "tool_calls" if calls else "stop", "message": message}],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
         })
 

@@ -323,8 +323,14 @@ def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: st
                  index_dir: Path | None = None) -> LoadedDataset:
     """The selected datums. With ``index_dir``, a dataset indexed there before is not loaded until its rows are
     needed, and one loaded now is indexed for next time."""
+    from registry_cli.engine.prepared.task import is_prepared, load_prepared
     from registry_cli.engine.scenarios import is_scenarios, load_scenarios
 
+    if is_prepared(source.folder):  # a prepared task (the rollouts orchestrator's): one datum
+        if subset:
+            raise DatasetError(f"{source.label} is a prepared task without subsets", "drop --subset")
+        tasks = load_prepared(source.folder)
+        return LoadedDataset(source, select(1, "", limit, "", seed), {0: tasks[0]}, tasks)
     if is_scenarios(source.folder):
         if subset:
             raise DatasetError(f"{source.label} is a set of scenarios without subsets", "drop --subset")

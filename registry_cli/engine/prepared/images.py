@@ -1,0 +1,148 @@
+"""A prepared task's container image and what runs in its containers.
+
+The image is built from a private copy of the task folder (overrides applied), tagged by that copy's content
+(``localhost/nearai-task-<hash>``): rollouts of one task share an identical image, different tasks never share a
+tag, and a build of a tag happens once at a time. A FROM image that is not on this machine is a one-line error.
+
+`AGENT_SH` runs the agent in the task's repository (``/app/repo``, as the upstream images lay it out) and leaves
+``diff.patch`` (against a baseline commit made first) and the agent's log in the run's folder; `GRADE_PY` applies a
+diff in a fresh container, writes the task's test scripts and runs each with pytest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from registry_cli.core import env
+from registry_cli.core.content import sha256_hex
+from registry_cli.errors import SandboxUnavailable, UsageError
+
+_LOCKS: dict[str, threading.Lock] = {}
+AGENT_EXIT = "NEARAI AGENT EXITED "
+GRADE_MARKER = "NEARAI_GRADE "
+
+AGENT_SH = f"""set -u
+OUT=/nearai/work
+cd /app/repo 2>/dev/null || {{ echo "nearai: the image has no /app/repo" >&2; exit 97; }}
+git config --global --add safe.directory '*'
+git config --global user.email nearai@localhost
+git config --global user.name nearai
+if [ -f /app/remove_repo_paths.txt ]; then
+  while IFS= read -r p; do [ -n "$p" ] && rm -rf "/app/repo/$p"; done < /app/remove_repo_paths.txt
+fi
+git add -A >/dev/null 2>&1
+git commit -q --allow-empty -m "nearai baseline" >/dev/null 2>&1
+BASE=$(git rev-parse HEAD)
+sh -c "$NEARAI_AGENT_COMMAND" > "$OUT/agent.log" 2>&1
+RC=$?
+echo "{AGENT_EXIT}$RC"
+git add -A >/dev/null 2>&1
+git diff --cached --binary "$BASE" > "$OUT/diff.patch"
+exit 0
+"""
+
+GRADE_PY = f"""import json, os, subprocess, sys
+out = "/nearai/work"
+os.chdir("/app/repo")
+subprocess.run(["git", "config", "--global", "--add", "safe.directory", "*"])
+patch = os.path.join(out, "diff.patch")
+applied = True
+if os.path.getsize(patch) > 0:
+    applied = subprocess.run(["git", "apply", "--whitespace=nowarn", patch]).returncode == 0
+    if not applied:
+        applied = subprocess.run(["git", "apply", "--3way", patch]).returncode == 0
+results = {{}}
+for n, test in enumerate(json.load(open(os.path.join(out, "tests.json")))):
+    path = os.path.realpath(os.path.join("/app/repo", test["path"]))
+    if not path.startswith("/app/repo/"):
+        results[test["path"]] = [False, "the test's path leaves the repository"]
+        continue
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, "w").write(test.get("content", ""))
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", path, "-q", "--tb=short", "-p", "no:cacheprovider"],
+                              capture_output=True, text=True, timeout=float(os.environ.get("NEARAI_TEST_TIMEOUT", "60")))
+        results[test["path"]] = [done.returncode == 0, (done.stdout + done.stderr)[-4000:]]
+    except subprocess.TimeoutExpired:
+        results[test["path"]] = [False, "timed out"]
+print({GRADE_MARKER!r} + json.dumps({{"applied": applied, "tests": results}}))
+"""
+
+
+def image_tag(context_digest: str) -> str:
+    return f"localhost/nearai-task-{context_digest[:16]}"
+
+
+def _present(kind: str, tag: str) -> bool:
+    import subprocess
+
+    done = subprocess.run([kind, "image", "inspect", tag], capture_output=True, env=_env(), timeout=120)
+    return done.returncode == 0
+
+
+def _env() -> dict[str, str]:
+    return {**env.container_settings(), "PATH": env.host_path()}
+
+
+def build(kind: str, context: Path, tag: str, timeout: float = 1800.0) -> str:
+    """Build ``tag`` from ``context`` unless present; returns the build log's tail. Raises `UsageError` for a FROM
+    image that is not here (the task cannot run on this machine until it is), `SandboxUnavailable` otherwise."""
+    import subprocess
+
+    with _LOCKS.setdefault(tag, threading.Lock()):
+        if _present(kind, tag):
+            return ""
+        try:
+            done = subprocess.run([kind, "build", "--network=none", "-t", tag, str(context)], capture_output=True,
+                                  text=True, env=_env(), timeout=timeout)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise SandboxUnavailable(f"{kind} build failed: {e}", f"check {kind}; the run is retried next time") from None
+        log = (done.stdout + done.stderr)[-4000:]
+        if done.returncode != 0:
+            missing = _missing_base(context, log)
+            if missing:
+                raise UsageError(f"the task's FROM image {missing} is not on this machine",
+                                 f"build or import it first ({kind} import rootfs.tar {missing}); no registry is used")
+            last = (log.strip().splitlines() or ["build failed"])[-1][:300]
+            raise SandboxUnavailable(f"{kind} build of the task image failed: {last}", "see the task's Dockerfile")
+        return log
+
+
+def _missing_base(context: Path, log: str) -> str:
+    """The FROM image a failed build lacked ("" when the build failed for another reason)."""
+    for line in (context / "Dockerfile").read_text(errors="replace").splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0].upper() == "FROM":
+            image = words[1]
+            if not _present_quick(image) and ("pull" in log.lower() or "not found" in log.lower()
+                                              or "unknown" in log.lower() or "resolve" in log.lower()):
+                return image
+    return ""
+
+
+def _present_quick(image: str) -> bool:
+    import shutil
+    import subprocess
+
+    kind = "podman" if shutil.which("podman") else "docker"
+    return subprocess.run([kind, "image", "inspect", image], capture_output=True, env=_env()).returncode == 0
+
+
+async def build_async(kind: str, context: Path, tag: str) -> str:
+    return await asyncio.to_thread(build, kind, context, tag)
+
+
+def context_digest(folder: Path) -> str:
+    """The build context's content: every file's relative path and bytes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            digest.update(p.relative_to(folder).as_posix().encode() + b"\0" + sha256_hex(p.read_bytes()).encode())
+    return digest.hexdigest()
+
+
+__all__ = ["AGENT_EXIT", "AGENT_SH", "GRADE_MARKER", "GRADE_PY", "build_async", "context_digest", "image_tag"]
