@@ -12,10 +12,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 from _common import ROOT, fresh_home, start_server
+
+from tests.wheels import tiny_wheel  # found once _common has put the project on sys.path
 
 AGENT = '''
 from nearai.agents.environment import Environment
@@ -61,12 +62,7 @@ def main() -> None:
         agents = cli("benchmark", "run", *base, f"--agent={agent}")
         print(f"{n} datums, 8 at once: model directly {floor:.2f} s, through the agent {agents:.2f} s "
               f"({agents / floor:.2f}x; {(agents - floor) / n * 1000:.0f} ms more a task)")
-        wheel = work / "benchdep-1.0-py3-none-any.whl"
-        with zipfile.ZipFile(wheel, "w") as z:
-            z.writestr("benchdep/__init__.py", "VALUE = 1\n")
-            z.writestr("benchdep-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: benchdep\nVersion: 1.0\n")
-            z.writestr("benchdep-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-            z.writestr("benchdep-1.0.dist-info/RECORD", "")
+        wheel = tiny_wheel(work, "benchdep", "VALUE = 1\n")
         (agent / "requirements.txt").write_text(f"{wheel}\n")
         (agent / "agent.py").write_text("import benchdep\n" + AGENT)
         task = ("agent", "task", str(agent), "add the following numbers together: 1 + 2", "--model=fake",

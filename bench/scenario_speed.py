@@ -13,10 +13,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 from _common import ROOT, fresh_home, start_server
+
+from tests.wheels import tiny_wheel  # found once _common has put the project on sys.path
 
 
 def cli(*args: str, cwd: Path) -> float:
@@ -31,12 +32,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="scenario-bench-")) / "Bench"
     template = root / "Templates" / "Ask"
     template.mkdir(parents=True)
-    wheel = root / "benchdep-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as z:
-        z.writestr("benchdep/__init__.py", "VALUE = 1\n")
-        z.writestr("benchdep-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: benchdep\nVersion: 1.0\n")
-        z.writestr("benchdep-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        z.writestr("benchdep-1.0.dist-info/RECORD", "")
+    wheel = tiny_wheel(root, "benchdep", "VALUE = 1\n")
     (template / "requirements.txt").write_text(f"{wheel}\n")
     (template / "scenario.py").write_text(
         "import json, os, urllib.request, benchdep\n"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from registry_cli.engine.isolation.bwrap import bwrap_works
 from tests.conftest import CONTAINERS_CONF, Env
 from tests.openai_server import FakeOpenAI
+from tests.wheels import tiny_wheel
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not bwrap_works(), reason="bubblewrap cannot run here")]
 
@@ -84,13 +84,7 @@ if __name__ == "__main__" and __package__ is None:
 
 
 def wheel(folder: Path) -> Path:
-    path = folder / "tinyhelper-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr("tinyhelper/__init__.py", "def banner():\n    return 'tinyhelper ready'\n")
-        z.writestr("tinyhelper-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: tinyhelper\nVersion: 1.0\n")
-        z.writestr("tinyhelper-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        z.writestr("tinyhelper-1.0.dist-info/RECORD", "")
-    return path
+    return tiny_wheel(folder, "tinyhelper", "def banner():\n    return 'tinyhelper ready'\n")
 
 
 def benchmark(root: Path) -> Path:

@@ -5,13 +5,13 @@ called by the model, registry agents started by agents, declared requirements, a
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Env
 from tests.openai_server import FakeOpenAI
+from tests.wheels import tiny_wheel
 
 pytestmark = pytest.mark.slow
 
@@ -176,21 +176,11 @@ def test_metadata_defaults_as_upstream_wrote_them(local_env: Env, server: FakeOp
         assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
 
 
-def _wheel(folder: Path, name: str, value: int) -> Path:
-    """A minimal pure-Python wheel holding ``name`` with ``VALUE``."""
-    wheel = folder / f"{name}-1.0-py3-none-any.whl"
-    info = f"{name}-1.0.dist-info"
-    with zipfile.ZipFile(wheel, "w") as z:
-        z.writestr(f"{name}/__init__.py", f"VALUE = {value}\n")
-        z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        z.writestr(f"{info}/RECORD", "")
-    return wheel
 
 
 def test_requirements_install_once_outside_and_mount_read_only(local_env: Env, server: FakeOpenAI,
                                                                 tmp_path: Path) -> None:
-    wheel = _wheel(tmp_path, "tinydep", 41)
+    wheel = tiny_wheel(tmp_path, "tinydep", "VALUE = 41\n")
     code = ("import os, tinydep\n"
             "try:\n    open(os.path.join(os.path.dirname(tinydep.__file__), 'x'), 'w')\n    writable = True\n"
             "except OSError:\n    writable = False\n"
