@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from registry_cli.engine.solver_api import Session, SolveResult, SolverStrategy
 from registry_cli.errors import DatasetError
-from solvers.mmlu import LETTERS, parse_choice
+from solvers.mmlu import LETTERS, ask_letter
 from solvers.shots import Shots
 
 
@@ -60,7 +60,4 @@ class HellaswagSolverStrategy(SolverStrategy):
         intro = " Solved examples come first." if solved else ""
         prompt = (f"Choose the ending that most plausibly continues the text.{intro}\n\n{examples}{pose(d)}\n\n"
                   "Answer with the letter of the ending only.")
-        raw = await session.run_task(prompt)
-        got = parse_choice(raw, len(d.endings))
-        want = LETTERS[expected_index(d)]
-        return SolveResult(passed=got == want, info={"answer": got, "expected": want, "raw": raw[:200]})
+        return await ask_letter(session, prompt, len(d.endings), LETTERS[expected_index(d)])

@@ -42,6 +42,13 @@ def parse_choice(text: str, n_choices: int) -> str | None:
     return m.group(1) if m else None
 
 
+async def ask_letter(session: Session, prompt: str, n_choices: int, want: str) -> SolveResult:
+    """Pose a multiple-choice ``prompt``; the verdict on the letter the answer names."""
+    raw = await session.run_task(prompt)
+    got = parse_choice(raw, n_choices)
+    return SolveResult(passed=got == want, info={"answer": got, "expected": want, "raw": raw[:200]})
+
+
 def pose(d: MMLUDatum) -> str:
     options = "\n".join(f"{LETTERS[i]}. {c}" for i, c in enumerate(d.choices))
     return f"{d.question}\n{options}"
@@ -71,7 +78,4 @@ class MMLUSolverStrategy(SolverStrategy):
         intro = " Solved examples come first, then the question." if solved else ""
         prompt = (f"The following is a multiple choice question{subject}.{intro}\n\n{examples}{pose(d)}\n\n"
                   "Answer with the letter of the correct choice only.")
-        raw = await session.run_task(prompt)
-        got = parse_choice(raw, len(d.choices))
-        want = expected_letter(d.answer, len(d.choices))
-        return SolveResult(passed=got == want, info={"answer": got, "expected": want, "raw": raw[:200]})
+        return await ask_letter(session, prompt, len(d.choices), expected_letter(d.answer, len(d.choices)))

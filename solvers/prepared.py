@@ -15,7 +15,6 @@ never a 0% score); a verdict is the rubric total (``total_score`` metric; passed
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import tempfile
 import time
@@ -48,6 +47,7 @@ from registry_cli.engine.solver_api import (
     test_scripts,
 )
 from registry_cli.errors import ScenarioFailed
+from solvers.scenario import slug
 
 CODEX = 'codex exec --full-auto --skip-git-repo-check -m "{model}" "$(cat {prompt_file})"'
 TASK_COPY_MAX = 2 << 30
@@ -59,10 +59,6 @@ class PreparedDatum(BaseModel):
     task: str
     dir: str
     meta: dict[str, Any]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
 
 
 class PreparedTaskSolver(SolverStrategy):
@@ -159,7 +155,7 @@ class PreparedTaskSolver(SolverStrategy):
     def _keep(self, results: Path, task: str, repeat: int, work: Path, diff: str, evaluation: dict[str, Any],
               metrics: dict[str, Any], grade: dict[str, Any], log: str) -> str:
         """The run folder in upstream's layout; its name under ``results``."""
-        folder = results / _slug(task) / str(repeat)
+        folder = results / slug(task) / str(repeat)
         if folder.exists():
             shutil.rmtree(folder)
         (folder / "artifacts").mkdir(parents=True)

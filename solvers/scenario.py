@@ -79,12 +79,13 @@ class ScenarioDatum(BaseModel):
         return files
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A name made safe as one folder name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "_"
 
 
 def run_folder(results: Path, scenario: str, task: str, repeat: int) -> Path:
-    return results / _slug(scenario) / _slug(task) / str(repeat)
+    return results / slug(scenario) / slug(task) / str(repeat)
 
 
 def index_requirements(text: str) -> list[str]:

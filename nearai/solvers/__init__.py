@@ -21,6 +21,10 @@ from typing import Any
 
 from registry_cli.engine.solver_api import REGISTERED, current_session
 from registry_cli.engine.solver_api import SolverStrategy as EngineSolverStrategy
+from solvers.gsm8k import GSM8KSolverStrategy
+from solvers.hellaswag import HellaswagSolverStrategy
+from solvers.mbpp import MBPPSolverStrategy
+from solvers.mmlu import MMLUSolverStrategy
 
 
 class SolverScoringMethod(Enum):
@@ -155,23 +159,8 @@ class SolverStrategy(EngineSolverStrategy, metaclass=SolverStrategyMeta):
         return {str(k): float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
-def _builtins() -> dict[str, Any]:
-    from solvers.gsm8k import GSM8KSolverStrategy
-    from solvers.hellaswag import HellaswagSolverStrategy
-    from solvers.mbpp import MBPPSolverStrategy
-    from solvers.mmlu import MMLUSolverStrategy
-
-    return {c.__name__: c for c in (GSM8KSolverStrategy, HellaswagSolverStrategy, MBPPSolverStrategy,
-                                     MMLUSolverStrategy)}
-
-
-_BUILTINS = _builtins()
-for _name, _cls in _BUILTINS.items():
-    SolverStrategyRegistry.setdefault(_name, _cls)
-GSM8KSolverStrategy = _BUILTINS["GSM8KSolverStrategy"]
-HellaswagSolverStrategy = _BUILTINS["HellaswagSolverStrategy"]
-MBPPSolverStrategy = _BUILTINS["MBPPSolverStrategy"]
-MMLUSolverStrategy = _BUILTINS["MMLUSolverStrategy"]
+for _builtin in (GSM8KSolverStrategy, HellaswagSolverStrategy, MBPPSolverStrategy, MMLUSolverStrategy):
+    SolverStrategyRegistry.setdefault(_builtin.__name__, _builtin)
 LiveBenchSolverStrategy: Any | None = None  # needs LiveBench's own repository and graders (see docs)
 LeanSolverStrategy: Any | None = None  # needs a Lean toolchain (see docs)
 

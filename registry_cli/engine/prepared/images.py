@@ -101,7 +101,7 @@ def build(kind: str, context: Path, tag: str, timeout: float = 1800.0) -> str:
             raise SandboxUnavailable(f"{kind} build failed: {e}", f"check {kind}; the run is retried next time") from None
         log = (done.stdout + done.stderr)[-4000:]
         if done.returncode != 0:
-            missing = _missing_base(context, log)
+            missing = _missing_base(kind, context, log)
             if missing:
                 raise UsageError(f"the task's FROM image {missing} is not on this machine",
                                  f"build or import it first ({kind} import rootfs.tar {missing}); no registry is used")
@@ -110,24 +110,16 @@ def build(kind: str, context: Path, tag: str, timeout: float = 1800.0) -> str:
         return log
 
 
-def _missing_base(context: Path, log: str) -> str:
+def _missing_base(kind: str, context: Path, log: str) -> str:
     """The FROM image a failed build lacked ("" when the build failed for another reason)."""
+    said = log.lower()
+    if not any(word in said for word in ("pull", "not found", "unknown", "resolve")):
+        return ""
     for line in (context / "Dockerfile").read_text(errors="replace").splitlines():
         words = line.split()
-        if len(words) >= 2 and words[0].upper() == "FROM":
-            image = words[1]
-            if not _present_quick(image) and ("pull" in log.lower() or "not found" in log.lower()
-                                              or "unknown" in log.lower() or "resolve" in log.lower()):
-                return image
+        if len(words) >= 2 and words[0].upper() == "FROM" and not _present(kind, words[1]):
+            return words[1]
     return ""
-
-
-def _present_quick(image: str) -> bool:
-    import shutil
-    import subprocess
-
-    kind = "podman" if shutil.which("podman") else "docker"
-    return subprocess.run([kind, "image", "inspect", image], capture_output=True, env=_env()).returncode == 0
 
 
 async def build_async(kind: str, context: Path, tag: str) -> str:
