@@ -191,7 +191,9 @@ class ScenarioSolver(SolverStrategy):
         if done.exceeded:
             return None, f"exceeded the {done.exceeded} limit"
         if crash(console):
-            return None, f"{crash(console)} (exit code {done.returncode})"
+            lines = done.stderr.text().strip().splitlines()
+            said = f"; it said: {lines[-1][:200]}" if lines and not console.strip() else ""
+            return None, f"{crash(console)} (exit code {done.returncode}{said})"
         if not tabulate:
             verdict = default_verdict(console)
             return verdict, "" if verdict is not None else "no verdict in the console log"

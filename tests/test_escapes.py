@@ -361,3 +361,25 @@ def test_plans_are_bounded_whatever_their_size(local_env: Env, server: FakeOpenA
     suite.write_text(many)
     dry = local_env.run("suite", "run", str(suite), "--dry_run", timeout=120)
     assert dry.returncode == 2 and "cell 2" in dry.stderr and "1,500,000 answers" in dry.stderr, dry.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="sandbox uids are claimed only when the CLI runs as root")
+def test_a_uid_whose_processes_are_still_dying_is_not_handed_out_again() -> None:
+    """A killed sandbox's processes may outlive its uid lock for a moment; the next sandbox given that uid would
+    find its process limit spent by them ("can't start new thread", seen under load after the fork-bomb test)."""
+    from registry_cli.engine.isolation import uids
+
+    uid = uids.claim()
+    uids.release(uid)  # given back, but a process of that uid still runs:
+    leftover = subprocess.Popen(["sleep", "30"], user=uid, group=uid)
+    try:
+        uids._next = uid - uids.FIRST  # start the search at that very slot
+        again = uids.claim()
+        assert again != uid
+        uids.release(again)
+    finally:
+        leftover.kill()
+        leftover.wait()
+    uids._next = uid - uids.FIRST
+    assert uids.claim() == uid  # free once its process is gone
+    uids.release(uid)

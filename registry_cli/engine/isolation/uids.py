@@ -38,15 +38,33 @@ def _folder() -> Path:
     raise NearaiError("no private folder for sandbox uid locks", "make /run writable for root")
 
 
+def _still_running() -> set[int]:
+    """Uids of the range that still own a process: a sandbox just stopped may not be gone yet (its killed processes
+    are torn down by the kernel after the lock is given back), and they would count against the next owner's
+    process limit."""
+    found: set[int] = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                uid = os.stat(f"/proc/{name}").st_uid
+            except OSError:
+                continue
+            if FIRST <= uid < FIRST + SLOTS:
+                found.add(uid)
+    return found
+
+
 def claim() -> int:
-    """A uid no other running sandbox on this machine has; `release` gives it back."""
+    """A uid no other running sandbox on this machine has, and no process left over from one; `release` gives it
+    back."""
     global _next
     folder = _folder()
     with _lock:
+        busy = _still_running()
         for step in range(SLOTS):
             slot = (_next + step) % SLOTS
             uid = FIRST + slot
-            if uid in _held:
+            if uid in _held or uid in busy:
                 continue
             fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
             try:
