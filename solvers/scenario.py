@@ -225,6 +225,10 @@ class ScenarioSolver(SolverStrategy):
         (folder / "result.json").write_text(json.dumps({**result, "skipped": kept.skipped}) + "\n")
         return folder.relative_to(results).as_posix()
 
+    def run_path(self, datum: dict[str, Any], repeat: int) -> str:
+        """Where a datum's run folder is under ``--results_dir`` (also when it errored)."""
+        return run_folder(Path(), str(datum["scenario"]), str(datum["id"]), repeat).as_posix()
+
     def restore(self, datum: dict[str, Any], result: dict[str, Any], results: Path, repeat: int) -> None:
         """A cached result's run folder, written again from what was stored: the expanded files, the console log,
         the start time and the verdict (what tabulation and a benchmark's scorer read)."""

@@ -120,7 +120,9 @@ def test_model_comparison_records_every_cell_and_summarizes(local_env: Env, serv
 
     as_csv = list(csv.DictReader(io.StringIO(local_env.run("suite", "summarize", "model_comparison", "--format=csv",
                                                          check=True).stdout)))
-    assert Counter(r["section"] for r in as_csv) == {"cells": 6, "tasks": 6, "pairs": 6}
+    assert Counter(r["section"] for r in as_csv) == {"cells": 6, "tasks": 6, "pairs": 6, "models": 3, "model_pairs": 3}
+    across = next(p for p in summary["model_pairs"] if p["a"] == "openai/m1" and p["b"] == "openai/m2")
+    assert (across["tasks"], across["n"]) == (2, 50)  # every datum of both tasks, each paired with itself
     md = local_env.run("suite", "summarize", "model_comparison", "--format=markdown", check=True).stdout
     assert "## Paired differences" in md and md.count("| all |") >= 3
     plain = local_env.run("suite", "summarize", "model_comparison", check=True).stdout

@@ -38,6 +38,7 @@ from registry_cli.engine.prepared.images import (
     GRADE_MARKER,
     GRADE_PY,
     build_async,
+    check_bases,
     context_digest,
     image_tag,
 )
@@ -340,6 +341,7 @@ __all__ = [  # prepared tasks (the rollouts orchestrator's) first: overrides, im
     "apply_overrides",
     "available",
     "build_async",
+    "check_bases",
     "check_data_path",
     "context_digest",
     "copy_out",

@@ -23,7 +23,9 @@ def _pct(x: Any) -> str:
 
 class SuiteProgress:
     """One rich line per cell and a total on a terminal; plain lines, never rewritten, everywhere else.
-    ``verbosity`` 1 adds a line when a cell starts, 2 a line per errored datum."""
+    ``verbosity`` 1 adds a line when a cell starts and one per finished run of cells that keep run folders
+    (prepared tasks, scenarios: its run id, score and folder); 2 also a line per errored datum and the tail of each
+    run's agent log."""
 
     def __init__(self, name: str, verbosity: int = 0, tty: bool | None = None) -> None:
         self.name = name
@@ -36,7 +38,7 @@ class SuiteProgress:
     def events(self) -> SuiteEvents:
         from registry_cli.apps.suites.run import SuiteEvents
 
-        return SuiteEvents(self._begun, self._started, self._outcome, self._finished)
+        return SuiteEvents(self._begun, self._started, self._outcome, self._finished, self._run)
 
     def _begun(self, states: list[CellState], parallel: int) -> None:
         self.states = states
@@ -66,6 +68,19 @@ class SuiteProgress:
     def _outcome(self, state: CellState, outcome: Outcome) -> None:
         if self.verbosity >= 2 and outcome.status in NOT_VERDICTS:
             self._say(f"{outcome.status:<6} {self._tag(state)} datum {outcome.index} rollout {outcome.repeat}: {outcome.error}")
+
+    def _run(self, state: CellState, outcome: Outcome, entry: dict[str, Any]) -> None:
+        if self.verbosity < 1:
+            return
+        mark = "✓" if entry["status"] == "completed" else "✗"
+        how = f"score {_pct(entry['score'])}" if entry["status"] == "completed" else entry["status"]
+        cached = ", cached" if entry["cached"] else ""
+        self._say(f"{mark} run {entry['run_id']} {self._tag(state)} rollout {entry['rollout']}: {how}{cached} "
+                  f"-> {entry['run_dir']}")
+        if self.verbosity >= 2 and not entry["cached"]:
+            log = str((outcome.result.get("info") or {}).get("agent_log", ""))
+            for line in log.strip().splitlines()[-20:]:
+                self._say(f"    | {line}")
 
     def _finished(self, state: CellState) -> None:
         score = f"score {_pct(state.passed / state.done)} ({state.passed}/{state.done})" if state.done else "no answers"
@@ -102,8 +117,10 @@ def suite_finished(run: SuiteRun) -> None:
 
 CELL_COLUMNS = ("cell", "task", "model", "agent", "status", "n", "score", "ci95_low", "ci95_high")
 TAIL_COLUMNS = ("errored", "prompt_tokens", "completion_tokens", "cost", "duration_s")
-TASK_COLUMNS = ("task", "cell", "model", "agent", "rollouts", "mean", "max")
+TASK_COLUMNS = ("task", "cell", "model", "agent", "rollouts", "mean", "ci95_low", "ci95_high", "max")
 PAIR_COLUMNS = ("task", "a", "b", "n", "diff", "ci95_low", "ci95_high")
+MODEL_COLUMNS = ("who", "tasks", "n", "mean", "ci95_low", "ci95_high")
+MODEL_PAIR_COLUMNS = ("a", "b", "tasks", "n", "diff", "ci95_low", "ci95_high")
 
 
 def _cell_columns(s: SuiteSummary) -> list[str]:
@@ -124,11 +141,13 @@ def suite_summary(s: SuiteSummary, fmt_name: str) -> None:
     import io
     import json
 
-    sections = [("cells", _cell_columns(s), s.cells), ("tasks", list(TASK_COLUMNS), s.tasks),
-                ("pairs", list(PAIR_COLUMNS), s.pairs)]
+    pass_at = [c for c in _cell_columns(s) if c.startswith("pass@")]
+    sections = [("cells", _cell_columns(s), s.cells), ("tasks", [*TASK_COLUMNS, *pass_at], s.tasks),
+                ("pairs", list(PAIR_COLUMNS), s.pairs), ("models", list(MODEL_COLUMNS), s.models),
+                ("model_pairs", list(MODEL_PAIR_COLUMNS), s.model_pairs)]
     if fmt_name == "json":
-        sys.stdout.write(json.dumps({"name": s.name, "run": s.stamp, "status": s.status, "cells": s.cells,
-                                     "tasks": s.tasks, "pairs": s.pairs}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"name": s.name, "run": s.stamp, "status": s.status,
+                                     **{name: rows for name, _, rows in sections}}, indent=2) + "\n")
         return
     if fmt_name == "csv":
         columns = list(dict.fromkeys(c for _, cols, _ in sections for c in cols))
@@ -140,7 +159,9 @@ def suite_summary(s: SuiteSummary, fmt_name: str) -> None:
                 writer.writerow([name, *(_fmt(row.get(c)) for c in columns)])
         sys.stdout.write(buf.getvalue())
         return
-    titles = {"cells": "Cells", "tasks": "Per task, across rollouts", "pairs": "Paired differences (a - b, same datums)"}
+    titles = {"cells": "Cells", "tasks": "Per task, across rollouts", "pairs": "Paired differences (a - b, same datums)",
+              "models": "Per model, over its tasks",
+              "model_pairs": "Paired differences per model (a - b, over the tasks both ran)"}
     if fmt_name == "markdown":
         out = [f"# Suite {s.name} — run {s.stamp} ({s.status})"]
         for name, cols, rows in sections:
@@ -191,10 +212,11 @@ def dry_run(cells: list[DryCell]) -> None:
 def regraded(r: Regrade) -> None:
     from rich.table import Table
 
-    t = Table("cell", "solver version then/now", "n", "score then", "score now", "changed", "need the model", "note")
+    t = Table("cell", "solver version then/now", "n", "score then", "score now", "changed", "need the model",
+              "errors", "note")
     for c in r.cells:
         t.add_row(f"{c.cell} {c.label}", f"{c.solver_version_then}/{c.solver_version_now}", str(c.n),
-                  _pct(c.score_then), _pct(c.score_now), str(c.changed), str(c.need_model), c.skipped)
+                  _pct(c.score_then), _pct(c.score_now), str(c.changed), str(c.need_model), str(c.errored), c.skipped)
     con = console()
     con.print(t)
     con.print(f"graded again without model calls; kept in {r.written or Path('?')}", markup=False)

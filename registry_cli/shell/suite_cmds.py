@@ -50,14 +50,16 @@ class SuiteCommands:
             raise SystemExit(3)
 
     @command
-    def summarize(self, name: str, latest: bool = False, run: str = "", format: str = "table") -> None:
-        """Per cell n, score, 95% CI, pass@k, tokens, cost, time; per task rollouts; paired differences.
+    def summarize(self, name: str, latest: bool = False, run: str = "", format: str = "table", rollout: str = "") -> None:
+        """Per cell n, score, 95% CI, pass@k, tokens, cost, time; per task rollouts; paired differences per task
+        and per model.
 
         Args:
             name: the suite's name
             latest: the latest run (the default)
             run: this run (its UTC stamp, see `nearai suite list`)
             format: table, csv, json or markdown
+            rollout: the same as --run (the rollouts orchestrator's name for it)
         """
         from registry_cli.apps.suites.summary import find_run, summarize
         from registry_cli.core.config import load_config
@@ -65,9 +67,7 @@ class SuiteCommands:
 
         if format not in ("table", "csv", "json", "markdown"):
             raise UsageError(f"unknown --format {format!r}", "choose one of: table, csv, json, markdown")
-        if latest and run:
-            raise UsageError("pass --latest or --run STAMP, not both")
-        render_suites.suite_summary(summarize(find_run(load_config().home, name, run)), format)
+        render_suites.suite_summary(summarize(find_run(load_config().home, name, _stamp(latest, run, rollout))), format)
 
     @command
     def list(self, name: str = "") -> None:
@@ -83,19 +83,28 @@ class SuiteCommands:
         render_suites.suite_runs(list_runs(load_config().home, name))
 
     @command
-    def eval(self, name: str, latest: bool = False, run: str = "") -> None:
-        """Grade a finished run again with the current solvers, from its stored model outputs (no model calls).
+    def eval(self, name: str, latest: bool = False, run: str = "", rollout: str = "") -> None:
+        """Grade a finished run again with the current solvers, from its stored model outputs (no model calls);
+        prepared tasks are graded again from their stored diffs (the agent is not run).
 
         Args:
             name: the suite's name
             latest: the latest run (the default)
             run: this run (its UTC stamp)
+            rollout: the same as --run (the rollouts orchestrator's name for it)
         """
         from registry_cli.apps.suites.regrade import regrade
         from registry_cli.apps.suites.summary import find_run
         from registry_cli.shell import render_suites
 
-        if latest and run:
-            raise UsageError("pass --latest or --run STAMP, not both")
         registry = open_registry()
-        render_suites.regraded(regrade(registry, find_run(registry.config.home, name, run)))
+        render_suites.regraded(regrade(registry, find_run(registry.config.home, name, _stamp(latest, run, rollout))))
+
+
+def _stamp(latest: bool, run: str, rollout: str) -> str:
+    if run and rollout and run != rollout:
+        raise UsageError("pass --run or --rollout, not both")
+    stamp = run or rollout
+    if latest and stamp:
+        raise UsageError("pass --latest or --run STAMP, not both")
+    return stamp

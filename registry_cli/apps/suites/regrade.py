@@ -3,8 +3,10 @@ stored per datum, without calling any model.
 
 Each datum is solved again by the current solver against a `Replay` of its stored outputs: a solver whose judging
 changed gets new verdicts; one whose prompts changed finds questions the run never asked, and those datums are
-reported as needing the model. Agents run again in the sandbox, answered from the same outputs. The result is kept
-in the run folder as ``regrade-<stamp>.json``; the cache is left as it was.
+reported as needing the model. Agents run again in the sandbox, answered from the same outputs. A solver that
+keeps what it graded (prepared tasks: the agent's diff) grades that again with its ``regrade`` hook, in a fresh
+container, without running the agent, and rewrites the run's folder. The result is kept in the run folder as
+``regrade-<stamp>.json``; the cache is left as it was.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from typing import Any
 
 from registry_cli.apps.suites.config import parse_suite
 from registry_cli.apps.suites.run import plan_cells
-from registry_cli.apps.suites.summary import read_cell_results, read_manifest
+from registry_cli.apps.suites.summary import datum_score, read_cell_results, read_manifest
 from registry_cli.core.files import atomic_write_text
 from registry_cli.core.registry import Registry
 from registry_cli.engine.execution.datum import Work, solve_one
 from registry_cli.engine.execution.results import ERROR, PASSED
 from registry_cli.engine.inference.transcript import Replay
 from registry_cli.engine.planning.plan import Plan
-from registry_cli.errors import UsageError
+from registry_cli.errors import NearaiError, UsageError
 
 
 @dataclass
@@ -39,6 +41,7 @@ class CellRegrade:
     score_now: float = 0.0
     changed: int = 0  # datums whose verdict changed
     need_model: int = 0  # datums the stored outputs cannot answer
+    errored: int = 0  # datums that could not be graded again (a container failed, nothing was stored)
     skipped: str = ""  # why the cell was not graded again
 
 
@@ -60,8 +63,12 @@ def regrade(registry: Registry, folder: Path, max_concurrent: int = 16) -> Regra
         result = CellRegrade(cell.index + 1, cell.label, str((state.get("resolved") or {}).get("solver_version", "")),
                              plan.solver.version)
         rows = read_cell_results(folder, cell.index)
+        runs = {(int(r.get("rollout", 0)), str(r.get("run_dir", ""))) for r in manifest.get("results") or []
+                if r.get("cell") == cell.index + 1}
         if state.get("status") != "completed" or not rows:
             result.skipped = f"the cell is {state.get('status')}"
+        elif callable(getattr(plan.solver_instance, "regrade", None)):
+            asyncio.run(_regrade_kept(plan, rows, result, dict(runs), min(max_concurrent, 4)))
         else:
             asyncio.run(_regrade_cell(plan, rows, result, max_concurrent))
         out.cells.append(result)
@@ -99,3 +106,38 @@ async def _regrade_cell(plan: Plan, rows: list[dict[str, Any]], result: CellRegr
     result.n = len(plan.items)
     result.score_then = passed_then / result.n if result.n else 0.0
     result.score_now = passed_now / result.n if result.n else 0.0
+
+
+async def _regrade_kept(plan: Plan, rows: list[dict[str, Any]], result: CellRegrade, run_dirs: dict[int, str],
+                        max_concurrent: int) -> None:
+    """Grade what each run kept again with the solver's ``regrade`` hook (``run_dirs``: rollout -> its folder; a
+    prepared task is one datum)."""
+    gate = asyncio.Semaphore(max_concurrent)
+    hook = plan.solver_instance.regrade
+    then: list[float] = []
+    now: list[float] = []
+
+    async def one(row: dict[str, Any]) -> None:
+        index, repeat = int(row["index"]), int(row.get("repeat", 0))
+        then.append(datum_score(row))
+        if row.get("status") not in (PASSED, "failed") or index not in plan.data.rows:
+            result.errored += 1
+            now.append(0.0)
+            return
+        where = run_dirs.get(repeat, "")
+        folder = Path(where) if where and Path(where).is_dir() else None
+        try:
+            async with gate:
+                graded = await hook(plan.data.rows[index], row, folder)
+        except NearaiError:
+            result.errored += 1
+            now.append(0.0)
+            return
+        score = datum_score({"status": PASSED if graded.passed else "failed", "metrics": graded.metrics})
+        now.append(score)
+        result.changed += score != datum_score(row)
+
+    await asyncio.gather(*(one(r) for r in rows))
+    result.n = len(rows)
+    result.score_then = sum(then) / len(then) if then else 0.0
+    result.score_now = sum(now) / len(now) if now else 0.0

@@ -7,12 +7,18 @@ cell resolved, package versions, the config folder's git commit, per-cell status
 when recorded), rewritten atomically whenever a cell changes state, and ``cells/<n>.jsonl`` with each finished
 cell's per-datum results and the model outputs behind them (what `suite eval` grades again). Resuming is the
 cache: running the same config again answers every finished datum from it.
+
+Cells whose solver keeps a run folder per datum (prepared tasks, scenarios) also list each run as the rollouts
+orchestrator does, as soon as it ends: ``results[]`` in the manifest (``task_dir``, ``run_id``, ``run_dir``,
+``status`` — completed, or error — ``rc``, the cell, model, rollout and score) and ``runs.txt``, one run folder a
+line.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -69,6 +75,8 @@ class SuiteEvents:
     started: Callable[[CellState], None] = lambda state: None
     outcome: Callable[[CellState, Outcome], None] = lambda state, outcome: None
     finished: Callable[[CellState], None] = lambda state: None
+    # a run of a cell that keeps run folders, with its results[] entry in the manifest
+    run: Callable[[CellState, Outcome, dict[str, Any]], None] = lambda state, outcome, entry: None
 
 
 @dataclass
@@ -164,7 +172,10 @@ class _Folder:
                 self.path = base / f"{stamp}-{n}"
         (self.path / "cells").mkdir()
         self.error: OSError | None = None
-        self.head = {"schema": SCHEMA, "name": config.name, "stamp": self.path.name, "config_path": str(config.path),
+        self.runs: dict[tuple[int, int, int], dict[str, Any]] = {}  # (cell, datum, rollout) -> results[] entry
+        self.lock = threading.Lock()  # cached outcomes are reported from a worker thread
+        self.head = {"schema": SCHEMA, "name": config.name, "stamp": self.path.name, "created_at": self.path.name,
+                     "config_path": str(config.path),
                      "config_text": config.text, "config": jsonable(config.raw),
                      "git_commit": git_commit(config.path.parent), "packages": package_versions(), "options": options,
                      "started_at": now()}
@@ -172,10 +183,13 @@ class _Folder:
     def write(self, states: list[CellState], status: str) -> None:
         """Rewrite the manifest. While cells run, a failed write (a full disk) is kept in ``error`` rather than
         raised, so running cells finish and are cached; `check` raises it once they are done."""
-        body = {**self.head, "status": status, "finished_at": now() if status != "running" else "",
-                "cells": [s.as_dict() for s in states]}
         try:
-            atomic_write_text(self.path / "manifest.json", json.dumps(body, indent=2, sort_keys=True) + "\n")
+            with self.lock:
+                body = {**self.head, "status": status, "finished_at": now() if status != "running" else "",
+                        "cells": [s.as_dict() for s in states], "results": list(self.runs.values())}
+                atomic_write_text(self.path / "manifest.json", json.dumps(body, indent=2, sort_keys=True) + "\n")
+                if self.runs:
+                    atomic_write_text(self.path / "runs.txt", "".join(r["run_dir"] + "\n" for r in self.runs.values()))
         except OSError as e:
             self.error = self.error or e
             if status != "running":
@@ -184,6 +198,24 @@ class _Folder:
     def check(self) -> None:
         if self.error is not None:
             raise self.error
+
+    def add_run(self, state: CellState, plan: Plan, o: Outcome,
+                run_path: Callable[[dict[str, Any], int], str]) -> dict[str, Any]:
+        """A finished run of a cell that keeps run folders, listed as the rollouts orchestrator lists it."""
+        row = plan.data.rows.get(o.index) or {}
+        info = o.result.get("info") or {}
+        verdict = o.status not in NOT_VERDICTS
+        with self.lock:
+            key = (state.cell.index, o.index, o.repeat)
+            number = list(self.runs).index(key) if key in self.runs else len(self.runs)
+            self.runs[key] = {
+                "task_dir": str(row.get("dir") or plan.params.dataset), "run_id": f"{self.path.name}-{number}",
+                "run_dir": str((Path(plan.params.results_dir) / run_path(row, o.repeat)).absolute()),
+                "status": "completed" if verdict else o.status, "rc": info.get("rc", 0) if verdict else None,
+                "cell": state.cell.index + 1, "model": state.resolved.get("model", ""), "rollout": o.repeat,
+                "passed": o.status == "passed", "score": info.get("total_score", float(o.status == "passed"))
+                if verdict else None, "cached": o.cached, "error": o.error or ""}
+            return self.runs[key]
 
     def write_cell(self, index: int, summary: RunSummary) -> None:
         lines = []
@@ -279,6 +311,8 @@ class _SuiteRunner:
         self.folder.write(self.states, "running")
         self.events.started(state)
 
+        run_path = getattr(plan.solver_instance, "run_path", None)
+
         def on_outcome(o: Outcome) -> None:
             state.done += 1
             state.cached += o.cached
@@ -286,6 +320,10 @@ class _SuiteRunner:
             state.errors += o.status in NOT_VERDICTS
             state.cost += float(o.usage.get("cost") or 0.0)
             self.events.outcome(state, o)
+            if callable(run_path):
+                entry = self.folder.add_run(state, plan, o, run_path)
+                self.folder.write(self.states, "running")
+                self.events.run(state, o, entry)
 
         assert self.cache is not None
         try:

@@ -1,9 +1,14 @@
 """Reading suite runs back: `suite list`, `suite summarize` and the paired comparison of cells.
 
 Per cell: n, score with its 95% interval, pass@k where there are rollouts, tokens, cost and time. Per task: the
-score of each rollout, their mean and max. For two cells of one task (the same datums, another model or agent):
-the paired difference of their per-datum scores with a 95% interval — the honest way to say one model beats
-another on the same items, as the items' own difficulty cancels out.
+score of each rollout, their mean (with a 95% interval across rollouts) and max. For two cells of one task (the
+same datums, another model or agent): the paired difference of their per-datum scores with a 95% interval — the
+honest way to say one model beats another on the same items, as the items' own difficulty cancels out. Per model
+(or agent): its mean over every task it ran, and the paired difference with each other model over the tasks and
+datums both ran (prepared tasks are one datum each: this is where two models meet on them).
+
+A datum's score is its graded ``total_score`` where the solver gives one (prepared tasks: the rubric total), else
+1 when it passed and 0 when not; an errored answer scores 0 and is counted apart.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class SuiteSummary:
     cells: list[dict[str, Any]] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[dict[str, Any]] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    model_pairs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def suites_dir(home: Path) -> Path:
@@ -90,32 +97,45 @@ def read_cell_results(folder: Path, index: int) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def datum_score(row: dict[str, Any]) -> float:
+    """One answer's score: its graded ``total_score`` when it has one, else passed (1) or not (0)."""
+    graded = (row.get("metrics") or {}).get("total_score")
+    if row.get("status") in ("passed", "failed") and isinstance(graded, (int, float)):
+        return float(graded)
+    return 1.0 if row.get("status") == "passed" else 0.0
+
+
 def per_datum_scores(rows: list[dict[str, Any]]) -> dict[int, float]:
-    """Each datum's mean score over its rollouts (an errored answer counts as not passed)."""
-    sums: dict[int, list[int]] = {}
+    """Each datum's mean score over its rollouts (an errored answer scores 0)."""
+    sums: dict[int, list[float]] = {}
     for r in rows:
-        sums.setdefault(int(r["index"]), []).append(1 if r.get("status") == "passed" else 0)
+        sums.setdefault(int(r["index"]), []).append(datum_score(r))
     return {i: sum(v) / len(v) for i, v in sums.items()}
 
 
 def rollout_scores(rows: list[dict[str, Any]]) -> list[float]:
-    by_repeat: dict[int, list[int]] = {}
+    by_repeat: dict[int, list[float]] = {}
     for r in rows:
-        by_repeat.setdefault(int(r.get("repeat", 0)), []).append(1 if r.get("status") == "passed" else 0)
+        by_repeat.setdefault(int(r.get("repeat", 0)), []).append(datum_score(r))
     return [sum(v) / len(v) for _, v in sorted(by_repeat.items()) if v]
 
 
-def paired_difference(a: dict[int, float], b: dict[int, float]) -> dict[str, float] | None:
+def mean_interval(values: list[float]) -> tuple[float, float, float]:
+    """(mean, low, high): the mean with a normal-approximation 95% interval (no width for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    half = 1.96 * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def paired_difference(a: dict[Any, float], b: dict[Any, float]) -> dict[str, float] | None:
     """Mean of a - b over the datums both answered, with a normal-approximation 95% interval."""
     common = sorted(set(a) & set(b))
     if not common:
         return None
-    diffs = [a[i] - b[i] for i in common]
-    n = len(diffs)
-    mean = sum(diffs) / n
-    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1)) if n > 1 else 0.0
-    half = 1.96 * sd / math.sqrt(n)
-    return {"n": n, "diff": mean, "ci95_low": mean - half, "ci95_high": mean + half}
+    mean, low, high = mean_interval([a[i] - b[i] for i in common])
+    return {"n": len(common), "diff": mean, "ci95_low": low, "ci95_high": high}
 
 
 def summarize(folder: Path) -> SuiteSummary:
@@ -123,6 +143,7 @@ def summarize(folder: Path) -> SuiteSummary:
     out = SuiteSummary(str(m.get("name")), str(m.get("stamp")), str(m.get("status")))
     scores: dict[int, dict[int, float]] = {}
     by_task: dict[int, list[dict[str, Any]]] = {}
+    by_who: dict[str, dict[tuple[str, int], float]] = {}  # model or agent -> (task, datum) -> mean score
     for c in m.get("cells") or []:
         metrics = c.get("metrics") or {}
         r = c.get("resolved") or {}
@@ -140,20 +161,42 @@ def summarize(folder: Path) -> SuiteSummary:
             rollouts = rollout_scores(rows)
             by_task.setdefault(int(c["task"]), []).append(row)
             row["rollouts"] = rollouts
+            mine = by_who.setdefault(_who(row), {})
+            mine.update({(str(row["task"]), i): v for i, v in scores[row["cell"]].items()})
     for _, rows_of_task in sorted(by_task.items()):
         for row in rows_of_task:
             rollouts = row.pop("rollouts")
+            mean, low, high = mean_interval(rollouts)
             out.tasks.append({"task": row["task"], "cell": row["cell"], "model": row["model"], "agent": row["agent"],
-                              "rollouts": len(rollouts), "mean": sum(rollouts) / len(rollouts), "max": max(rollouts),
+                              "rollouts": len(rollouts), "mean": mean, "ci95_low": low, "ci95_high": high,
+                              "max": max(rollouts), **{k: v for k, v in row.items() if k.startswith("pass@")},
                               "per_rollout": [round(x, 4) for x in rollouts]})
         for i, a in enumerate(rows_of_task):
             for b in rows_of_task[i + 1:]:
                 diff = paired_difference(scores[a["cell"]], scores[b["cell"]])
-                if diff is not None:
+                if diff is not None and diff["n"] > 1:  # one datum each: see the per-model differences instead
                     out.pairs.append({"task": a["task"], "a": _who(a), "b": _who(b), **diff})
     for row in out.cells:
         row.pop("rollouts", None)
+    _per_model(out, by_who)
     return out
+
+
+def _per_model(out: SuiteSummary, by_who: dict[str, dict[tuple[str, int], float]]) -> None:
+    """Each model's mean over its tasks' datums, and paired differences over what two models both ran."""
+    if len(by_who) < 2:
+        return
+    for who, items in by_who.items():
+        mean, low, high = mean_interval(list(items.values()))
+        out.models.append({"who": who, "tasks": len({t for t, _ in items}), "n": len(items), "mean": mean,
+                           "ci95_low": low, "ci95_high": high})
+    names = list(by_who)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            diff = paired_difference(by_who[a], by_who[b])
+            if diff is not None:
+                shared = {t for t, _ in set(by_who[a]) & set(by_who[b])}
+                out.model_pairs.append({"a": a, "b": b, "tasks": len(shared), **diff})
 
 
 def _who(row: dict[str, Any]) -> str:

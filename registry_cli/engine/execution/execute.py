@@ -175,10 +175,14 @@ def local_hits(plan: Plan, cache: ResultCache, sync: bool = True,
 
 
 def _routable(plan: Plan, todo: list[Item], probe: bool) -> list[Item]:
-    """``todo``, once the model is known to be reachable when there is something to ask it."""
+    """``todo``, once the model is known to be reachable when there is something to ask it, and the solver ready
+    for those datums (its ``check_ready`` hook: e.g. a prepared task's FROM image is on this machine)."""
     if probe and todo and plan.model is not None:
         check_routable(plan.model)
         check_reachable(plan.model)
+    ready = getattr(plan.solver_instance, "check_ready", None)
+    if probe and todo and callable(ready):
+        ready([plan.data.rows[i] for i in sorted({item.index for item in todo}) if i in plan.data.rows])
     return todo
 
 

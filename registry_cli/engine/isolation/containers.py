@@ -1,4 +1,9 @@
-"""The docker and podman backends: a fresh container per run from a local image, no network but the relay."""
+"""The docker and podman backends: a fresh container per run from a local image, no network but the relay.
+
+Each container is labelled with the process that started it (``nearai.owner``: its pid and start time). A process
+killed with -9 cannot stop its containers, and a container outlives the ``podman run`` that started it: the next
+process to start one removes every labelled container whose owner is gone, so a killed run's agents do not run on.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,9 @@ from registry_cli.engine.isolation.sandbox import (
     with_forwarder,
 )
 from registry_cli.errors import SandboxUnavailable
+
+OWNER_LABEL = "nearai.owner"
+_REAPED: set[str] = set()  # engines whose orphans this process has removed
 
 if TYPE_CHECKING:
     from registry_cli.engine.isolation.relay import Relay
@@ -47,7 +55,7 @@ class ContainerSandbox(Sandbox):
         if os.geteuid() == 0:
             chown_tree(workdir)
         args = [self.kind, "run", "--rm", "-i", "--init", "--name", f"nearai-{uuid.uuid4().hex[:16]}",
-                "--network", "none",
+                "--network", "none", "--label", f"{OWNER_LABEL}={owner_of(os.getpid())}",
                 "--user", f"{NOBODY}:{NOBODY}", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
                 "--memory", f"{limits.memory_mb}m", "--pids-limit", str(limits.nproc),
                 # every rlimit given: with one alone, podman adds defaults the kernel may refuse (runc: "error
@@ -68,6 +76,9 @@ class ContainerSandbox(Sandbox):
                   expose: tuple[Path, ...] = (), relay: Relay | None = None) -> Completed:
         """`Sandbox.run`; a container that never started (the engine's own error, exit 125-127 with its
         ``Error:`` line and no output) is the machine's fault, not the code's."""
+        if self.kind not in _REAPED:
+            _REAPED.add(self.kind)
+            await asyncio.to_thread(reap_orphans, self.kind)
         done = await super().run(argv, workdir, env, limits, expose, relay)
         said = done.stderr.text().strip().splitlines()
         if done.returncode in (125, 126, 127) and not done.stdout.text().strip() and said and \
@@ -85,6 +96,38 @@ class ContainerSandbox(Sandbox):
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.Popen([self.kind, "kill", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         kill_tree(proc)
+
+
+def owner_of(pid: int) -> str:
+    """``pid:start time`` (the start time tells a reused pid apart); "" when the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return f"{pid}:{stat.rsplit(')', 1)[1].split()[19]}"
+
+
+def reap_orphans(kind: str) -> list[str]:
+    """Remove the containers whose owning process is gone (killed with -9); their names. Never raises."""
+    import subprocess
+
+    settings = {**env_vars.container_settings(), "PATH": env_vars.host_path()}
+    try:
+        listed = subprocess.run([kind, "ps", "-a", "--filter", f"label={OWNER_LABEL}", "--format",
+                                 f'{{{{.Names}}}} {{{{index .Labels "{OWNER_LABEL}"}}}}'],
+                                capture_output=True, text=True, timeout=60, env=settings)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    gone = []
+    for line in listed.stdout.splitlines():
+        name, _, owner = line.strip().partition(" ")
+        pid = owner.split(":", 1)[0]
+        if name and pid.isdigit() and owner_of(int(pid)) != owner:
+            gone.append(name)
+    if gone:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run([kind, "rm", "-f", *gone], capture_output=True, timeout=120, env=settings)
+    return gone
 
 
 def container_works(kind: str) -> bool:

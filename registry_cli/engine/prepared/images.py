@@ -115,11 +115,35 @@ def _missing_base(kind: str, context: Path, log: str) -> str:
     said = log.lower()
     if not any(word in said for word in ("pull", "not found", "unknown", "resolve")):
         return ""
-    for line in (context / "Dockerfile").read_text(errors="replace").splitlines():
-        words = line.split()
-        if len(words) >= 2 and words[0].upper() == "FROM" and not _present(kind, words[1]):
-            return words[1]
-    return ""
+    return next(iter(missing_bases(kind, context / "Dockerfile")), "")
+
+
+def missing_bases(kind: str, dockerfile: Path) -> list[str]:
+    """The FROM images of ``dockerfile`` that are not on this machine (build stages and ``$ARG`` images aside)."""
+    stages: set[str] = set()
+    missing: list[str] = []
+    for line in dockerfile.read_text(errors="replace").splitlines():
+        words = [w for w in line.split() if not w.startswith("--")]
+        if len(words) < 2 or words[0].upper() != "FROM":
+            continue
+        image = words[1]
+        if len(words) >= 4 and words[2].upper() == "AS":
+            stages.add(words[3].lower())
+        if image.lower() in stages or "$" in image or image == "scratch" or image in missing:
+            continue
+        if not _present(kind, image):
+            missing.append(image)
+    return missing
+
+
+def check_bases(kind: str, folders: list[Path]) -> None:
+    """Before a run: every task's FROM image is here, else one error naming them all (no registry is used)."""
+    missing = sorted({image for folder in folders for image in missing_bases(kind, folder / "Dockerfile")})
+    if missing:
+        raise UsageError(f"the tasks' FROM image{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                         f"{'are' if len(missing) > 1 else 'is'} not on this machine",
+                         f"build or import {'them' if len(missing) > 1 else 'it'} first ({kind} import rootfs.tar "
+                         f"{missing[0]}); no registry is used")
 
 
 async def build_async(kind: str, context: Path, tag: str) -> str:
@@ -137,4 +161,5 @@ def context_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["AGENT_EXIT", "AGENT_SH", "GRADE_MARKER", "GRADE_PY", "build_async", "context_digest", "image_tag"]
+__all__ = ["AGENT_EXIT", "AGENT_SH", "GRADE_MARKER", "GRADE_PY", "build_async", "check_bases", "context_digest",
+           "image_tag", "missing_bases"]
