@@ -3,7 +3,9 @@ Dockerfile, then the task's test scripts graded by rubric in a fresh container w
 
 The agent is a command run in ``/app/repo`` (the Codex CLI by default; any CLI agent with ``--agent_command``, where
 ``{prompt_file}`` and ``{model}`` are filled in). It reaches the model only through the key-less relay
-(``OPENAI_BASE_URL`` and a placeholder ``OPENAI_API_KEY``): no key is ever written anywhere. The task folder is never
+(``OPENAI_BASE_URL`` and a placeholder ``OPENAI_API_KEY``): no key is ever written anywhere. With ``--agent``, a
+nearai agent is the coding agent instead: its host runs in the task's container, working in ``/app/repo``, and asks
+the model over its channel. The task folder is never
 written: overrides apply to a private copy, and the image is tagged by that copy's content.
 
 Each run keeps upstream's layout in ``RESULTS_DIR/<task>/<rollout>/``: ``artifacts/diff.patch``,
@@ -31,6 +33,8 @@ from pydantic import BaseModel
 from registry_cli.engine.solver_api import (
     AGENT_EXIT,
     AGENT_SH,
+    BASELINE_SH,
+    DIFF_SH,
     GRADE_MARKER,
     GRADE_PY,
     Completed,
@@ -52,7 +56,7 @@ from registry_cli.engine.solver_api import (
     scratch_root,
     test_scripts,
 )
-from registry_cli.errors import ScenarioFailed
+from registry_cli.errors import AgentFailure, ScenarioFailed
 from solvers.scenario import slug
 
 CODEX = 'codex exec --full-auto --skip-git-repo-check -m "{model}" "$(cat {prompt_file})"'
@@ -99,24 +103,20 @@ class PreparedTaskSolver(SolverStrategy):
         tag, meta, prompt = await self._image(d)
         work = Path(session.path)
         (work / "prompt.txt").write_text(prompt)
-        ran = await self._agent(session, tag, work)
         where = f"{d.task} (rollout {session.repeat})"
+        if session.agent:
+            problem, agent_log = await self._nearai_agent(session, tag, prompt)
+        else:
+            problem = await self._cli_agent(session, tag, work)
         outputs = Path(tempfile.mkdtemp(prefix="outputs-", dir=scratch_root())) / "out"
         try:  # what the container left, read through a copy of its regular files: a planted link is never followed
             copy_out(work, outputs, OUTPUTS_MAX, exclude=("prompt.txt",))
             diff = _text(outputs / "diff.patch")
-            agent_log = _text(outputs / "agent.log")
+            if not session.agent:
+                agent_log = _text(outputs / "agent.log")
         finally:
             shutil.rmtree(outputs.parent, ignore_errors=True)
         folder = run_folder(session.results_dir, d.task, session.repeat)
-        exit_line = next((ln for ln in ran.stdout.text().splitlines() if ln.startswith(AGENT_EXIT)), "")
-        problem = ""
-        if ran.timed_out:
-            problem = f"the agent timed out after {session.timeout:g}s"
-        elif not exit_line:
-            problem = f"the agent's container did not finish ({_last(ran.stderr.text(), 'no output')})"
-        elif exit_line != f"{AGENT_EXIT}0":
-            problem = f"the agent exited with code {exit_line[len(AGENT_EXIT):]} (see artifacts/agent.log)"
         if problem:
             _write_failed(folder, diff, agent_log, problem)
             raise ScenarioFailed(f"{where}: {problem}")
@@ -181,14 +181,33 @@ class PreparedTaskSolver(SolverStrategy):
             shutil.rmtree(context, ignore_errors=True)
         return tag, meta, prompt
 
-    async def _agent(self, session: Session, tag: str, work: Path) -> Completed:
+    async def _cli_agent(self, session: Session, tag: str, work: Path) -> str:
+        """Run the agent command in a container of the task's image; why it gave no run to grade ("": it did)."""
         box = open_container(self.container, tag)
         command = self.agent_command.replace("{prompt_file}", "/nearai/work/prompt.txt").replace("{model}", session.model)
         variables = {**session.environment, "NEARAI_AGENT_COMMAND": command, "OPENAI_MODEL": session.model,
                      "HOME": "/nearai/work"}
         limits = Limits(timeout_s=session.timeout, memory_mb=4096, disk_mb=2048, file_mb=512)
         async with session.relay() as relay:
-            return await box.run(["bash", "-c", AGENT_SH], work, variables, limits, relay=relay)
+            ran: Completed = await box.run(["bash", "-c", AGENT_SH], work, variables, limits, relay=relay)
+        exit_line = next((ln for ln in ran.stdout.text().splitlines() if ln.startswith(AGENT_EXIT)), "")
+        if ran.timed_out:
+            return f"the agent timed out after {session.timeout:g}s"
+        if not exit_line:
+            return f"the agent's container did not finish ({_last(ran.stderr.text(), 'no output')})"
+        if exit_line != f"{AGENT_EXIT}0":
+            return f"the agent exited with code {exit_line[len(AGENT_EXIT):]} (see artifacts/agent.log)"
+        return ""
+
+    async def _nearai_agent(self, session: Session, tag: str, prompt: str) -> tuple[str, str]:
+        """Run the nearai agent under test in a container of the task's image, working in its repository;
+        (why it gave no run to grade, "" when it did; its log)."""
+        box = open_container(self.container, tag)
+        try:
+            output, log = await session.run_task_in(prompt, box, "/app/repo", BASELINE_SH, DIFF_SH)
+        except AgentFailure as e:
+            return e.message, str(getattr(e.trace, "stderr", "") or "")
+        return "", f"{log}\n--- the agent's answer ---\n{output}\n"
 
     async def _grade(self, tag: str, diff: str, meta: dict[str, Any], where: str) -> tuple[dict[str, Any], str]:
         """Test results in a fresh container of the task's image with ``diff`` applied; (results, log)."""

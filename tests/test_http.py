@@ -4,7 +4,9 @@ Content-Length, chunked, Connection: close, idle keep-alive connections closed b
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +105,48 @@ def test_timeouts_refusals_and_bad_urls_are_errors() -> None:
     asyncio.run(main())
     with pytest.raises(ValueError):
         HttpPool("ftp://example.org")
+
+
+def test_identical_relayed_requests_in_flight_ask_the_model_once(tmp_path: Path) -> None:
+    """Two datums' code sends the same cacheable request at once (two tasks' rollout 0, say): the second waits for
+    the first's answer instead of asking again, as it would have found it cached a moment later."""
+    from registry_cli.engine.inference.client import Inference, ModelSpec
+    from registry_cli.engine.inference.usage import Usage
+    from registry_cli.engine.isolation.relay import Relay
+    from tests.openai_server import FakeOpenAI
+
+    server = FakeOpenAI(latency=0.5).start()
+    body = {"model": "m", "messages": [{"role": "user", "content": "add the following numbers together: 2 + 3"}]}
+
+    async def ask(relay: Relay) -> dict[str, object]:
+        pool = HttpPool(f"http://127.0.0.1:{relay.port}/v1", 1)
+        try:
+            response = await pool.post("/chat/completions", json.dumps(body).encode(), {}, 30.0)
+            assert response.status == 200, response.body
+            return dict(json.loads(response.body))
+        finally:
+            await pool.close()
+
+    async def main() -> tuple[list[dict[str, object]], list[Usage]]:
+        usages = [Usage(), Usage(), Usage()]
+        async with Inference(ModelSpec("openai/m", server.url, 0.0, 64, 30.0, 0)) as client:
+            relays = [Relay(client, usages[0], tcp=True, cache_dir=str(tmp_path)),
+                      Relay(client, usages[1], tcp=True, cache_dir=str(tmp_path)),
+                      Relay(client, usages[2], tcp=True, cache_dir=str(tmp_path), repeat=1)]  # another rollout
+            for r in relays:
+                await r.__aenter__()
+            try:
+                answers = await asyncio.gather(*(ask(r) for r in relays))
+            finally:
+                for r in relays:
+                    await r.__aexit__(None, None, None)
+        return list(answers), usages
+
+    try:
+        answers, usages = asyncio.run(main())
+    finally:
+        server.stop()
+    texts = [a["choices"][0]["message"]["content"] for a in answers]  # type: ignore[index]
+    assert texts == ["5", "5", "5"]
+    assert server.requests == 2  # the two identical requests once, the other rollout's on its own
+    assert sorted(u.calls for u in usages) == [0, 1, 1]  # the waiting datum spent nothing, as a cache hit

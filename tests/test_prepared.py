@@ -232,7 +232,7 @@ def test_a_stuck_agent_or_a_missing_base_image_is_an_error_not_a_score(local_env
 
 
 def _containers_of(conf: str, pid: int) -> list[str]:
-    listed = subprocess.run(["podman", "ps", "-a", "--filter", f"label=nearai.owner", "--format",
+    listed = subprocess.run(["podman", "ps", "-a", "--filter", "label=nearai.owner", "--format",
                              '{{.Names}} {{index .Labels "nearai.owner"}}'], capture_output=True, text=True,
                             env={**os.environ, "CONTAINERS_CONF": conf}, check=True)
     return [line.split()[0] for line in listed.stdout.splitlines() if line.split()[-1].startswith(f"{pid}:")]
@@ -288,3 +288,53 @@ agent_command = "python3 /app/agent.py {{prompt_file}} {slow}"
     assert results["slow"]["status"] == "completed" and results["slow"]["score"] == 0.75  # no tool call: no notes
     assert server.requests - asked <= 2  # the slow task's two questions at most: nothing of the quick one again
     assert not _containers_of(conf, proc.pid)
+
+
+# A nearai agent, written as upstream's are (module-level code over a global ``env``), as the coding agent
+CODER = '''
+from nearai.agents.environment import Environment
+
+task = env.list_messages()[-1]["content"]
+answer = env.completion([{"role": "user", "content": "add the following numbers together: 2 + 3"}])
+env.write_file("hello.py", f"ANSWER = {answer}\\n")
+with open("notes.txt", "w") as notes:
+    notes.write("worked on: " + task[:40])
+print("coder wrote hello.py")
+env.add_reply("done")
+'''
+
+
+def test_a_nearai_agent_is_the_coding_agent_in_the_tasks_container(local_env: Env, server: FakeOpenAI, tmp_path: Path,
+                                                                   podman_image: tuple[str, str]) -> None:
+    base, conf = podman_image
+    secret = "sk-coder-never-written"
+    env = Env(local_env.home, dict(local_env.vars, CONTAINERS_CONF=conf, OPENAI_API_KEY=secret))
+    prepared_task(tmp_path / "tasks" / "hello", base, META)
+    coder = tmp_path / "coder"
+    coder.mkdir()
+    (coder / "agent.py").write_text(CODER)
+    (coder / "metadata.json").write_text(json.dumps({
+        "name": "coder", "version": "0.0.1", "category": "agent", "description": "writes hello.py", "tags": [],
+        "details": {"agent": {"defaults": {}}}, "show_entry": True}))
+    (tmp_path / "suite.toml").write_text(f"""
+name = "coders"
+
+[[tasks]]
+prepared_dir = "tasks/hello"
+agent = "coder"
+model = "alpha"
+api_base = "{server.url}"
+results_dir = "{tmp_path / 'runs'}"
+rollouts = 2
+""")
+    out = env.run("suite", "run", str(tmp_path / "suite.toml"), cwd=tmp_path, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert server.requests == 2  # one question per rollout, over the agent's channel
+    run = tmp_path / "runs" / "hello" / "0"
+    result = json.loads((run / "evaluation_results.json").read_text())
+    assert result["total_score"] == 1.0  # hello.py and notes.txt, written in /app/repo by the agent
+    diff = (run / "artifacts" / "diff.patch").read_text()
+    assert "+ANSWER = 5" in diff and "notes.txt" in diff and "agent.py" not in diff  # its own files stay out
+    assert "coder wrote hello.py" in (run / "artifacts" / "agent.log").read_text()
+    everything = [p for p in [*(tmp_path / "runs").rglob("*"), *local_env.home.rglob("*")] if p.is_file()]
+    assert not [p for p in everything if secret.encode() in p.read_bytes()]

@@ -35,6 +35,8 @@ from registry_cli.engine.isolation.scratch import scratch_root
 from registry_cli.engine.prepared.images import (
     AGENT_EXIT,
     AGENT_SH,
+    BASELINE_SH,
+    DIFF_SH,
     GRADE_MARKER,
     GRADE_PY,
     build_async,
@@ -128,6 +130,18 @@ class Session(Protocol):
     def environment(self) -> dict[str, str]:
         """The run's own environment variables for code it runs (a suite's ``environment_variables``); they are
         part of every cache key."""
+        ...
+
+    @property
+    def agent(self) -> str:
+        """The agent under test (its name); "" when a model alone is."""
+        ...
+
+    async def run_task_in(self, task: str, sandbox: Sandbox, workspace: str, before: str = "",
+                          after: str = "") -> tuple[str, str]:
+        """One run of the agent under test in ``sandbox`` (e.g. a task's container), working in ``workspace``
+        there instead of a copy of its files; ``before`` and ``after`` are shell steps run there around it.
+        Returns its final text and what it printed."""
         ...
 
 
@@ -327,6 +341,8 @@ def takes_session(solve: Any) -> bool:
 __all__ = [  # prepared tasks (the rollouts orchestrator's) first: overrides, images, scripts, rubric arithmetic
     "AGENT_EXIT",
     "AGENT_SH",
+    "BASELINE_SH",
+    "DIFF_SH",
     "GRADE_MARKER",
     "GRADE_PY",
     "PASSED_MARKER",

@@ -73,7 +73,8 @@ class SuiteProgress:
         if self.verbosity < 1:
             return
         mark = "✓" if entry["status"] == "completed" else "✗"
-        how = f"score {_pct(entry['score'])}" if entry["status"] == "completed" else entry["status"]
+        how = f"score {_pct(entry['score'])}" if entry["status"] == "completed" else \
+            f"{entry['status']}: {str(entry['error'])[:200]}"
         cached = ", cached" if entry["cached"] else ""
         self._say(f"{mark} run {entry['run_id']} {self._tag(state)} rollout {entry['rollout']}: {how}{cached} "
                   f"-> {entry['run_dir']}")

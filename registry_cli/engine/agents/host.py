@@ -7,7 +7,9 @@ Two agent styles run unchanged:
   with ``env``, ``agent`` and ``task`` defined), typically ending with ``run(env)`` or ``Agent(env).run()``;
 - ``def run(env)``: called once after the module loads, when module-level code did not use ``env`` itself.
 
-The working folder starts with a copy of the agent's files (upstream ran agents in such a copy). The protocol with
+The working folder starts with a copy of the agent's files (upstream ran agents in such a copy), unless the request
+names a ``workspace`` (a prepared task's repository): the agent then works there, between the request's ``before``
+and ``after`` shell steps (a baseline commit, the diff), run here in the sandbox. The protocol with
 the benchmark process is `nearai.agents.channel`'s; the last line is ``{"type": "result", "output", "messages",
 "logs", "agent_data"}`` or ``{"type": "error", "message", ...}``.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,15 @@ def _runner(env: Any, agent_dir: Path, request: dict[str, Any]) -> Any:
     return run_once
 
 
+def _step(command: Any, what: str) -> None:
+    """A shell step of the request, its output with the agent's log; a failure ends the run."""
+    if not command:
+        return
+    done = subprocess.run(["sh", "-c", str(command)], stdout=sys.stderr, stderr=sys.stderr, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the {what} step exited with code {done.returncode}")
+
+
 def main() -> int:
     agent_dir, compat_root = Path(sys.argv[1]), sys.argv[2]
     sys.path[:0] = [str(agent_dir), compat_root, *sys.argv[3:]]  # its sibling modules, `nearai`, its requirements
@@ -68,12 +80,22 @@ def main() -> int:
     env_vars = {str(k): str(v) for k, v in (request.get("env_vars") or {}).items()}
     os.environ.update(env_vars)
     holder: dict[str, Any] = {}
+    workspace = str(request.get("workspace") or "")
+    try:
+        _step(request.get("before"), "before")
+        if workspace:
+            os.chdir(workspace)
+    except BaseException as e:
+        channel.send({"type": "error", "message": f"{type(e).__name__}: {e}"[:500]})
+        return 1
     env = Environment(request, channel, agent_dir, rerun=lambda: holder["run"]())
     try:
-        _copy_agent_files(agent_dir, Path.cwd())
+        if not workspace:
+            _copy_agent_files(agent_dir, Path.cwd())
         holder["run"] = _runner(env, agent_dir, request)
         returned = holder["run"]()
         output = env.output() if returned is None else str(returned)
+        _step(request.get("after"), "after")
         channel.send({"type": "result", "output": output, **env.trace()})
         return 0
     except BaseException as e:  # report any failure to the parent as one line

@@ -44,6 +44,9 @@ class AgentCall:
     resolve: Callable[[str], Agent] | None = None  # a registry agent for ``env.run_agent``
     messages: list[dict[str, Any]] | None = None
     depth: int = 0
+    workspace: str = ""  # where the agent works in its sandbox (e.g. a task's repository); "": a copy of its files
+    before: str = ""  # shell steps the host runs there before the agent, and after it
+    after: str = ""
 
 
 async def run_agent(agent: Agent, call: AgentCall, trace: AgentTrace) -> str:
@@ -64,7 +67,7 @@ async def run_agent(agent: Agent, call: AgentCall, trace: AgentTrace) -> str:
 
     request = {"task": call.task, "messages": call.messages, "model": call.model, "env_vars": dict(agent.env_vars),
                "agent": agent.describe(), "agent_data": state.load(agent.state_dir, agent.data_key),
-               "depth": call.depth}
+               "depth": call.depth, "workspace": call.workspace, "before": call.before, "after": call.after}
     logger = asyncio.ensure_future(drain_log(proc.stderr))
     talk = asyncio.ensure_future(_converse(proc, request, agent, call, trace))
     watcher = asyncio.ensure_future(watch_disk(call.workdir, limits))

@@ -30,7 +30,7 @@ from registry_cli.engine.isolation.relay import Relay
 from registry_cli.engine.isolation.sandbox import Sandbox
 from registry_cli.engine.isolation.scratch import scratch_root
 from registry_cli.engine.planning.plan import Plan
-from registry_cli.errors import AgentFailure, EmptyAnswer, InferenceFailure, NearaiError
+from registry_cli.errors import AgentFailure, EmptyAnswer, InferenceFailure, NearaiError, UsageError
 
 
 @dataclass
@@ -115,6 +115,10 @@ class DatumSession:
             raise InferenceFailure("this run has no --model")
         return await self._inference.complete(messages, self.usage)
 
+    @property
+    def agent(self) -> str:
+        return self._work.agent.label if self._work.agent is not None else ""
+
     async def run_task(self, task: str) -> str:
         w = self._work
         if w.agent is not None:
@@ -124,6 +128,17 @@ class DatumSession:
                              w.timeout, w.sandbox, w.agents)
             return await run_agent(w.agent, call, trace)
         return await self.complete([{"role": "user", "content": task}])
+
+    async def run_task_in(self, task: str, sandbox: Sandbox, workspace: str, before: str = "",
+                          after: str = "") -> tuple[str, str]:
+        w = self._work
+        if w.agent is None:
+            raise UsageError("this run has no --agent to run", "pass --agent=PATH")
+        trace = AgentTrace()
+        self.agent_runs.append(trace)
+        call = AgentCall(task, w.model.resolved if w.model else "", self._inference, self.usage, Path(self.path),
+                         w.timeout, sandbox, w.agents, workspace=workspace, before=before, after=after)
+        return await run_agent(w.agent, call, trace), trace.stderr
 
     def extras(self) -> dict[str, Any]:
         """What the result keeps besides the verdict: usage, and each agent run's trace."""

@@ -11,6 +11,7 @@ backend, on a loopback TCP port.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import time
@@ -26,6 +27,9 @@ from registry_cli.engine.isolation.scratch import socket_folder
 from registry_cli.errors import InferenceFailure
 
 DUMMY_KEY = "sk-nearai-relay-no-key"
+# cacheable requests being asked right now, by cache key: an identical one (another datum's, on this event loop)
+# waits for that answer instead of asking again, as it would have found it in the cache a moment later
+_ASKING: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
 
 class Relay:
@@ -84,21 +88,10 @@ class Relay:
         before = (self.usage.prompt_tokens, self.usage.completion_tokens)
         key = result_key({"completion": self.inference.spec.identity(), "messages": jsonable(messages),
                           "repeat": self.repeat, **({"options": jsonable(options)} if options else {})})
-        hit = self.cache.get_local(key) if self.cache is not None and not self.force else None
-        if hit is not None and isinstance(hit.get("message" if options else "text"), (dict, str)):
-            message = hit["message"] if options else {"role": "assistant", "content": hit["text"]}
-            if isinstance(self.inference, Recording) and not options:  # the transcript holds it all the same
-                self.inference.note(messages, str(hit["text"]))
-        else:
-            try:
-                if options:
-                    message = await self.inference.chat(messages, self.usage, options)
-                else:
-                    message = {"role": "assistant", "content": await self.inference.complete(messages, self.usage)}
-            except InferenceFailure as e:
-                return web.json_response({"error": {"message": str(e)}}, status=502)
-            if self.cache is not None:
-                self.cache.put(key, {"message": message} if options else {"text": message["content"]})
+        try:
+            message = await self._message(key, messages, options)
+        except InferenceFailure as e:
+            return web.json_response({"error": {"message": str(e)}}, status=502)
         calls = message.get("tool_calls") or []
         self.usage.tool_calls += len(calls) if isinstance(calls, list) else 0
         pt, ct = self.usage.prompt_tokens - before[0], self.usage.completion_tokens - before[1]
@@ -108,6 +101,42 @@ class Relay:
             "choices": [{"index": 0, "finish_reason": "tool_calls" if calls else "stop", "message": message}],
             "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
         })
+
+    async def _message(self, key: str, messages: list[Any], options: dict[str, Any]) -> dict[str, Any]:
+        """The model's message: from the cache, from an identical request in flight, else asked (and cached)."""
+        assert self.inference is not None
+        cached = self.cache is not None and not self.force
+        hit = self.cache.get_local(key) if self.cache is not None and cached else None
+        asking = _ASKING.get(key) if cached and hit is None else None
+        if asking is not None and asking.get_loop() is asyncio.get_running_loop():
+            hit = await asyncio.shield(asking)
+        if hit is not None and isinstance(hit.get("message" if options else "text"), (dict, str)):
+            if isinstance(self.inference, Recording) and not options:  # the transcript holds it all the same
+                self.inference.note(messages, str(hit["text"]))
+            return dict(hit["message"]) if options else {"role": "assistant", "content": hit["text"]}
+        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        answer.add_done_callback(lambda f: f.cancelled() or f.exception())  # no waiter: nothing to report
+        if cached:
+            _ASKING[key] = answer
+        try:
+            if options:
+                message = await self.inference.chat(messages, self.usage, options)
+            else:
+                message = {"role": "assistant", "content": await self.inference.complete(messages, self.usage)}
+        except InferenceFailure as e:
+            answer.set_exception(e)
+            raise
+        except BaseException:
+            answer.set_exception(InferenceFailure("the same request, asked for another datum, was abandoned"))
+            raise
+        finally:
+            if _ASKING.get(key) is answer:
+                del _ASKING[key]
+        kept = {"message": message} if options else {"text": message["content"]}
+        answer.set_result(kept)
+        if self.cache is not None:
+            self.cache.put(key, kept)
+        return message
 
     async def __aenter__(self) -> Relay:
         from aiohttp import web

@@ -4,8 +4,9 @@ The image is built from a private copy of the task folder (overrides applied), t
 (``localhost/nearai-task-<hash>``): rollouts of one task share an identical image, different tasks never share a
 tag, and a build of a tag happens once at a time. A FROM image that is not on this machine is a one-line error.
 
-`AGENT_SH` runs the agent in the task's repository (``/app/repo``, as the upstream images lay it out) and leaves
-``diff.patch`` (against a baseline commit made first) and the agent's log in the run's folder; `GRADE_PY` applies a
+`AGENT_SH` runs a CLI agent in the task's repository (``/app/repo``, as the upstream images lay it out) and leaves
+``diff.patch`` (against a baseline commit made first: `BASELINE_SH`, then `DIFF_SH`) and the agent's log in the
+run's folder (a nearai agent runs between the same two steps, in the agent host); `GRADE_PY` applies a
 diff in a fresh container, writes the task's test scripts and runs each with pytest.
 """
 
@@ -23,9 +24,8 @@ _LOCKS: dict[str, threading.Lock] = {}
 AGENT_EXIT = "NEARAI AGENT EXITED "
 GRADE_MARKER = "NEARAI_GRADE "
 
-AGENT_SH = f"""set -u
-OUT=/nearai/work
-cd /app/repo 2>/dev/null || {{ echo "nearai: the image has no /app/repo" >&2; exit 97; }}
+# before the agent, in the task's repository: the removals the overrides ask for, and a baseline commit
+BASELINE_SH = """cd /app/repo 2>/dev/null || { echo "nearai: the image has no /app/repo" >&2; exit 97; }
 git config --global --add safe.directory '*'
 git config --global user.email nearai@localhost
 git config --global user.name nearai
@@ -34,13 +34,20 @@ if [ -f /app/remove_repo_paths.txt ]; then
 fi
 git add -A >/dev/null 2>&1
 git commit -q --allow-empty -m "nearai baseline" >/dev/null 2>&1
-BASE=$(git rev-parse HEAD)
-sh -c "$NEARAI_AGENT_COMMAND" > "$OUT/agent.log" 2>&1
+git rev-parse HEAD > /nearai/work/.baseline
+"""
+
+# after the agent: what it changed since the baseline, as a patch in the run's folder
+DIFF_SH = """cd /app/repo && git add -A >/dev/null 2>&1
+git diff --cached --binary "$(cat /nearai/work/.baseline)" > /nearai/work/diff.patch
+"""
+
+AGENT_SH = f"""set -u
+OUT=/nearai/work
+{BASELINE_SH}sh -c "$NEARAI_AGENT_COMMAND" > "$OUT/agent.log" 2>&1
 RC=$?
 echo "{AGENT_EXIT}$RC"
-git add -A >/dev/null 2>&1
-git diff --cached --binary "$BASE" > "$OUT/diff.patch"
-exit 0
+{DIFF_SH}exit 0
 """
 
 GRADE_PY = f"""import json, os, subprocess, sys
@@ -161,5 +168,5 @@ def context_digest(folder: Path) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["AGENT_EXIT", "AGENT_SH", "GRADE_MARKER", "GRADE_PY", "build_async", "check_bases", "context_digest",
+__all__ = ["AGENT_EXIT", "AGENT_SH", "BASELINE_SH", "DIFF_SH", "GRADE_MARKER", "GRADE_PY", "build_async", "check_bases", "context_digest",
            "image_tag", "missing_bases"]
