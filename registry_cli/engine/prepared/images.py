@@ -2,7 +2,8 @@
 
 The image is built from a private copy of the task folder (overrides applied), tagged by that copy's content
 (``localhost/nearai-task-<hash>``): rollouts of one task share an identical image, different tasks never share a
-tag, and a build of a tag happens once at a time. A FROM image that is not on this machine is a one-line error.
+tag, and a build of a tag happens once at a time on the machine (a thread lock, and a file lock across processes).
+A FROM image that is not on this machine is a one-line error.
 
 `AGENT_SH` runs a CLI agent in the task's repository (``/app/repo``, as the upstream images lay it out) and leaves
 ``diff.patch`` (against a baseline commit made first: `BASELINE_SH`, then `DIFF_SH`) and the agent's log in the
@@ -13,7 +14,9 @@ diff in a fresh container, writes the task's test scripts and runs each with pyt
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from registry_cli.core import env
@@ -93,12 +96,28 @@ def _env() -> dict[str, str]:
     return {**env.container_settings(), "PATH": env.host_path()}
 
 
+@contextlib.contextmanager
+def _machine_lock(tag: str) -> Iterator[None]:
+    """One build of ``tag`` at a time on this machine, across processes (two suites, Ray workers)."""
+    import fcntl
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "nearai-image-locks"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    with open(folder / f"{sha256_hex(tag.encode())[:24]}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def build(kind: str, context: Path, tag: str, timeout: float = 1800.0) -> str:
     """Build ``tag`` from ``context`` unless present; returns the build log's tail. Raises `UsageError` for a FROM
     image that is not here (the task cannot run on this machine until it is), `SandboxUnavailable` otherwise."""
     import subprocess
 
-    with _LOCKS.setdefault(tag, threading.Lock()):
+    with _LOCKS.setdefault(tag, threading.Lock()), _machine_lock(tag):
         if _present(kind, tag):
             return ""
         try:
