@@ -5,8 +5,8 @@ The agent is a command run in ``/app/repo`` (the Codex CLI by default; any CLI a
 ``{prompt_file}`` and ``{model}`` are filled in). It reaches the model only through the key-less relay
 (``OPENAI_BASE_URL`` and a placeholder ``OPENAI_API_KEY``): no key is ever written anywhere. With ``--agent``, a
 nearai agent is the coding agent instead: its host runs in the task's container, working in ``/app/repo``, and asks
-the model over its channel. The task folder is never
-written: overrides apply to a private copy, and the image is tagged by that copy's content.
+the model over its channel. The task folder is never written: overrides apply to a private copy, and the image is
+tagged by that copy's content.
 
 Each run keeps upstream's layout in ``RESULTS_DIR/<task>/<rollout>/``: ``artifacts/diff.patch``,
 ``artifacts/agent.log``, ``logs/eval.log``, ``evaluation_results.json`` (``task_id``, ``total_score``,

@@ -63,12 +63,12 @@ def regrade(registry: Registry, folder: Path, max_concurrent: int = 16) -> Regra
         result = CellRegrade(cell.index + 1, cell.label, str((state.get("resolved") or {}).get("solver_version", "")),
                              plan.solver.version)
         rows = read_cell_results(folder, cell.index)
-        runs = {(int(r.get("rollout", 0)), str(r.get("run_dir", ""))) for r in manifest.get("results") or []
-                if r.get("cell") == cell.index + 1}
+        runs = {(int(r.get("datum", 0)), int(r.get("rollout", 0))): str(r.get("run_dir", ""))
+                for r in manifest.get("results") or [] if r.get("cell") == cell.index + 1}
         if state.get("status") != "completed" or not rows:
             result.skipped = f"the cell is {state.get('status')}"
         elif callable(getattr(plan.solver_instance, "regrade", None)):
-            asyncio.run(_regrade_kept(plan, rows, result, dict(runs), min(max_concurrent, 4)))
+            asyncio.run(_regrade_kept(plan, rows, result, runs, min(max_concurrent, 4)))
         else:
             asyncio.run(_regrade_cell(plan, rows, result, max_concurrent))
         out.cells.append(result)
@@ -108,10 +108,10 @@ async def _regrade_cell(plan: Plan, rows: list[dict[str, Any]], result: CellRegr
     result.score_now = passed_now / result.n if result.n else 0.0
 
 
-async def _regrade_kept(plan: Plan, rows: list[dict[str, Any]], result: CellRegrade, run_dirs: dict[int, str],
-                        max_concurrent: int) -> None:
-    """Grade what each run kept again with the solver's ``regrade`` hook (``run_dirs``: rollout -> its folder; a
-    prepared task is one datum)."""
+async def _regrade_kept(plan: Plan, rows: list[dict[str, Any]], result: CellRegrade,
+                        run_dirs: dict[tuple[int, int], str], max_concurrent: int) -> None:
+    """Grade what each run kept again with the solver's ``regrade`` hook (``run_dirs``: (datum, rollout) -> the
+    run's folder, from the manifest's results[])."""
     gate = asyncio.Semaphore(max_concurrent)
     hook = plan.solver_instance.regrade
     then: list[float] = []
@@ -124,7 +124,7 @@ async def _regrade_kept(plan: Plan, rows: list[dict[str, Any]], result: CellRegr
             result.errored += 1
             now.append(0.0)
             return
-        where = run_dirs.get(repeat, "")
+        where = run_dirs.get((index, repeat), "")
         folder = Path(where) if where and Path(where).is_dir() else None
         try:
             async with gate:

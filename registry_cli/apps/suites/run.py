@@ -10,8 +10,8 @@ cache: running the same config again answers every finished datum from it.
 
 Cells whose solver keeps a run folder per datum (prepared tasks, scenarios) also list each run as the rollouts
 orchestrator does, as soon as it ends: ``results[]`` in the manifest (``task_dir``, ``run_id``, ``run_dir``,
-``status`` — completed, or error — ``rc``, the cell, model, rollout and score) and ``runs.txt``, one run folder a
-line.
+``status`` — completed, or error — ``rc``, the cell, model, datum, rollout and score) and ``runs.txt``, one run
+folder a line.
 """
 
 from __future__ import annotations
@@ -212,7 +212,8 @@ class _Folder:
                 "task_dir": str(row.get("dir") or plan.params.dataset), "run_id": f"{self.path.name}-{number}",
                 "run_dir": str((Path(plan.params.results_dir) / run_path(row, o.repeat)).absolute()),
                 "status": "completed" if verdict else o.status, "rc": info.get("rc", 0) if verdict else None,
-                "cell": state.cell.index + 1, "model": state.resolved.get("model", ""), "rollout": o.repeat,
+                "cell": state.cell.index + 1, "model": state.resolved.get("model", ""), "datum": o.index,
+                "rollout": o.repeat,
                 "passed": o.status == "passed", "score": info.get("total_score", float(o.status == "passed"))
                 if verdict else None, "cached": o.cached, "error": o.error or ""}
             return self.runs[key]
