@@ -153,3 +153,16 @@ def test_a_recorded_run_is_pivoted_by_the_table(registry: Registry, tmp_path: Pa
     assert len(table.rows) == 1 and table.rows[0]["model"] == "openai/scripted"
     assert table.rows[0]["3_digit_addition/score"] == 1.0 and table.rows[0]["3_digit_addition/n"] == 10
     assert table.errored == [{}]
+
+
+def test_a_cache_opened_empty_sees_what_another_instance_writes_later(tmp_path: Path) -> None:
+    """Each datum's relay opens the completion cache; one opened while it was empty must still find the answer
+    another datum's relay keeps a moment later (two tasks' rollouts asked the same question twice)."""
+    early, late = ResultCache(tmp_path / "c", None), ResultCache(tmp_path / "c", None)
+    try:
+        assert early.get_local("k") is None
+        assert late.put("k", {"text": "5"}) == (True, "")
+        assert early.get_local("k") == {"text": "5", "key": "k"}
+    finally:
+        early.close()
+        late.close()

@@ -160,9 +160,14 @@ class ResultCache:
             return 1  # unknown: keep looking there
 
     def get_local(self, key: str) -> dict[str, Any] | None:
-        """A single entry kept on this machine (not the packs: see `each_result`)."""
-        if not self._rows or self.local is None:
+        """A single entry kept on this machine (not the packs: see `each_result`). An empty database is counted again
+        (one query, as a lookup would be) rather than trusted: another process or instance may have written since."""
+        if self.local is None:
             return None
+        if not self._rows:
+            self._rows = self._count()
+            if not self._rows:
+                return None
         try:
             value = self.local.get(key)
         except UnsafeCacheValue:
