@@ -184,6 +184,9 @@ overrides = "tasks/extra/overrides.json"
     assert (pair["a"], pair["b"], pair["tasks"], pair["n"]) == ("openai/alpha", "openai/beta", 1, 1)
     assert pair["diff"] == pytest.approx(0.375)  # over the one task both ran (extra is alpha's alone)
     assert {m["who"]: m["tasks"] for m in summary["models"]} == {"openai/alpha": 2, "openai/beta": 1}
+    runs = {(r["task"], r["model"].split("/")[-1], r["rollout"]): r for r in summary["runs"]}  # the per-run table
+    assert len(runs) == 5 and runs[("hello", "beta", 1)]["score"] == 0.625
+    assert runs[("hello", "alpha", 0)]["tool_calls"] == 1 and runs[("hello", "alpha", 0)]["tokens"] > 0
 
     # cached: the same task, model, overrides and rollout; the run folders are written again where now asked
     moved = (tmp_path / "rollouts.toml").read_text().replace(str(tmp_path / "runs"), str(tmp_path / "runs2"))

@@ -120,6 +120,7 @@ CELL_COLUMNS = ("cell", "task", "model", "agent", "status", "n", "score", "ci95_
 TAIL_COLUMNS = ("errored", "prompt_tokens", "completion_tokens", "cost", "duration_s")
 TASK_COLUMNS = ("task", "cell", "model", "agent", "rollouts", "mean", "ci95_low", "ci95_high", "max")
 PAIR_COLUMNS = ("task", "a", "b", "n", "diff", "ci95_low", "ci95_high")
+RUN_COLUMNS = ("run", "task", "model", "rollout", "status", "score", "tokens", "tool_calls")
 MODEL_COLUMNS = ("who", "tasks", "n", "mean", "ci95_low", "ci95_high")
 MODEL_PAIR_COLUMNS = ("a", "b", "tasks", "n", "diff", "ci95_low", "ci95_high")
 
@@ -144,7 +145,8 @@ def suite_summary(s: SuiteSummary, fmt_name: str) -> None:
 
     pass_at = [c for c in _cell_columns(s) if c.startswith("pass@")]
     sections = [("cells", _cell_columns(s), s.cells), ("tasks", [*TASK_COLUMNS, *pass_at], s.tasks),
-                ("pairs", list(PAIR_COLUMNS), s.pairs), ("models", list(MODEL_COLUMNS), s.models),
+                ("pairs", list(PAIR_COLUMNS), s.pairs), ("runs", list(RUN_COLUMNS), s.runs),
+                ("models", list(MODEL_COLUMNS), s.models),
                 ("model_pairs", list(MODEL_PAIR_COLUMNS), s.model_pairs)]
     if fmt_name == "json":
         sys.stdout.write(json.dumps({"name": s.name, "run": s.stamp, "status": s.status,
@@ -161,7 +163,7 @@ def suite_summary(s: SuiteSummary, fmt_name: str) -> None:
         sys.stdout.write(buf.getvalue())
         return
     titles = {"cells": "Cells", "tasks": "Per task, across rollouts", "pairs": "Paired differences (a - b, same datums)",
-              "models": "Per model, over its tasks",
+              "runs": "Per run", "models": "Per model, over its tasks",
               "model_pairs": "Paired differences per model (a - b, over the tasks both ran)"}
     if fmt_name == "markdown":
         out = [f"# Suite {s.name} — run {s.stamp} ({s.status})"]

@@ -204,6 +204,7 @@ class _Folder:
         """A finished run of a cell that keeps run folders, listed as the rollouts orchestrator lists it."""
         row = plan.data.rows.get(o.index) or {}
         info = o.result.get("info") or {}
+        spent = info.get("agent_metrics") or {}
         verdict = o.status not in NOT_VERDICTS
         with self.lock:
             key = (state.cell.index, o.index, o.repeat)
@@ -215,7 +216,8 @@ class _Folder:
                 "cell": state.cell.index + 1, "model": state.resolved.get("model", ""), "datum": o.index,
                 "rollout": o.repeat,
                 "passed": o.status == "passed", "score": info.get("total_score", float(o.status == "passed"))
-                if verdict else None, "cached": o.cached, "error": o.error or ""}
+                if verdict else None, "tokens": spent.get("tokens_total"), "tool_calls": spent.get("tool_calls_total"),
+                "cached": o.cached, "error": o.error or ""}
             return self.runs[key]
 
     def write_cell(self, index: int, summary: RunSummary) -> None:

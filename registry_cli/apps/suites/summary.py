@@ -1,11 +1,13 @@
 """Reading suite runs back: `suite list`, `suite summarize` and the paired comparison of cells.
 
 Per cell: n, score with its 95% interval, pass@k where there are rollouts, tokens, cost and time. Per task: the
-score of each rollout, their mean (with a 95% interval across rollouts) and max. For two cells of one task (the
-same datums, another model or agent): the paired difference of their per-datum scores with a 95% interval — the
-honest way to say one model beats another on the same items, as the items' own difficulty cancels out. Per model
-(or agent): its mean over every task it ran, and the paired difference with each other model over the tasks and
-datums both ran (prepared tasks are one datum each: this is where two models meet on them).
+score of each rollout, their mean (with a 95% interval across rollouts) and max. Per run, for cells that keep a
+folder per run (prepared tasks, scenarios): its status, score, tokens and tool calls, as the orchestrator's table.
+For two cells of one task (the same datums, another model or agent): the paired difference of their per-datum
+scores with a 95% interval — the honest way to say one model beats another on the same items, as the items' own
+difficulty cancels out. Per model (or agent): its mean over every task it ran, and the paired difference with each
+other model over the tasks and datums both ran (prepared tasks are one datum each: this is where two models meet on
+them).
 
 A datum's score is its graded ``total_score`` where the solver gives one (prepared tasks: the rubric total), else
 1 when it passed and 0 when not; an errored answer scores 0 and is counted apart.
@@ -42,6 +44,7 @@ class SuiteSummary:
     cells: list[dict[str, Any]] = field(default_factory=list)
     tasks: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # cells that keep a folder per run: one row each
     models: list[dict[str, Any]] = field(default_factory=list)
     model_pairs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -178,6 +181,10 @@ def summarize(folder: Path) -> SuiteSummary:
                     out.pairs.append({"task": a["task"], "a": _who(a), "b": _who(b), **diff})
     for row in out.cells:
         row.pop("rollouts", None)
+    out.runs = [{"run": r.get("run_id"), "task": Path(str(r.get("task_dir", ""))).name, "model": r.get("model"),
+                 "rollout": r.get("rollout"), "status": r.get("status"), "score": r.get("score"),
+                 "tokens": r.get("tokens"), "tool_calls": r.get("tool_calls"), "run_dir": r.get("run_dir")}
+                for r in m.get("results") or []]
     _per_model(out, by_who)
     return out
 
