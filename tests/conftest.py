@@ -206,3 +206,62 @@ def podman_image(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
         subprocess.run(["podman", "import", str(rootfs), BASE_IMAGE], env=env, check=True, capture_output=True,
                        timeout=600)
     return BASE_IMAGE, str(conf)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class RayHead:
+    """A Ray cluster started with `ray start --head` and token authentication on (as Ray >= 2.59 defaults to)."""
+
+    address: str  # the GCS, host:port (for --ray_address)
+    dashboard: str  # http://host:port (for `nearai submit --cluster`)
+    token: str
+    temp: Path  # Ray's session folder (its workers' logs)
+
+
+@pytest.fixture
+def ray_head() -> Iterator[RayHead]:
+    """Two worker slots on 127.0.0.1. Ray's session folder stays short: its socket paths must fit."""
+    import secrets
+    import shutil
+
+    pytest.importorskip("ray.dashboard")
+    ray = Path(sys.executable).parent / "ray"
+    token = secrets.token_hex(32)
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, RAY_USAGE_STATS_ENABLED="0")
+    gcs, dashboard = free_port(), free_port()
+    temp = Path("/tmp") / f"rt{os.getpid()}"
+    started = subprocess.run([str(ray), "start", "--head", f"--port={gcs}", "--node-ip-address=127.0.0.1",
+                              f"--dashboard-port={dashboard}", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
+                              "--num-cpus=2", f"--temp-dir={temp}", "--disable-usage-stats"], env=env,
+                             capture_output=True, text=True, timeout=180)
+    assert started.returncode == 0, started.stderr[-2000:]
+    try:
+        yield RayHead(f"127.0.0.1:{gcs}", f"http://127.0.0.1:{dashboard}", token, temp)
+    finally:
+        subprocess.run([str(ray), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def stored_keys(env: Env) -> list[str]:
+    """The cache key of every result line in the S3 store's packs (a key twice: a datum answered twice)."""
+    import json
+
+    import boto3
+
+    bucket, _, prefix = env.vars["NEARAI_STORE"].removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3", endpoint_url=env.vars["NEARAI_S3_ENDPOINT_URL"], region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    keys = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/cache/v2/packs/"):
+        for obj in page.get("Contents", []):
+            for line in s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().splitlines():
+                keys.append(json.loads(line)["value"]["key"])
+    return keys

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from examples.make_addition_dataset import build
-from tests.conftest import ROOT, Env, second_home
+from tests.conftest import ROOT, Env, second_home, stored_keys
 from tests.openai_server import FakeOpenAI, expected_addition
 
 pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
@@ -106,6 +106,33 @@ def test_remote_cache_shared_between_machines(s3_env: Env, server: FakeOpenAI, a
     out = bench(other, *args, check=True)
     assert server.requests == 60 and "60 cached" in out.stdout
     assert f"Final score: {expected_passes(addition)}/60" in out.stdout
+
+
+def test_a_second_machine_mid_run_computes_only_what_is_not_shared_yet(s3_env: Env, server: FakeOpenAI,
+                                                                       tmp_path: Path) -> None:
+    """Results reach the store while a run is in flight (a pack every few seconds), so a second machine starting the
+    same benchmark meanwhile takes them, and the ones shared while it runs, instead of asking the model again."""
+    server.latency = 0.1
+    s3_env = Env(s3_env.home, dict(s3_env.vars, NEARAI_SHARE_SECONDS="1"))
+    ds = build(tmp_path / "3_digit_addition", size=400)
+    args = [str(ds), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}", "--max_concurrent=4"]
+    first = subprocess.Popen([sys.executable, "-m", "registry_cli", "benchmark", "run", *args, "--quiet"],
+                             env=s3_env.vars, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not stored_keys(s3_env) and first.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    shared_before = len(stored_keys(s3_env))
+    assert first.poll() is None and 0 < shared_before < 400  # shared while the first run goes on
+    second = bench(second_home(s3_env, tmp_path), *args, check=True, timeout=120)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err[-2000:]
+    want = f"Final score: {expected_passes(ds)}/400"
+    assert want in out and want in second.stdout
+    cached = int(second.stdout.split(" cached")[0].rsplit(" ", 1)[1])
+    assert cached >= shared_before, second.stdout
+    # the second goes from the other end and both skip what the other shares meanwhile: they meet once (without
+    # that, every datum not shared when the second started would be asked twice)
+    assert server.requests - 400 <= (400 - shared_before) // 2, (server.requests, shared_before)
 
 
 def test_dataset_from_registry_entry(any_env: Env, server: FakeOpenAI, addition: Path) -> None:

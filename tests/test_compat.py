@@ -5,21 +5,16 @@ submit on a local Ray cluster). Everything runs as real processes against the lo
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from examples.make_addition_dataset import build
-from tests.conftest import Env
+from tests.conftest import Env, RayHead, free_port
 from tests.openai_server import FakeOpenAI, expected_addition
 
 pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
@@ -295,33 +290,11 @@ def test_version_benchmark_list_and_agent_commands(local_env: Env, server: FakeO
     assert not_agent.returncode != 0 and "no agent.py" in not_agent.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def ray_head(tmp_path: Path) -> Iterator[str]:
-    pytest.importorskip("ray.dashboard")
-    ray = Path(sys.executable).parent / "ray"
-    env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
-    port = _free_port()
-    temp = Path("/tmp") / f"rt{os.getpid()}"  # Ray's socket paths must stay short
-    started = subprocess.run([str(ray), "start", "--head", "--port=0", f"--dashboard-port={port}",
-                              "--dashboard-host=127.0.0.1", "--include-dashboard=true", "--num-cpus=1",
-                              f"--temp-dir={temp}", "--disable-usage-stats"], env=env, capture_output=True,
-                             text=True, timeout=180)
-    assert started.returncode == 0, started.stderr[-2000:]
-    yield f"http://127.0.0.1:{port}"
-    subprocess.run([str(ray), "stop", "--force"], env=env, capture_output=True, timeout=120)
-    shutil.rmtree(temp, ignore_errors=True)
-
-
 @pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
-def test_submit_runs_a_ray_job_from_this_folder(local_env: Env, ray_head: str, tmp_path: Path) -> None:
-    address = ray_head
-    env = Env(local_env.home, dict(local_env.vars, RAY_AUTH_MODE="disabled", OPENAI_API_KEY="sk-secret-not-shipped"))
+def test_submit_runs_a_ray_job_from_this_folder(local_env: Env, ray_head: RayHead, tmp_path: Path) -> None:
+    """On a cluster with token authentication, given only its token (RAY_AUTH_TOKEN, no RAY_AUTH_MODE)."""
+    address = ray_head.dashboard
+    env = Env(local_env.home, dict(local_env.vars, RAY_AUTH_TOKEN=ray_head.token, OPENAI_API_KEY="sk-secret-not-shipped"))
     project = tmp_path / "experiment"
     project.mkdir()
     (project / "job.py").write_text("import os, pathlib\nprint('job ran with', pathlib.Path('data.txt').read_text(),"
@@ -345,6 +318,8 @@ def test_submit_runs_a_ray_job_from_this_folder(local_env: Env, ray_head: str, t
     too_many = env.run("submit", "--command", "python job.py", "--name=exp2", "--nodes=3", f"--cluster={address}",
                        cwd=project)
     assert too_many.returncode == 1 and "has 1 alive node" in too_many.stderr and too_many.stderr.count("\n") == 1
-    nowhere = env.run("submit", "--command", "true", "--name=x", f"--cluster=http://127.0.0.1:{_free_port()}")
+    nowhere = env.run("submit", "--command", "true", "--name=x", f"--cluster=http://127.0.0.1:{free_port()}")
     assert nowhere.returncode == 1 and nowhere.stderr.startswith("error: cannot reach the Ray cluster")
     assert nowhere.stderr.count("\n") == 1
+    tokenless = local_env.run("submit", "--command", "true", "--name=x", f"--cluster={address}", cwd=project)
+    assert tokenless.returncode == 1 and "RAY_AUTH_TOKEN" in tokenless.stderr and tokenless.stderr.count("\n") == 1

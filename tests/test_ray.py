@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from examples.make_addition_dataset import build
-from tests.conftest import Env, second_home
+from registry_cli.core.content import sha256_hex
+from tests.conftest import Env, RayHead, second_home, stored_keys
 from tests.openai_server import FakeOpenAI
+from tests.test_benchmark import expected_passes
 
 pytestmark = pytest.mark.slow  # real CLI processes, servers and sandboxes: the full tier
 
@@ -37,3 +45,68 @@ def test_ray_missing_is_a_clear_error(local_env: Env, tmp_path: Path) -> None:
     ds = build(tmp_path / "3_digit_addition", size=2)
     proc = env.run("benchmark", "run", str(ds), "ThreeDigitAdditionSolver", "--model=m", "--ray_address=local")  # no --quiet
     assert proc.returncode == 2 and "needs Ray installed" in proc.stderr and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
+def test_a_cluster_with_token_authentication_needs_only_its_token(s3_env: Env, ray_head: RayHead,
+                                                                  tmp_path: Path) -> None:
+    server = FakeOpenAI().start()
+    try:
+        ds = build(tmp_path / "3_digit_addition", size=40)
+        args = (str(ds), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}", "--quiet",
+                f"--ray_address={ray_head.address}")
+        home = tmp_path / "user"  # no ~/.ray/auth_token there
+        tokenless = Env(s3_env.home, dict(s3_env.vars, HOME=str(home)))
+        refused = tokenless.run("benchmark", "run", *args, timeout=120)
+        assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+        assert "cannot connect to the Ray cluster" in refused.stderr and "RAY_AUTH_TOKEN" in refused.stderr
+        assert server.requests == 0
+        given = Env(s3_env.home, dict(tokenless.vars, RAY_AUTH_TOKEN=ray_head.token))
+        out = given.run("benchmark", "run", *args, check=True, timeout=300)
+        assert server.requests == 40 and f"Final score: {expected_passes(ds)}/40" in out.stdout
+        assert sorted(set(keys := stored_keys(s3_env))) == sorted(keys) and len(keys) == 40  # each result once
+        (home / ".ray").mkdir(parents=True)
+        (home / ".ray" / "auth_token").write_text(ray_head.token)  # where `ray get-auth-token --generate` puts it
+        again = tokenless.run("benchmark", "run", *args, "--force", check=True, timeout=300)
+        assert server.requests == 80 and f"Final score: {expected_passes(ds)}/40" in again.stdout
+    finally:
+        server.stop()
+
+
+def _busy_worker(store: str, done: int) -> int:
+    """The pid of a Ray worker process appending to a pack that holds ``done`` results or more, or 0."""
+    home = Path(tempfile.gettempdir()) / f"nearai-ray-{os.getuid()}-{sha256_hex(store.encode())[:16]}"
+    packs = {str(p) for p in home.glob("cache/results/packs/*/run-*.jsonl") if p.read_bytes().count(b"\n") >= done}
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) in packs:
+                return int(fd.parent.parent.name)
+        except OSError:
+            continue
+    return 0
+
+
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
+def test_a_ray_worker_killed_mid_run_loses_only_its_datums_in_flight(s3_env: Env, ray_head: RayHead,
+                                                                     tmp_path: Path) -> None:
+    server = FakeOpenAI(latency=0.4).start()
+    try:
+        ds = build(tmp_path / "3_digit_addition", size=64)
+        env = Env(s3_env.home, dict(s3_env.vars, RAY_AUTH_TOKEN=ray_head.token))
+        proc = subprocess.Popen([sys.executable, "-m", "registry_cli", "benchmark", "run", str(ds),
+                                 "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}", "--quiet",
+                                 "--max_concurrent=2", f"--ray_address={ray_head.address}"],
+                                env=env.vars, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline and not (victim := _busy_worker(env.vars["NEARAI_STORE"], 3)):
+            time.sleep(0.05)
+        assert victim, "no Ray worker answered 3 datums of a chunk"
+        os.kill(victim, signal.SIGKILL)  # its 3+ answers are in its pack, 2 more in flight
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+        assert f"Final score: {expected_passes(ds)}/64" in out
+        assert server.requests <= 64 + 2, server.requests  # only the killed worker's datums in flight asked again
+        keys = stored_keys(s3_env)
+        assert len(keys) == len(set(keys)) == 64  # every result in the store exactly once
+    finally:
+        server.stop()

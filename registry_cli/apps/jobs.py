@@ -19,6 +19,7 @@ from typing import Any
 
 from registry_cli.core import env
 from registry_cli.core.provenance import git_commit
+from registry_cli.engine.execution.distributed import AUTH_HINT, authenticate
 from registry_cli.errors import JobError, UsageError
 
 DEFAULT_CLUSTER = "http://127.0.0.1:8265"
@@ -43,6 +44,7 @@ def cluster_address(cluster: str = "") -> str:
 
 
 def _client(address: str) -> Any:
+    authenticate()  # before Ray is imported: it reads its authentication settings then
     try:
         from ray.job_submission import JobSubmissionClient
 
@@ -52,8 +54,9 @@ def _client(address: str) -> Any:
     try:
         return JobSubmissionClient(address)
     except Exception as e:  # unreachable dashboard, auth, version skew: Ray raises several kinds
-        raise JobError(f"cannot reach the Ray cluster at {address}: {_first_line(e)}",
-                       "start one with `ray start --head` or pass --cluster=http://HEAD:8265") from None
+        first = _first_line(e)
+        hint = AUTH_HINT if "auth" in first.lower() else "start one with `ray start --head` or pass --cluster=http://HEAD:8265"
+        raise JobError(f"cannot reach the Ray cluster at {address}: {first}", hint) from None
 
 
 def _first_line(e: BaseException) -> str:

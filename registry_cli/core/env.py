@@ -54,8 +54,19 @@ def size() -> int:
     return len(os.environ)
 
 
+def share_seconds() -> float:
+    """``NEARAI_SHARE_SECONDS`` (default 5): how often a run with a store shares its results while in flight, and
+    looks for those other machines shared."""
+    try:
+        value = float(os.environ.get("NEARAI_SHARE_SECONDS", "5"))
+    except ValueError:
+        return 5.0
+    return value if 0.1 <= value <= 3600 else 5.0
+
+
 def inference_backend() -> str:
-    """``NEARAI_INFERENCE_BACKEND``: force ``openai`` (direct) or ``litellm`` ("" to choose by model)."""
+    """``NEARAI_INFERENCE_BACKEND``: force ``openai`` (direct), ``litellm``, or ``acompletion`` (litellm's own client
+    for every request) ("" to choose by model)."""
     return os.environ.get("NEARAI_INFERENCE_BACKEND", "")
 
 
@@ -75,6 +86,16 @@ def ray_job_server() -> str:
     if not address and os.environ.get("RAY_ADDRESS", "").startswith("http"):
         address = os.environ["RAY_ADDRESS"]
     return address
+
+
+def ray_token_at_hand() -> bool:
+    """Whether a Ray authentication token is at hand where Ray looks (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``,
+    ``~/.ray/auth_token``), and ``RAY_AUTH_MODE`` leaves the choice to us (unset)."""
+    if os.environ.get("RAY_AUTH_MODE"):
+        return False
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return True
+    return os.path.isfile(os.path.expanduser("~/.ray/auth_token"))
 
 
 def host_path() -> str:

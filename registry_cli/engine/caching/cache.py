@@ -22,6 +22,7 @@ from typing import Any
 from diskcache import Cache, Disk
 from diskcache.core import MODE_RAW
 
+from registry_cli.core import env
 from registry_cli.core.content import canonical_json, sha256_hex
 from registry_cli.core.store import Store
 from registry_cli.engine.caching import packs
@@ -187,15 +188,28 @@ class ResultCache:
 
     def sync(self, group: str) -> int:
         """Share this machine's packs of ``group`` the store lacks, then fetch the store's packs missing here; how
-        many results came in."""
+        many packs came in."""
         if self.remote is None or not group:
             return 0
         self.share(group)
+        return len(self._fetch(group))
+
+    def news(self, group: str) -> list[dict[str, Any]]:
+        """The verified results of the store's packs of ``group`` that came in since the last look (other machines'
+        work on the same run, shared while it is in flight: see `CacheWriter`)."""
+        if self.remote is None or not group:
+            return []
+        folder = self.pack_folder(group)
+        return [result for name in self._fetch(group) for result in packs.read_sealed(folder / name)]
+
+    def _fetch(self, group: str) -> list[str]:
+        if self.remote is None:
+            return []
         prefix = pack_prefix(group)
         try:
             names = packs.store_names(self.remote.list(prefix), prefix)
         except Exception:  # an unreadable store is a miss
-            return 0
+            return []
         return packs.fetch_into(self.pack_folder(group), names, self.remote.get_bytes, prefix)
 
     def share(self, group: str, ours: Path | None = None) -> str:
@@ -229,9 +243,12 @@ class ResultCache:
 class CacheWriter:
     """Appends a run's verdicts to its pack as they come: one small write each, from the thread that has the
     verdict, so it is in the kernel's hands before that worker takes its next datum and kill -9 loses only the
-    datums in flight. (A writer thread woken per verdict cost more CPU than the writes.) The pack is shared with the
-    store when it grows large or old, on a background thread, and when the run ends (`close`); a run that could
-    not share it leaves it for the next.
+    datums in flight. (A writer thread woken per verdict cost more CPU than the writes.)
+
+    With a store, a background thread shares the pack once it is ``NEARAI_SHARE_SECONDS`` old (5) and starts a new one, so
+    another machine (or a Ray worker taking over a chunk) sees this run's results at most about twice that long
+    after they exist, while the run goes on. Without one, the pack is sealed when it grows large or old. Either
+    way what is left is shared when the run ends (`close`); a run that could not share it leaves it for the next.
     """
 
     ROTATE_LINES, ROTATE_SECONDS = 50_000, 300.0
@@ -240,21 +257,38 @@ class CacheWriter:
         self.cache, self.stats, self.group = cache, stats, group or "ungrouped"
         self.pack = packs.PackWriter(cache.pack_folder(self.group), jsonable)
         self._sharing: list[threading.Thread] = []
+        self._lock = threading.Lock()  # the pack is appended to by solver threads and rotated by the ticker
+        self._closing = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.share_seconds = env.share_seconds()
+        if cache.remote is not None:
+            self._ticker = threading.Thread(target=self._tick, name="nearai-cache-share", daemon=True)
+            self._ticker.start()
 
     def submit(self, key: str, value: dict[str, Any]) -> None:
         """Keep ``value`` (a dict of this call's own, which gains its ``key``)."""
         value["key"] = key
-        try:
-            self.pack.append([value])
-        except Exception as e:  # a full disk, a value JSON cannot hold: counted, never fatal
-            self.stats.not_cached += 1
-            self.stats.last_error = f"local cache: {type(e).__name__}: {e}"
-            return
-        if self.pack.lines >= self.ROTATE_LINES or time.monotonic() - self.pack.opened >= self.ROTATE_SECONDS:
+        with self._lock:
+            try:
+                self.pack.append([value])
+            except Exception as e:  # a full disk, a value JSON cannot hold: counted, never fatal
+                self.stats.not_cached += 1
+                self.stats.last_error = f"local cache: {type(e).__name__}: {e}"
+                return
+            if self.pack.lines < self.ROTATE_LINES and time.monotonic() - self.pack.opened < self.ROTATE_SECONDS:
+                return
             lines, path = self.pack.lines, self.pack.rotate()
-            thread = threading.Thread(target=self._share, args=(path, lines), name="nearai-cache-share", daemon=True)
-            thread.start()
-            self._sharing.append(thread)
+        thread = threading.Thread(target=self._share, args=(path, lines), name="nearai-cache-share", daemon=True)
+        thread.start()
+        self._sharing.append(thread)
+
+    def _tick(self) -> None:
+        while not self._closing.wait(self.share_seconds / 5):
+            with self._lock:
+                if not self.pack.lines or time.monotonic() - self.pack.opened < self.share_seconds:
+                    continue
+                lines, path = self.pack.lines, self.pack.rotate()
+            self._share(path, lines)
 
     def _share(self, path: Path | None, lines: int) -> None:
         problem = self.cache.share(self.group, path)
@@ -264,7 +298,11 @@ class CacheWriter:
 
     def close(self) -> None:
         """Share what this run wrote (and packs earlier runs left unshared); blocks on the store."""
+        self._closing.set()
+        if self._ticker is not None:
+            self._ticker.join()
         for thread in self._sharing:
             thread.join()
-        lines = self.pack.lines
-        self._share(self.pack.rotate(), lines)
+        with self._lock:
+            lines, path = self.pack.lines, self.pack.rotate()
+        self._share(path, lines)

@@ -248,9 +248,9 @@ def unsealed(folder: Path) -> list[Path]:
         return []
 
 
-def fetch_into(folder: Path, names: Iterable[str], get: Callable[[str], bytes], prefix: str) -> int:
-    """Download the store's packs missing here; keep each only if it hashes to its name. How many lines came."""
-    got = 0
+def fetch_into(folder: Path, names: Iterable[str], get: Callable[[str], bytes], prefix: str) -> list[str]:
+    """Download the store's packs missing here; keep each only if it hashes to its name. The names kept."""
+    got: list[str] = []
     for name in names:
         if not SEALED.match(name) or (folder / name).exists():
             continue
@@ -263,8 +263,17 @@ def fetch_into(folder: Path, names: Iterable[str], get: Callable[[str], bytes], 
         folder.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             atomic_write_bytes(folder / name, data)
-            got += data.count(b"\n")
+            got.append(name)
     return got
+
+
+def read_sealed(path: Path) -> list[dict[str, Any]]:
+    """The verified results of one sealed pack (one just fetched: its digest is made by the next full read)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return []
+    return list(_results(io.BytesIO(data)))
 
 
 def store_names(listing: Iterable[tuple[str, str]], prefix: str) -> list[str]:

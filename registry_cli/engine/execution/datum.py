@@ -22,8 +22,8 @@ from registry_cli.engine.agents.runs import AgentCall, run_agent
 from registry_cli.engine.agents.spec import Agent, AgentTrace
 from registry_cli.engine.execution.blocking import CURRENT
 from registry_cli.engine.execution.results import EMPTY, ERROR, FAILED, PASSED
-from registry_cli.engine.inference.client import ModelSpec
 from registry_cli.engine.inference.credentials import redact
+from registry_cli.engine.inference.endpoints import ModelSpec
 from registry_cli.engine.inference.transcript import Completer, Recording
 from registry_cli.engine.inference.usage import Usage
 from registry_cli.engine.isolation.relay import Relay

@@ -7,13 +7,19 @@ Workers solve chunks of datums with the same engine as a local run and write ver
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import stat
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry_cli.core import env as environment
+from registry_cli.core.content import sha256_hex
 from registry_cli.engine.execution.results import CacheStats, Outcome
-from registry_cli.errors import UsageError
+from registry_cli.errors import JobError, UsageError
 
 if TYPE_CHECKING:
     from registry_cli.engine.execution.datum import Work
@@ -21,23 +27,39 @@ if TYPE_CHECKING:
 
 
 def _run_chunk(env: dict[str, str], rows: dict[int, dict[str, Any]], chunk: list[Item], work: Work) -> list[Outcome]:
-    """Executed on a Ray worker: a private local cache, the shared store, the normal async engine."""
-    import tempfile
-
-    environment.apply({**env, "NEARAI_HOME": tempfile.mkdtemp(prefix="nearai-ray-")})
+    """Executed on a Ray worker: the node's local cache, the shared store, the normal async engine. What the store
+    already holds of ``chunk`` is taken from it, so a chunk retried after its worker died (or one another machine
+    is answering too) computes only what is not there yet."""
+    environment.apply({**env, "NEARAI_HOME": str(node_home(env.get("NEARAI_STORE", "")))})
     from registry_cli.core.config import load_config
     from registry_cli.core.store import open_store
     from registry_cli.engine.caching.cache import ResultCache
-    from registry_cli.engine.execution.execute import execute_items
+    from registry_cli.engine.execution.execute import execute_items, stored_outcomes
 
     config = load_config()
     cache = ResultCache(config.cache_dir / "results", open_store(config))
-    outcomes: list[Outcome] = []
     try:
-        asyncio.run(execute_items(chunk, rows, work, cache, CacheStats(), outcomes.append))
+        outcomes, todo = ([], chunk) if work.force else stored_outcomes(chunk, cache, work.cache_group)
+        if todo:
+            asyncio.run(execute_items(todo, rows, work, cache, CacheStats(), outcomes.append))
     finally:
         cache.close()
     return outcomes
+
+
+def node_home(store: str) -> Path:
+    """One home per node, user and store, shared by that node's worker processes: a worker killed mid-chunk leaves
+    its unshared pack there, and the next chunk on the node shares it (see `packs`), so only its datums in flight
+    are lost. A folder that is not this user's own is never used: then a private one."""
+    path = Path(tempfile.gettempdir()) / f"nearai-ray-{os.getuid()}-{sha256_hex(store.encode())[:16]}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077:
+            return path
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="nearai-ray-"))
 
 
 class _Connection:
@@ -58,6 +80,7 @@ _CONNECTED = _Connection()
 
 
 def require_ray() -> None:
+    authenticate()  # before Ray is imported: it reads its authentication settings then
     try:
         import ray  # noqa: F401
     except ImportError:
@@ -68,6 +91,39 @@ def ray_runner(address: str) -> Callable[[dict[int, dict[str, Any]], list[Item],
     """A `RemoteFn` for `execute` that answers items on the Ray cluster at ``address``."""
     require_ray()
     return lambda rows, todo, work: run_on_ray(address, rows, todo, work)
+
+
+AUTH_HINT = ("if the cluster uses token authentication, put its token (`ray get-auth-token` on the head) in "
+             "RAY_AUTH_TOKEN or ~/.ray/auth_token (docs/benchmark.md, Ray)")
+
+
+def authenticate() -> None:
+    """Ray >= 2.52 token authentication: with a token at hand and ``RAY_AUTH_MODE`` unset, speak in token mode (a
+    cluster with authentication needs it, one without accepts it)."""
+    if environment.ray_token_at_hand():
+        environment.default("RAY_AUTH_MODE", "token")
+
+
+def connect(ray: Any, address: str) -> None:
+    """Join the cluster at ``address`` (``local``: start one in this process); one line saying what to do when
+    that fails. Ray's core prints a warning a second while it retries a refused token: those are kept from the
+    terminal and read for the reason."""
+    with tempfile.TemporaryFile() as said:
+        saved = os.dup(2)
+        os.dup2(said.fileno(), 2)
+        try:
+            ray.init(address=None if address == "local" else address, ignore_reinit_error=True,
+                     log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
+        except Exception as e:  # ConnectionError, an authentication error, a version mismatch: Ray raises several
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            said.seek(0)
+            if b"InvalidAuthToken" in said.read():
+                given = "a token that is not the cluster's" if environment.setting("RAY_AUTH_MODE") else "no token"
+                first = f"it uses token authentication and this machine has {given}"
+            raise JobError(f"cannot connect to the Ray cluster at {address}: {first}", AUTH_HINT) from None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def run_on_ray(address: str, rows: dict[int, dict[str, Any]], todo: list[Item], work: Work) -> Iterator[Outcome]:
@@ -83,8 +139,7 @@ def run_on_ray(address: str, rows: dict[int, dict[str, Any]], todo: list[Item], 
         env["NEARAI_S3_ENDPOINT_URL"] = config.s3_endpoint_url
     with _CONNECTED:  # a suite runs several cells at once, from threads: one connection, closed by the last
         if _CONNECTED.users == 0:
-            ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False,
-                     include_dashboard=False)
+            connect(ray, address)
         _CONNECTED.users += 1
     try:
         task = ray.remote(_run_chunk)

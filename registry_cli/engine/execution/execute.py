@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from registry_cli.caches.bulk import collector_paused
+from registry_cli.core import env
 from registry_cli.engine.caching.cache import CacheWriter, ResultCache
 from registry_cli.engine.execution.datum import Work, solve_one, solver_threads
 from registry_cli.engine.execution.metrics import compute_metrics
 from registry_cli.engine.execution.results import ERROR, FAILED, NOT_VERDICTS, PASSED, CacheStats, Outcome, RunSummary
-from registry_cli.engine.inference.client import Inference, ModelSpec, check_reachable, check_routable, choose_backend, open_session
+from registry_cli.engine.inference.client import Inference
+from registry_cli.engine.inference.endpoints import ModelSpec, check_reachable, check_routable, choose_backend, open_session
 from registry_cli.engine.inference.transcript import Completer
 from registry_cli.engine.isolation.scratch import scratch_root
 from registry_cli.engine.planning.plan import Item, Plan
@@ -80,6 +82,7 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
     inference: Completer | None = work.completer or opened
     writer = CacheWriter(cache, stats, work.cache_group)
     pool = solver_threads(work)
+    elsewhere: dict[str, dict[str, Any]] = {}  # results other machines shared while this run goes on
 
     async def worker() -> None:
         while True:
@@ -89,6 +92,9 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
                 return
             if on_drained is not None and queue.empty():
                 on_drained()
+            if item.key in elsewhere:
+                on_outcome(_cached(item, elsewhere[item.key]))
+                continue
             if shared is not None and item.key in shared.answers:  # another cell answers (or answered) this key
                 status, result, error = await asyncio.shield(shared.answers[item.key])
                 if status not in NOT_VERDICTS:
@@ -99,9 +105,13 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
 
     async def main() -> None:
         workers = [asyncio.create_task(worker()) for _ in range(min(work.max_concurrent, queue.qsize()))]
+        watching = cache.remote is not None and not work.force  # --force: answers anew, whatever others share
+        watcher = asyncio.create_task(_watch(cache, work.cache_group, elsewhere)) if watching else None
         try:
             await asyncio.gather(*workers)
         finally:
+            if watcher is not None:
+                watcher.cancel()
             await asyncio.shield(asyncio.to_thread(writer.close))  # what finished is written, even when cancelled
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -111,6 +121,31 @@ async def execute_items(items: Iterable[Item], rows: dict[int, dict[str, Any]], 
             await main()
     else:
         await main()
+
+
+async def _watch(cache: ResultCache, group: str, into: dict[str, dict[str, Any]]) -> None:
+    """Every ``NEARAI_SHARE_SECONDS``, take in the results of ``group`` other machines have shared since (a second
+    machine on the same benchmark, Ray workers): the items still queued for them are then not asked again."""
+    every = env.share_seconds()
+    while group:
+        await asyncio.sleep(every)
+        for result in await asyncio.to_thread(cache.news, group):
+            into[result["key"]] = result
+
+
+def stored_outcomes(items: list[Item], cache: ResultCache, group: str) -> tuple[list[Outcome], list[Item]]:
+    """The outcomes of ``items`` the cache holds (this machine's packs, then the store's), and the items left."""
+    wanted: dict[str, list[Item]] = {}
+    for item in items:
+        wanted.setdefault(item.key, []).append(item)
+    cache.sync(group)
+    found: dict[str, dict[str, Any]] = {}
+    with collector_paused():
+        for result in cache.each_result(group):
+            if result["key"] in wanted:
+                found[result["key"]] = result
+    outcomes = [_cached(item, found[item.key]) for item in items if item.key in found]
+    return outcomes, [item for item in items if item.key not in found]
 
 
 async def _answer(item: Item, row: dict[str, Any], inference: Completer | None, work: Work, pool: Executor | None,
@@ -170,8 +205,15 @@ def local_hits(plan: Plan, cache: ResultCache, sync: bool = True,
 
     todo = take(cache.each_result(plan.cache_group))
     if todo and sync and cache.sync(plan.cache_group):
-        todo = take(cache.each_result(plan.cache_group))
+        todo = _spread(take(cache.each_result(plan.cache_group)))
     return outcomes, _routable(plan, todo, probe)
+
+
+def _spread(todo: list[Item]) -> list[Item]:
+    """The store had results of this run this machine lacked: another machine may be answering it right now, in
+    the plan's order. Going from the other end instead of behind it, each answers what the other has not reached,
+    and they meet once, where what one shares the other skips (`_watch`)."""
+    return todo[::-1]
 
 
 def _routable(plan: Plan, todo: list[Item], probe: bool) -> list[Item]:
