@@ -9,7 +9,9 @@
   is divisible by N wrong (so models differ on the same items);
 - ``latency`` delays every answer; ``fail_first`` answers the first N requests with 429; prompts containing any of
   ``fail_substrings`` always get HTTP 500; ``requests`` counts calls; ``auth_headers`` records what was sent;
-- a request offering ``tools`` whose prompt holds a key of ``tool_replies`` is answered with those tool calls.
+- a request offering ``tools`` whose prompt holds a key of ``tool_replies`` is answered with those tool calls;
+- Anthropic's Messages API (``/v1/messages``) and Gemini's generateContent (``/models/M:generateContent``) answer the
+  same way in their own formats, for the native-format providers.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class FakeOpenAI:
     skew: dict[str, int] = field(default_factory=dict)
     # prompt substring -> [(function name, JSON arguments)]: a request offering tools gets these calls (no text)
     tool_replies: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    # prompt substring -> a whole Anthropic or Gemini answer (JSON), for answers other than plain text
+    native_replies: dict[str, dict[str, Any]] = field(default_factory=dict)
     prompts: list[str] = field(default_factory=list)
     asked: list[tuple[str, str]] = field(default_factory=list)  # (model, prompt) of every request
     bodies: list[dict[str, Any]] = field(default_factory=list)  # every request's JSON body
@@ -124,6 +128,62 @@ class FakeOpenAI:
                       "total_tokens": len(prompt.split()) + words},
         })
 
+    async def _native(self, request: web.Request, prompt: str, model: str) -> str | web.Response:
+        """What the two native-format routes share: counting, latency, failures; the answer text."""
+        self.requests += 1
+        self.prompts.append(prompt)
+        self.asked.append((model, prompt))
+        self.models.add(model)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.requests <= self.fail_first:
+            return web.json_response({"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "0"})
+        if any(s in prompt for s in self.fail_substrings):
+            return web.json_response({"error": {"message": "boom"}}, status=500)
+        return self.answer(prompt, model)
+
+    async def _anthropic(self, request: web.Request) -> web.Response:
+        """Anthropic's Messages API: text blocks in, text blocks out (``native_replies`` for any other answer)."""
+        self.auth_headers.add(request.headers.get("x-api-key", ""))
+        body = await request.json()
+        self.bodies.append(body)
+        texts = [b.get("text", "") for m in body.get("messages", []) for b in m.get("content", [])
+                 if isinstance(b, dict)]
+        prompt = "\n".join(texts)
+        text = await self._native(request, prompt, str(body.get("model")))
+        if isinstance(text, web.Response):
+            return text
+        for needle, raw in self.native_replies.items():
+            if needle in prompt:
+                return web.json_response(raw)
+        return web.json_response({
+            "id": f"msg_{self.requests}", "type": "message", "role": "assistant", "model": body.get("model"),
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": {"input_tokens": len(prompt.split()), "output_tokens": len(text.split())}})
+
+    async def _gemini(self, request: web.Request) -> web.Response:
+        """Gemini's generateContent: parts in, one candidate out (``native_replies`` for any other answer)."""
+        self.auth_headers.add(request.headers.get("x-goog-api-key", ""))
+        model, _, method = request.match_info["tail"].partition(":")
+        if method != "generateContent":
+            return web.json_response({"error": {"message": f"no method {method}"}}, status=404)
+        body = await request.json()
+        self.bodies.append(body)
+        texts = [p.get("text", "") for c in body.get("contents", []) for p in c.get("parts", []) if isinstance(p, dict)]
+        prompt = "\n".join(texts)
+        text = await self._native(request, prompt, model)
+        if isinstance(text, web.Response):
+            return text
+        for needle, raw in self.native_replies.items():
+            if needle in prompt:
+                return web.json_response(raw)
+        return web.json_response({
+            "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP",
+                            "index": 0}],
+            "usageMetadata": {"promptTokenCount": len(prompt.split()), "candidatesTokenCount": len(text.split()),
+                              "totalTokenCount": len(prompt.split()) + len(text.split())},
+            "modelVersion": model})
+
     def start(self) -> FakeOpenAI:
         ready = threading.Event()
 
@@ -132,6 +192,9 @@ class FakeOpenAI:
             self._loop = loop
             app = web.Application()
             app.router.add_post("/v1/chat/completions", self._handle)
+            app.router.add_post("/v1/messages", self._anthropic)
+            app.router.add_post("/models/{tail}", self._gemini)
+            app.router.add_post("/v1beta/models/{tail}", self._gemini)
             runner = web.AppRunner(app, access_log=None)
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)

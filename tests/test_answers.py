@@ -111,7 +111,8 @@ def test_translated_litellm_requests_equal_litellms_own(server: FakeOpenAI, monk
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
-    from registry_cli.engine.inference.client import Inference, ModelSpec
+    from registry_cli.engine.inference.client import Inference
+    from registry_cli.engine.inference.endpoints import ModelSpec
     from registry_cli.engine.inference.usage import Usage
 
     monkeypatch.setenv("NEARAI_INFERENCE_BACKEND", "litellm")

@@ -15,7 +15,7 @@ from registry_cli.core.registry import Registry
 from registry_cli.engine.caching.cache import ResultCache
 from registry_cli.engine.execution.execute import execute
 from registry_cli.engine.execution.results import EMPTY, ERROR, FAILED, PASSED, RunSummary
-from registry_cli.engine.inference.client import ModelSpec
+from registry_cli.engine.inference.endpoints import ModelSpec
 from registry_cli.engine.inference.usage import Completion, Usage
 from registry_cli.engine.planning.params import RunParams
 from registry_cli.engine.planning.plan import Plan, make_plan

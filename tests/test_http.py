@@ -110,7 +110,8 @@ def test_timeouts_refusals_and_bad_urls_are_errors() -> None:
 def test_identical_relayed_requests_in_flight_ask_the_model_once(tmp_path: Path) -> None:
     """Two datums' code sends the same cacheable request at once (two tasks' rollout 0, say): the second waits for
     the first's answer instead of asking again, as it would have found it cached a moment later."""
-    from registry_cli.engine.inference.client import Inference, ModelSpec
+    from registry_cli.engine.inference.client import Inference
+    from registry_cli.engine.inference.endpoints import ModelSpec
     from registry_cli.engine.inference.usage import Usage
     from registry_cli.engine.isolation.relay import Relay
     from tests.openai_server import FakeOpenAI

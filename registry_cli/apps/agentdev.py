@@ -82,7 +82,8 @@ def run_task(registry: Registry, agent: str, task: str, model: str = "", api_bas
     from registry_cli.engine.agents.loading import RegistryAgents, load_agent
     from registry_cli.engine.agents.runs import AgentCall, run_agent
     from registry_cli.engine.agents.spec import AgentTrace
-    from registry_cli.engine.inference.client import Inference, ModelSpec, check_routable
+    from registry_cli.engine.inference.client import Inference
+    from registry_cli.engine.inference.endpoints import ModelSpec, check_routable
     from registry_cli.engine.inference.usage import Usage
     from registry_cli.engine.isolation.backends import open_sandbox
     from registry_cli.engine.isolation.scratch import scratch_root

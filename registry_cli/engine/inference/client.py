@@ -4,7 +4,9 @@ Two backends share one interface:
 - ``openai``: a direct HTTP/1.1 keep-alive client (``engine.http``) for OpenAI-compatible endpoints given by
   ``api_base`` (vLLM, Ollama, local servers), cheap in CPU per call, so hundreds of concurrent requests stay cheap.
 - ``litellm``: every other provider (``anthropic/...``, ``gpt-4o``, ...), through ``litellm.acompletion``.
-``NEARAI_INFERENCE_BACKEND=litellm`` forces litellm for OpenAI-compatible endpoints too.
+``NEARAI_INFERENCE_BACKEND=litellm`` forces litellm for OpenAI-compatible endpoints too. litellm's translation is
+sent by this project's HTTP pool where it can be (OpenAI-shaped providers: `translated`; Anthropic and Gemini:
+`providers`); ``NEARAI_INFERENCE_BACKEND=acompletion`` sends every request through ``litellm.acompletion`` instead.
 
 API keys come from the environment at call time and never enter cache keys, entries, logs or results.
 """
@@ -14,65 +16,38 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry_cli.core import env
 from registry_cli.engine.inference.credentials import api_key, auth_headers, public_url, redact, without_credentials
-from registry_cli.engine.inference.http import HttpPool, origin
+from registry_cli.engine.inference.endpoints import ModelSpec, choose_backend, open_session
+from registry_cli.engine.inference.http import Response
+from registry_cli.engine.inference.providers import (
+    NATIVE,
+    NativeRoute,
+    import_litellm,
+    load_route,
+    native_route,
+    provider_key,
+    record_path,
+    save_route,
+)
 from registry_cli.engine.inference.translated import Route, route
 from registry_cli.engine.inference.usage import Completion, Usage, estimate_cost
 from registry_cli.errors import EmptyAnswer, HttpError, InferenceError, InferenceFailure
 
 if TYPE_CHECKING:
-    from registry_cli.engine.planning.params import RunParams
+    pass
 
-FAST_PROVIDERS = ("", "openai", "hosted_vllm")
 # per-call generation options an agent may set (`Inference.chat`); they are part of what was asked
 CHAT_OPTIONS = frozenset({"temperature", "max_tokens", "tools", "tool_choice", "top_p", "stop", "response_format",
                           "seed", "presence_penalty", "frequency_penalty", "parallel_tool_calls"})
 
 
 Messages = list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """The model side of a run, built from `RunParams` (where the defaults are declared)."""
-
-    model: str
-    api_base: str
-    temperature: float
-    max_tokens: int
-    timeout: float
-    num_retries: int
-
-    @classmethod
-    def from_params(cls, p: RunParams) -> ModelSpec:
-        return cls(p.model, p.api_base, p.temperature, p.max_tokens, p.timeout, p.num_inference_retries)
-
-    @property
-    def provider(self) -> str:
-        return self.model.split("/", 1)[0] if "/" in self.model else ""
-
-    @property
-    def resolved(self) -> str:
-        """Model id with its provider: a bare name behind api_base is an OpenAI-compatible model."""
-        if self.api_base and not self.provider:
-            return f"openai/{self.model}"
-        return self.model
-
-    def identity(self) -> dict[str, Any]:
-        """What changes the answer (part of cache keys): never keys, timeouts or retry counts."""
-        return {
-            "model": self.resolved,
-            "api_base": public_url(self.api_base) or None,
-            "temperature": self.temperature,
-            "max_tokens": self.max_tokens or None,
-        }
 
 
 def answer_text(content: Any, finish_reason: Any, where: str) -> str:
@@ -93,48 +68,6 @@ class _Retryable(Exception):
         self.empty = empty
 
 
-def choose_backend(spec: ModelSpec) -> str:
-    """``openai`` (the direct client) for OpenAI-compatible endpoints, else ``litellm``."""
-    forced = env.inference_backend()
-    if forced not in ("", "openai", "litellm"):
-        raise InferenceError(f"unknown NEARAI_INFERENCE_BACKEND {forced!r}", "set it to openai or litellm, or unset it")
-    fast = bool(spec.api_base) and spec.provider in FAST_PROVIDERS
-    backend = forced or ("openai" if fast else "litellm")
-    if backend == "openai" and not spec.api_base:
-        raise InferenceError("the openai backend needs --api_base", "pass --api_base=http://host:port/v1")
-    return backend
-
-
-def check_routable(spec: ModelSpec) -> None:
-    """Fail before the run, not once per datum, when litellm cannot route the model name to a provider."""
-    if choose_backend(spec) != "litellm" or spec.api_base:
-        return
-    env.default("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    try:
-        litellm.get_llm_provider(spec.resolved)
-    except Exception:
-        raise InferenceError(f"cannot route model {spec.model!r}: no provider is known for it",
-                             "prefix the provider (openai/..., anthropic/...) or pass --api_base") from None
-
-
-def check_reachable(spec: ModelSpec) -> None:
-    """Fail before the run, not after every datum's retries, when nothing answers at --api_base (the direct client
-    only: litellm may reach its endpoint through a proxy)."""
-    if choose_backend(spec) != "openai":
-        return
-    try:
-        host, port, _ = origin(spec.api_base)
-    except ValueError:
-        raise _not_http(spec.api_base) from None
-    try:
-        socket.create_connection((host, port), timeout=min(10.0, spec.timeout)).close()
-    except OSError as e:
-        raise InferenceError(f"cannot connect to {public_url(spec.api_base)}: {e.strerror or e}",
-                             "start the model server or fix --api_base") from None
-
-
 def _litellm_failure(litellm: Any, e: Exception, model: str) -> Exception:
     """What a litellm exception means here: a missing key fails at once (retrying cannot help), rate limits,
     server errors and timeouts are retried, anything else is the datum's error."""
@@ -148,19 +81,6 @@ def _litellm_failure(litellm: Any, e: Exception, model: str) -> Exception:
                                     and getattr(e, "status_code", 0) in (429, 500, 502, 503, 504)):
         return _Retryable(message)
     return InferenceFailure(message)
-
-
-def open_session(api_base: str, max_connections: int) -> HttpPool:
-    """Kept-alive connections to an OpenAI-compatible server (call inside a running event loop)."""
-    try:
-        return HttpPool(api_base, max_connections)
-    except ValueError:
-        raise _not_http(api_base) from None
-
-
-def _not_http(api_base: str) -> InferenceError:
-    return InferenceError(f"--api_base {public_url(api_base)!r} is not an http(s) URL",
-                          "e.g. --api_base=http://localhost:8000/v1")
 
 
 class Inference:
@@ -178,6 +98,8 @@ class Inference:
         self._limiter = limiter
         self._litellm: Any = None
         self._route: Route | None = None  # litellm's translation of an OpenAI-shaped provider, sent by us
+        self._native: NativeRoute | None = None  # the same for Anthropic's and Gemini's own formats
+        self._record: Path | None = None  # where the native route is kept for the next run
         self._parts: tuple[str, dict[str, str]] | None = None
 
     async def __aenter__(self) -> Inference:
@@ -185,20 +107,32 @@ class Inference:
             if self._session is None:
                 self._session = open_session(self.spec.api_base, self.max_connections)
         else:
-            env.default("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            import litellm
-
-            litellm.suppress_debug_info = True
-            self._litellm = litellm
-            key, extra = self._litellm_credentials()
-            params: dict[str, Any] = {"temperature": self.spec.temperature}
-            if self.spec.max_tokens:
-                params["max_tokens"] = self.spec.max_tokens
-            self._route = route(litellm, self.spec.resolved, without_credentials(self.spec.api_base), key, params, extra)
-            if self._route is not None and self._session is None:
-                self._session = open_session(self._route.url, self.max_connections)
-                self._owns_session = True
+            self._litellm_routes()
         return self
+
+    def _litellm_routes(self) -> None:
+        """How each request is sent when litellm knows the provider: through our pool with litellm's translation
+        when it can be (a native route kept by an earlier run needs no litellm at all), else litellm.acompletion."""
+        key, extra = self._litellm_credentials()
+        params: dict[str, Any] = {"temperature": self.spec.temperature}
+        if self.spec.max_tokens:
+            params["max_tokens"] = self.spec.max_tokens
+        base = without_credentials(self.spec.api_base)
+        whole = env.inference_backend() == "acompletion"  # litellm's own path for every request
+        if not whole and not extra and self.spec.provider in NATIVE:
+            from registry_cli.core.config import load_config
+
+            self._record = record_path(load_config().cache_dir / "translations", self.spec.resolved, base, params)
+            self._native = load_route(self._record, base)
+        if self._native is None:
+            litellm = self._litellm = import_litellm()
+            self._route = None if whole else route(litellm, self.spec.resolved, base, key, params, extra)
+            if self._route is None and not whole:
+                self._native = native_route(litellm, self.spec.resolved, base, params, extra)
+        url = self._route.url if self._route else self._native.url if self._native else ""
+        if url and self._session is None:
+            self._session = open_session(url, self.max_connections)
+            self._owns_session = True
 
     def _litellm_credentials(self) -> tuple[str, dict[str, str]]:
         """(API key, extra headers) for litellm: credentials in the --api_base URL authenticate instead of a key;
@@ -211,6 +145,8 @@ class Inference:
         return api_key() or "none", {}
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._native is not None and self._record is not None:
+            save_route(self._native, self._record)
         if self._session is not None and self._owns_session:
             await self._session.close()
             self._session = None
@@ -220,7 +156,21 @@ class Inference:
             return await self._openai(messages)
         if self._route is not None:
             return await self._post("", self._route.body(messages), self._route.url, self._route.headers)
+        if self._native is not None:
+            return await self._ask_native(self._native, messages)
         return await self._via_litellm(messages)
+
+    async def _ask_native(self, native: NativeRoute, messages: Messages) -> Completion:
+        """One request in a provider's own format, built and read with litellm's translation (`providers`)."""
+        body = native.body(messages)
+        resp = await self._send("", body, native.url, native.headers)
+        where = public_url(native.url)
+        try:
+            a = native.read(resp.status, resp.body, body, messages, provider_key(native.provider))
+        except Exception:  # litellm's reader raises its own errors for answers it cannot read
+            raise InferenceFailure(f"malformed completion from {where}") from None
+        return self._answer(a.content, a.finish, a.tool_calls, where, a.prompt_tokens, a.completion_tokens,
+                            estimate_cost(self.spec.resolved, a.prompt_tokens, a.completion_tokens))
 
     async def complete(self, messages: Messages, usage: Usage | None = None) -> str:
         return (await self._asked(lambda: self._once(messages), usage)).text
@@ -240,9 +190,7 @@ class Inference:
             url, headers = self._request_parts()
             return await self._post("/chat/completions", json.dumps(body).encode(), url, headers, whole=True)
         if self._litellm is None:  # a translated route: the options need litellm's own translation
-            import litellm
-
-            self._litellm = litellm
+            self._litellm = import_litellm()
         return await self._via_litellm(messages, options)
 
     async def _asked(self, once: Callable[[], Awaitable[Completion]], usage: Usage | None) -> Completion:
@@ -292,10 +240,11 @@ class Inference:
         url, headers = self._request_parts()
         return await self._post("/chat/completions", json.dumps(self._openai_body(messages)).encode(), url, headers)
 
-    async def _post(self, path: str, body: bytes, url: str, headers: dict[str, str], whole: bool = False) -> Completion:
-        """One chat completion request over the HTTP pool, its answer read as OpenAI's format."""
+    async def _send(self, path: str, body: bytes, url: str, headers: dict[str, str]) -> Response:
+        """One request over the HTTP pool: its 2xx response; rate limits, server errors and lost connections are
+        retried, other refusals are the datum's error."""
         try:
-            resp = await self._session.post(path, body, headers, self.spec.timeout)
+            resp: Response = await self._session.post(path, body, headers, self.spec.timeout)
         except HttpError as e:
             raise _Retryable(f"{e} ({public_url(url)})") from None
         if resp.status == 429 or resp.status >= 500:
@@ -305,6 +254,11 @@ class Inference:
         if resp.status >= 400:
             text = resp.body[:200].decode(errors="replace")
             raise InferenceFailure(redact(f"HTTP {resp.status} from {public_url(url)}: {text}"))
+        return resp
+
+    async def _post(self, path: str, body: bytes, url: str, headers: dict[str, str], whole: bool = False) -> Completion:
+        """One chat completion request over the HTTP pool, its answer read as OpenAI's format."""
+        resp = await self._send(path, body, url, headers)
         try:
             data = json.loads(resp.body)
             choice = data["choices"][0]

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from registry_cli.core.content import canonical_json, sha256_hex
-from registry_cli.engine.inference.client import Messages, ModelSpec
+from registry_cli.engine.inference.client import Messages
+from registry_cli.engine.inference.endpoints import ModelSpec
 from registry_cli.engine.inference.usage import Usage
 from registry_cli.errors import InferenceFailure
 

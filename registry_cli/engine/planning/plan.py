@@ -21,7 +21,7 @@ from registry_cli.core.registry import Registry
 from registry_cli.engine.agents.loading import load_agent
 from registry_cli.engine.agents.spec import Agent, AgentDefaults
 from registry_cli.engine.caching.cache import cache_group, item_keys
-from registry_cli.engine.inference.client import ModelSpec, choose_backend
+from registry_cli.engine.inference.endpoints import ModelSpec, choose_backend
 from registry_cli.engine.isolation.backends import open_sandbox
 from registry_cli.engine.isolation.sandbox import Sandbox
 from registry_cli.engine.planning.dataset import (
