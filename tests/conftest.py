@@ -265,3 +265,11 @@ def stored_keys(env: Env) -> list[str]:
             for line in s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().splitlines():
                 keys.append(json.loads(line)["value"]["key"])
     return keys
+
+
+def unsettle(env: Env) -> None:
+    """Forget the kept sums of fully cached reruns (`execution.settled`), so the next rerun reads every result
+    again: for tests of what lies under them (packs, digests, dataset indexes)."""
+    import shutil
+
+    shutil.rmtree(env.home / "cache" / "results" / "settled", ignore_errors=True)

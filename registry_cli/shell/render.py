@@ -193,6 +193,14 @@ class BenchmarkProgress:
             stats = f"score {self.passed}/{self.done} ({100 * self.passed / self.done:.1f}%)  errors {self.errors}  ${self.cost:.4f}"
             self._progress.update(self._task, advance=1, stats=stats)
 
+    def finish(self, summary: Any) -> None:
+        """A settled rerun reports no outcome one by one (see `execution.settled`): its totals fill the bar."""
+        if self._progress is None or self._task is None or summary.settled is None or not summary.total:
+            return
+        passed, n = summary.count("passed"), summary.total
+        stats = f"score {passed}/{n} ({100 * passed / n:.1f}%)  errors 0  ${summary.usage_total('cost'):.4f}"
+        self._progress.update(self._task, completed=n, stats=stats)
+
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.__exit__(None, None, None)

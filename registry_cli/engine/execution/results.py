@@ -44,33 +44,50 @@ class CacheStats:
     last_error: str = ""
 
 
+@dataclass(frozen=True)
+class Settled:
+    """What a run whose every outcome came from the cache adds up to, kept so the same rerun against the same
+    cache can say it without reading a result (see `execution.settled`)."""
+
+    n: int
+    counts: dict[str, int]  # outcomes by status
+    usage: dict[str, float]  # usage figures summed over the outcomes
+
+
 @dataclass
 class RunSummary:
     outcomes: list[Outcome]
     duration_s: float
     metrics: dict[str, float] = field(default_factory=dict)
     cache: CacheStats = field(default_factory=CacheStats)
+    settled: Settled | None = None  # a settled rerun: no outcomes are read, these are their totals
 
     @property
     def total(self) -> int:
-        return len(self.outcomes)
+        return self.settled.n if self.settled is not None else len(self.outcomes)
 
     def count(self, status: str) -> int:
+        if self.settled is not None:
+            return self.settled.counts.get(status, 0)
         return sum(1 for o in self.outcomes if o.status == status)
 
     @property
     def unanswered(self) -> int:
         """Outcomes that are no verdict (errors and empty answers)."""
-        return sum(1 for o in self.outcomes if o.status in NOT_VERDICTS)
+        return sum(self.count(status) for status in NOT_VERDICTS)
 
     @property
     def cached(self) -> int:
+        if self.settled is not None:
+            return self.settled.n
         return sum(1 for o in self.outcomes if o.cached)
 
     _totals: tuple[int, dict[str, float]] = field(default=(-1, {}), repr=False, compare=False)
 
     def usage_total(self, name: str) -> float:
         """A usage figure summed over the outcomes (all figures are summed in one pass, once)."""
+        if self.settled is not None:
+            return self.settled.usage.get(name, 0.0)
         if self._totals[0] != len(self.outcomes):
             totals: dict[str, float] = {}
             for o in self.outcomes:
@@ -79,3 +96,7 @@ class RunSummary:
                         totals[k] = totals.get(k, 0.0) + v
             self._totals = (len(self.outcomes), totals)
         return self._totals[1].get(name, 0.0)
+
+    def usage_totals(self) -> dict[str, float]:
+        self.usage_total("")
+        return dict(self.settled.usage if self.settled is not None else self._totals[1])

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from registry_cli.core.files import atomic_write_bytes
 from registry_cli.core.names import METADATA_FILE
 from registry_cli.core.registry import Registry, scan_folder
 from registry_cli.engine.planning.arrow import plain_table, rows_of
-from registry_cli.engine.planning.datum_index import read_index, write_index
+from registry_cli.engine.planning.datum_index import indexed_hashes, keep_total, read_index, read_total, write_index
 from registry_cli.errors import DatasetError, NearaiError, UsageError
 
 
@@ -189,10 +188,21 @@ class LoadedDataset:
 
     def __init__(self, source: Source, selection: Selection, rows: dict[int, dict[str, Any]] | None = None,
                  ref: Any = _NOT_LOADED, hashes: dict[int, str] | None = None, first: dict[str, Any] | None = None,
-                 index_dir: Path | None = None) -> None:
+                 index_dir: Path | None = None, indexed: bool = False) -> None:
+        """``indexed``: the index under ``index_dir`` gives the hashes, read when first asked for."""
         self.source, self.selection = source, selection
         self._rows, self._ref, self._hashes, self._first = rows, ref, hashes, first
         self._index_dir = index_dir
+        self._indexed = indexed
+
+    def _from_index(self) -> None:
+        """The hashes (and first row) the index holds for this selection, if it holds them all."""
+        self._indexed = False
+        sel = self.selection
+        found = indexed_hashes(self._index_dir, self.source.content_hash, sel.subset, sel.total,
+                               sel.indices) if self._index_dir is not None else None
+        if found is not None:
+            self._hashes, self._first = found[0], self._first or found[1]
 
     @property
     def rows(self) -> dict[int, dict[str, Any]]:
@@ -211,6 +221,8 @@ class LoadedDataset:
     def ref(self) -> Any:
         """The whole dataset as `datasets` loads it (scenarios: their list), loaded when first used."""
         if self._ref is LoadedDataset._NOT_LOADED:
+            from registry_cli.engine.planning.lazy import LazyDataset
+
             return LazyDataset(self._load_ref)
         return self._ref
 
@@ -221,12 +233,16 @@ class LoadedDataset:
 
     def first_row(self) -> dict[str, Any] | None:
         """The first selected datum (checked against a solver's datum model)."""
+        if self._indexed:
+            self._from_index()
         if self._first is not None:
             return self._first
         return next(iter(self.rows.values()), None)
 
     def datum_hashes(self) -> dict[int, str]:
         """Each selected datum's content hash, computed once (suites plan many cells over one dataset)."""
+        if self._hashes is None and self._indexed:
+            self._from_index()
         if self._hashes is None:
             from registry_cli.engine.caching.cache import datum_hash
 
@@ -235,54 +251,6 @@ class LoadedDataset:
                 write_index(self._index_dir, self.source.content_hash, self.selection.subset, self.selection.total,
                             self._hashes, self.rows)
         return self._hashes
-
-
-class LazyDataset:
-    """The dataset handed to a solver's constructor, loaded when the solver first touches it (``isinstance``
-    included): most solvers keep it for later, and a fully cached run never needs it."""
-
-    def __init__(self, load: Callable[[], Any]) -> None:
-        self._load_fn = load
-        self._value: Any = None
-        self._lock = threading.Lock()  # synchronous solvers touch it from several worker threads at once
-
-    def _target(self) -> Any:
-        if self._value is None:
-            with self._lock:
-                if self._value is None:
-                    self._value = self._load_fn()
-        return self._value
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type[Any]:  # isinstance(ref, datasets.DatasetDict) loads it and answers truly
-        return type(self._target())
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_load_fn", "_value", "_lock"):
-            raise AttributeError(name)
-        return getattr(self._target(), name)
-
-    def __getitem__(self, key: Any) -> Any:
-        return self._target()[key]
-
-    def __contains__(self, key: Any) -> bool:
-        return key in self._target()
-
-    def __len__(self) -> int:
-        return len(self._target())
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._target())
-
-    def __repr__(self) -> str:
-        return repr(self._target())
-
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled (e.g. for Ray workers) as the dataset itself
-        return _identity, (self._target(),)
-
-
-def _identity(value: Any) -> Any:
-    return value
 
 
 _LOADED: dict[tuple[Source, str, int, str, int], LoadedDataset] = {}
@@ -338,13 +306,15 @@ def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: st
         picked = select_per_group([str(line["scenario"]) for line in lines], limit, subsample, seed)
         return LoadedDataset(source, picked, {i: lines[i] for i in picked.indices}, lines)
     if index_dir is not None:
+        total = read_total(index_dir, source.content_hash, subset)
+        if total is not None:  # the hashes are read when first needed, and the rows only if they do not cover it
+            return LoadedDataset(source, select(total, subset, limit, subsample, seed), index_dir=index_dir,
+                                 indexed=True)
         index = read_index(index_dir, source.content_hash, subset)
-        if index is not None:
-            selection = select(index.total, subset, limit, subsample, seed)
-            if selection.indices and index.covers(selection.indices):
-                first = index.first[1] if index.first and index.first[0] == selection.indices[0] else None
-                return LoadedDataset(source, selection, hashes={i: index.hashes[i] for i in selection.indices},
-                                     first=first, index_dir=index_dir)
+        if index is not None:  # made before lengths were kept beside indexes
+            keep_total(index_dir, source.content_hash, subset, index.total)
+            return LoadedDataset(source, select(index.total, subset, limit, subsample, seed), index_dir=index_dir,
+                                 indexed=True)
     total, rows_of_selection, ref = _split(source, subset)
     selection = select(total, subset, limit, subsample, seed)
     return LoadedDataset(source, selection, rows_of_selection(selection), ref, index_dir=index_dir)

@@ -40,6 +40,28 @@ def index_path(folder: Path, content_hash: str, subset: str) -> Path:
     return folder / content_hash / f"{name}.json"
 
 
+def total_path(folder: Path, content_hash: str, subset: str) -> Path:
+    """Beside an index: the split's length alone, so a plan can select its datums before (or without) reading the
+    hashes (a fully cached rerun settled before does not need them: see `execution.settled`)."""
+    return index_path(folder, content_hash, subset).with_suffix(".total")
+
+
+def read_total(folder: Path, content_hash: str, subset: str) -> int | None:
+    try:
+        text = total_path(folder, content_hash, subset).read_text()
+        return int(text) if text.isdigit() else None
+    except (OSError, ValueError):
+        return None
+
+
+def keep_total(folder: Path, content_hash: str, subset: str, total: int) -> None:
+    """Write the length beside an index made before it was kept there; never raises."""
+    try:
+        atomic_write_bytes(total_path(folder, content_hash, subset), str(total).encode())
+    except (OSError, ValueError):
+        pass
+
+
 def read_index(folder: Path, content_hash: str, subset: str) -> DatumIndex | None:
     """The index of this content and subset, or None when there is none or it does not check out."""
     try:
@@ -59,6 +81,17 @@ def read_index(folder: Path, content_hash: str, subset: str) -> DatumIndex | Non
         return DatumIndex(total, hashes, (int(first[0]), first[1]) if first and isinstance(first[1], dict) else None)
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
+
+
+def indexed_hashes(folder: Path, content_hash: str, subset: str, total: int,
+                   indices: tuple[int, ...]) -> tuple[dict[int, str], dict[str, Any] | None] | None:
+    """The hashes of the datums at ``indices`` (and the first one's row, when kept), if the index holds them all
+    for a split of ``total`` datums."""
+    index = read_index(folder, content_hash, subset)
+    if index is None or index.total != total or not indices or not index.covers(indices):
+        return None
+    first = index.first[1] if index.first and index.first[0] == indices[0] else None
+    return {i: index.hashes[i] for i in indices}, first
 
 
 def write_index(folder: Path, content_hash: str, subset: str, total: int, hashes: dict[int, str],
@@ -86,4 +119,5 @@ def write_index(folder: Path, content_hash: str, subset: str, total: int, hashes
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
     except (OSError, ValueError):
-        pass
+        return
+    keep_total(folder, content_hash, subset, total)

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -69,10 +69,23 @@ class Plan:
     model: ModelSpec | None
     agent: Agent | None
     sandbox: Sandbox
-    items: list[Item]
+    item_maker: Callable[[], list[Item]]  # the items, made when first asked for (`items`)
     sandbox_kind: str  # the backend untrusted code runs in; empty when the run executes none
     warnings: list[str]
     cache_group: str = ""  # names this run's result packs in the store
+    _items: list[Item] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def items(self) -> list[Item]:
+        """Every (datum, repeat) with its cache key, in the plan's order: made once, when first needed (a rerun
+        settled before needs only their number, `n_items`)."""
+        if self._items is None:
+            self._items = self.item_maker()
+        return self._items
+
+    @property
+    def n_items(self) -> int:
+        return len(self.data.selection.indices) * self.params.num_repeats
 
 
 def _norm(name: str) -> str:
@@ -209,12 +222,12 @@ def make_plan(registry: Registry, params: RunParams, room: int = MAX_ITEMS) -> P
     extra = getattr(instance, "cache_identity", None)
     if callable(extra):  # what else the solver's answers depend on (e.g. the content of a config file it reads)
         common["solver_inputs"] = extra()
-    hashes = data.datum_hashes()
-    check_size(len(hashes), params.num_repeats, room)
-    items = []
+    check_size(len(data.selection.indices), params.num_repeats, room)
     key = item_keys(common)
-    for index, dh in hashes.items():
-        for r in range(params.num_repeats):
-            items.append(Item(index, r, dh, key(dh, r)))
+
+    def items() -> list[Item]:
+        return [Item(index, r, dh, key(dh, r)) for index, dh in data.datum_hashes().items()
+                for r in range(params.num_repeats)]
+
     return Plan(params, solver, instance, str(instance.evaluation_name()), data, model, agent, sandbox or Sandbox(),
                 items, sandbox.kind if sandbox else "", warnings, cache_group(common))
