@@ -227,15 +227,17 @@ class RayHead:
 
 
 @pytest.fixture
-def ray_head() -> Iterator[RayHead]:
-    """Two worker slots on 127.0.0.1. Ray's session folder stays short: its socket paths must fit."""
+def ray_head(request: pytest.FixtureRequest) -> Iterator[RayHead]:
+    """Two worker slots on 127.0.0.1, with token authentication unless the test asks for ``"disabled"`` (indirect
+    parametrization). Ray's session folder stays short: its socket paths must fit."""
     import secrets
     import shutil
 
     pytest.importorskip("ray.dashboard")
     ray = Path(sys.executable).parent / "ray"
     token = secrets.token_hex(32)
-    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, RAY_USAGE_STATS_ENABLED="0")
+    mode = getattr(request, "param", "token")
+    env = dict(os.environ, RAY_AUTH_MODE=mode, RAY_AUTH_TOKEN=token, RAY_USAGE_STATS_ENABLED="0")
     gcs, dashboard = free_port(), free_port()
     temp = Path("/tmp") / f"rt{os.getpid()}"
     started = subprocess.run([str(ray), "start", "--head", f"--port={gcs}", "--node-ip-address=127.0.0.1",

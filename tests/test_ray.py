@@ -110,3 +110,23 @@ def test_a_ray_worker_killed_mid_run_loses_only_its_datums_in_flight(s3_env: Env
         assert len(keys) == len(set(keys)) == 64  # every result in the store exactly once
     finally:
         server.stop()
+
+
+@pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
+@pytest.mark.parametrize("ray_head", ["disabled"], indirect=True)
+def test_a_cluster_without_authentication_takes_a_client_that_has_a_token(s3_env: Env, ray_head: RayHead,
+                                                                          tmp_path: Path) -> None:
+    """The same command works against both kinds of cluster: a token at hand is offered, and ignored here."""
+    server = FakeOpenAI().start()
+    try:
+        ds = build(tmp_path / "3_digit_addition", size=20)
+        args = (str(ds), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}", "--quiet",
+                f"--ray_address={ray_head.address}")
+        home = tmp_path / "user"
+        for given in ({}, {"RAY_AUTH_TOKEN": "some-other-clusters-token"}):
+            env = Env(s3_env.home, dict(s3_env.vars, HOME=str(home), **given))
+            out = env.run("benchmark", "run", *args, "--force", check=True, timeout=300)
+            assert f"Final score: {expected_passes(ds)}/20" in out.stdout
+        assert server.requests == 40
+    finally:
+        server.stop()
