@@ -54,6 +54,42 @@ def run(env: dict[str, str], *args: str) -> tuple[float, str, float]:
     return wall, out.split("Final score: ")[1].split()[0], cpu
 
 
+def counts(out: str) -> tuple[int, int]:
+    """(cached, computed) of a run's "N results: C cached, K computed" line."""
+    head = out.split(" results: ")[1]
+    return int(head.split(" cached")[0]), int(head.split(", ")[1].split(" computed")[0])
+
+
+def mid_run(s3: dict[str, str], home: Path, args: list[str], endpoint: str,
+            m: int = 3000) -> tuple[float, int, int, int, int, int]:
+    """A first machine answers ``m`` datums; a second (its own home) starts the same run once results are in the
+    store. (seconds to the first shared pack, results there then, second's cached, second's computed, first's
+    computed, m)."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="t",
+                          aws_secret_access_key="t")
+    env = {**s3, "NEARAI_STORE": "s3://shared/mid"}
+    cmd = [sys.executable, "-m", "registry_cli", *args, f"--limit={m}", "--max_concurrent=16"]
+    started = time.perf_counter()
+    first = subprocess.Popen(cmd, env={**env, "NEARAI_HOME": str(home / "mid1")}, cwd=ROOT, stdout=subprocess.PIPE,
+                             text=True)
+
+    def stored() -> list[bytes]:
+        objects = client.list_objects_v2(Bucket="shared", Prefix="mid/cache/").get("Contents", [])
+        return [client.get_object(Bucket="shared", Key=o["Key"])["Body"].read() for o in objects]
+
+    while not stored() and first.poll() is None:
+        time.sleep(0.2)
+    seen = time.perf_counter() - started
+    shared = sum(body.count(b"\n") for body in stored())
+    second = subprocess.run(cmd, env={**env, "NEARAI_HOME": str(home / "mid2")}, cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout
+    out, _ = first.communicate()
+    b_cached, b_computed = counts(second)
+    return seen, shared, b_cached, b_computed, counts(out)[1], m
+
+
 def main() -> None:
     import boto3
 
@@ -79,6 +115,7 @@ def main() -> None:
         t_s3, score_s3, _ = run(s3, *args)
         t_cold, score_cold, _ = run(cold, *args)
         packs = sum(1 for p in Path(home / "cold").rglob("*.jsonl") if "packs" in p.parts)
+        mid = mid_run(s3, home, [a for a in args if a != "--max_concurrent=256"], endpoint)
     finally:
         srv.terminate()
         moto.terminate()
@@ -86,6 +123,12 @@ def main() -> None:
     print(f"computed run, {n} datums @256, local store:  {t_local:.2f} s")
     print(f"the same with the store on S3 (moto):        {t_s3:.2f} s  ({t_s3 / t_local:.2f}x; target <= 1.2x)")
     print(f"cold machine, every result in the S3 store:  {t_cold:.2f} s  ({packs} pack fetched; target <= 3 s)")
+    first, shared, b_cached, b_computed, a_computed, m = mid
+    print(f"two machines, {m} datums @16 each, the second started once the first had shared (separate homes):")
+    print(f"  first results in the store {first:.1f} s after the first machine started (target <= 10 s behind); "
+          f"{shared} there when the second started")
+    print(f"  second machine: {b_cached} cached, {b_computed} computed (not there when it started: {m - shared}); "
+          f"answers asked in all: {a_computed + b_computed} for {m} datums ({(a_computed + b_computed) / m:.2f}x)")
 
 
 if __name__ == "__main__":
