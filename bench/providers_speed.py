@@ -1,7 +1,8 @@
 """CPU per datum of each way of asking a model, through the whole CLI: the direct OpenAI-compatible client (the
-floor), Anthropic's and Gemini's own formats through the project's HTTP client with litellm's translation, and the
-same Anthropic model through ``litellm.acompletion`` (``NEARAI_INFERENCE_BACKEND=acompletion``, how such providers
-were asked before). The server (tests/openai_server.py, speaking all three APIs) runs in its own process.
+floor), Anthropic's and Gemini's own formats and an OpenAI-shaped provider (together_ai) through the project's HTTP
+client with litellm's translation, and the same Anthropic model through ``litellm.acompletion``
+(``NEARAI_INFERENCE_BACKEND=acompletion``, how such providers were asked before). The server
+(tests/openai_server.py, speaking all three APIs) runs in its own process.
 
     python bench/providers_speed.py [N]     # N datums (default 3,000) at 64 concurrent
     # target: every provider <= 1.5x the direct path's CPU per datum; litellm's start-up <= 0.3 s over the direct one
@@ -26,6 +27,7 @@ PATHS = {
     "direct (OpenAI-compatible)": ("m", "/v1", {}),
     "anthropic, translated": ("anthropic/claude-3-5-haiku-20241022", "", {}),
     "gemini, translated": ("gemini/gemini-2.0-flash", "", {}),
+    "together_ai, translated": ("together_ai/meta-llama/Llama-3-8b", "/v1", {"NEARAI_INFERENCE_BACKEND": "litellm"}),
     "anthropic, litellm.acompletion": ("anthropic/claude-3-5-haiku-20241022", "",
                                        {"NEARAI_INFERENCE_BACKEND": "acompletion"}),
 }
@@ -53,7 +55,8 @@ def main() -> None:
     big, small, one = (build(home / f"d{k}" / "3_digit_addition", k) for k in (n, 200, 1))
     srv, url = start_server(0.0)
     base = url.removesuffix("/v1")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "sk-ant-bench", "GEMINI_API_KEY": "g-bench"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANTHROPIC_API_KEY": "sk-ant-bench", "GEMINI_API_KEY": "g-bench",
+           "TOGETHERAI_API_KEY": "tk-bench"}
     results = {}
     try:
         for name, (model, suffix, extra) in PATHS.items():

@@ -103,7 +103,8 @@ def test_the_litellm_path_without_a_key(local_env: Env, server: FakeOpenAI, tmp_
     assert hosted.returncode == 3 and "(2 errors, not cached" in hosted.stdout, hosted.stdout + hosted.stderr
 
 
-def test_translated_litellm_requests_equal_litellms_own(server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_translated_litellm_requests_equal_litellms_own(server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
     """For OpenAI-shaped providers litellm builds the request and this project sends it: the server must get what
     litellm.acompletion itself sends (body and key), and the answer must read the same."""
     import asyncio
@@ -116,6 +117,7 @@ def test_translated_litellm_requests_equal_litellms_own(server: FakeOpenAI, monk
     from registry_cli.engine.inference.usage import Usage
 
     monkeypatch.setenv("NEARAI_INFERENCE_BACKEND", "litellm")
+    monkeypatch.setenv("NEARAI_HOME", str(tmp_path / "home"))  # where routes are kept
     monkeypatch.setenv("TOGETHERAI_API_KEY", "tk-provider-key")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-key")
     messages = [{"role": "system", "content": "be brief"},
@@ -124,7 +126,7 @@ def test_translated_litellm_requests_equal_litellms_own(server: FakeOpenAI, monk
     async def ours(model: str) -> tuple[str, Usage, bool]:
         usage = Usage()
         async with Inference(ModelSpec(model, server.url, 0.0, 64, 30.0, 0)) as client:
-            return await client.complete(messages, usage), usage, client._route is not None
+            return await client.complete(messages, usage), usage, client._native is not None
 
     async def theirs(model: str) -> str:
         key = "tk-provider-key" if model.startswith("together_ai/") else "sk-openai-key"

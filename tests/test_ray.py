@@ -57,10 +57,14 @@ def test_a_cluster_with_token_authentication_needs_only_its_token(s3_env: Env, r
                 f"--ray_address={ray_head.address}")
         home = tmp_path / "user"  # no ~/.ray/auth_token there
         tokenless = Env(s3_env.home, dict(s3_env.vars, HOME=str(home)))
-        refused = tokenless.run("benchmark", "run", *args, timeout=120)
+        refused = tokenless.run("benchmark", "run", *args, timeout=60)  # refused at once, not after retries
         assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
         assert "cannot connect to the Ray cluster" in refused.stderr and "RAY_AUTH_TOKEN" in refused.stderr
-        assert server.requests == 0
+        assert "this machine has no token" in refused.stderr and server.requests == 0
+        wrong = Env(s3_env.home, dict(tokenless.vars, RAY_AUTH_TOKEN="another-clusters-token"))
+        refused = wrong.run("benchmark", "run", *args, timeout=60)
+        assert refused.returncode == 1 and "a token that is not the cluster's" in refused.stderr
+        assert refused.stderr.count("\n") == 1 and "another-clusters-token" not in refused.stderr
         given = Env(s3_env.home, dict(tokenless.vars, RAY_AUTH_TOKEN=ray_head.token))
         out = given.run("benchmark", "run", *args, check=True, timeout=300)
         assert server.requests == 40 and f"Final score: {expected_passes(ds)}/40" in out.stdout

@@ -98,6 +98,14 @@ def ray_token_at_hand() -> bool:
     return os.path.isfile(os.path.expanduser("~/.ray/auth_token"))
 
 
+def name_holding(value: str) -> str:
+    """The environment variable whose value is ``value`` ("" when none is): where a key came from, so a kept route
+    can name the variable instead of holding the key."""
+    if not value:
+        return ""
+    return next((name for name, v in sorted(os.environ.items()) if v == value), "")
+
+
 def host_path() -> str:
     """``PATH``, for the host processes that start sandboxes (bwrap, docker, podman)."""
     return os.environ.get("PATH", "/usr/bin:/bin")

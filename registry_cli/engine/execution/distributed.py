@@ -112,18 +112,36 @@ def connect(ray: Any, address: str) -> None:
         saved = os.dup(2)
         os.dup2(said.fileno(), 2)
         try:
+            _check_token(address)
             ray.init(address=None if address == "local" else address, ignore_reinit_error=True,
                      log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
         except Exception as e:  # ConnectionError, an authentication error, a version mismatch: Ray raises several
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             said.seek(0)
-            if b"InvalidAuthToken" in said.read():
+            if b"InvalidAuthToken" in said.read() or type(e).__name__ == "AuthenticationError":
                 given = "a token that is not the cluster's" if environment.setting("RAY_AUTH_MODE") else "no token"
                 first = f"it uses token authentication and this machine has {given}"
             raise JobError(f"cannot connect to the Ray cluster at {address}: {first}", AUTH_HINT) from None
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+def _check_token(address: str) -> None:
+    """Ask a cluster's GCS (``HOST:PORT``) for its id once: a refused token raises Ray's AuthenticationError in a
+    fraction of a second, where `ray.init` would retry for 20 seconds or more before giving up."""
+    if address in ("local", "auto") or "://" in address:
+        return
+    try:
+        from ray._raylet import GcsClient  # type: ignore[attr-defined]
+    except ImportError:  # another Ray: its ray.init says what is wrong
+        return
+    try:
+        GcsClient(address=address).cluster_id  # noqa: B018 - asked for its refusal, not its value
+    except Exception as e:
+        if type(e).__name__ == "AuthenticationError":
+            raise
+        # anything else (unreachable, not yet up): ray.init retries and reports it
 
 
 def run_on_ray(address: str, rows: dict[int, dict[str, Any]], todo: list[Item], work: Work) -> Iterator[Outcome]:

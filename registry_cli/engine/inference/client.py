@@ -23,19 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from registry_cli.core import env
 from registry_cli.engine.inference.credentials import api_key, auth_headers, public_url, redact, without_credentials
-from registry_cli.engine.inference.endpoints import ModelSpec, choose_backend, open_session
+from registry_cli.engine.inference.endpoints import ModelSpec, choose_backend, kept_route, open_session
 from registry_cli.engine.inference.http import Response
 from registry_cli.engine.inference.providers import (
-    NATIVE,
     NativeRoute,
     import_litellm,
     load_route,
     native_route,
-    provider_key,
-    record_path,
     save_route,
 )
-from registry_cli.engine.inference.translated import Route, route
+from registry_cli.engine.inference.translated import route
 from registry_cli.engine.inference.usage import Completion, Usage, estimate_cost
 from registry_cli.errors import EmptyAnswer, HttpError, InferenceError, InferenceFailure
 
@@ -97,9 +94,10 @@ class Inference:
         self._owns_session = session is None
         self._limiter = limiter
         self._litellm: Any = None
-        self._route: Route | None = None  # litellm's translation of an OpenAI-shaped provider, sent by us
-        self._native: NativeRoute | None = None  # the same for Anthropic's and Gemini's own formats
-        self._record: Path | None = None  # where the native route is kept for the next run
+        # litellm's translation sent by us: OpenAI-shaped providers (wire "openai") and Anthropic's and Gemini's
+        # own formats; None: litellm.acompletion
+        self._native: NativeRoute | None = None
+        self._record: Path | None = None  # where the route is kept for the next run
         self._parts: tuple[str, dict[str, str]] | None = None
 
     async def __aenter__(self) -> Inference:
@@ -114,24 +112,19 @@ class Inference:
         """How each request is sent when litellm knows the provider: through our pool with litellm's translation
         when it can be (a native route kept by an earlier run needs no litellm at all), else litellm.acompletion."""
         key, extra = self._litellm_credentials()
-        params: dict[str, Any] = {"temperature": self.spec.temperature}
-        if self.spec.max_tokens:
-            params["max_tokens"] = self.spec.max_tokens
+        params = self.spec.litellm_params()
         base = without_credentials(self.spec.api_base)
         whole = env.inference_backend() == "acompletion"  # litellm's own path for every request
-        if not whole and not extra and self.spec.provider in NATIVE:
-            from registry_cli.core.config import load_config
-
-            self._record = record_path(load_config().cache_dir / "translations", self.spec.resolved, base, params)
+        if not whole and not extra:
+            self._record = kept_route(self.spec)
             self._native = load_route(self._record, base)
         if self._native is None:
             litellm = self._litellm = import_litellm()
-            self._route = None if whole else route(litellm, self.spec.resolved, base, key, params, extra)
-            if self._route is None and not whole:
-                self._native = native_route(litellm, self.spec.resolved, base, params, extra)
-        url = self._route.url if self._route else self._native.url if self._native else ""
-        if url and self._session is None:
-            self._session = open_session(url, self.max_connections)
+            if not whole:
+                self._native = (route(litellm, self.spec.resolved, base, key, params, extra)
+                                or native_route(litellm, self.spec.resolved, base, params, extra))
+        if self._native is not None and self._session is None:
+            self._session = open_session(self._native.url, self.max_connections)
             self._owns_session = True
 
     def _litellm_credentials(self) -> tuple[str, dict[str, str]]:
@@ -154,8 +147,8 @@ class Inference:
     async def _once(self, messages: Messages) -> Completion:
         if self.backend == "openai":
             return await self._openai(messages)
-        if self._route is not None:
-            return await self._post("", self._route.body(messages), self._route.url, self._route.headers)
+        if self._native is not None and self._native.wire == "openai":
+            return await self._post("", self._native.body(messages), self._native.url, self._native.headers)
         if self._native is not None:
             return await self._ask_native(self._native, messages)
         return await self._via_litellm(messages)
@@ -166,7 +159,7 @@ class Inference:
         resp = await self._send("", body, native.url, native.headers)
         where = public_url(native.url)
         try:
-            a = native.read(resp.status, resp.body, body, messages, provider_key(native.provider))
+            a = native.read(resp.status, resp.body, body, messages, env.setting(native.key_name) if native.key_name else "none")
         except Exception:  # litellm's reader raises its own errors for answers it cannot read
             raise InferenceFailure(f"malformed completion from {where}") from None
         return self._answer(a.content, a.finish, a.tool_calls, where, a.prompt_tokens, a.completion_tokens,

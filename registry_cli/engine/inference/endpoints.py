@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry_cli.core import env
-from registry_cli.engine.inference.credentials import public_url
+from registry_cli.engine.inference.credentials import public_url, without_credentials
 from registry_cli.engine.inference.http import HttpPool, origin
-from registry_cli.engine.inference.providers import NATIVE
+from registry_cli.engine.inference.providers import NATIVE, record_path
 from registry_cli.errors import InferenceError
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ class ModelSpec:
             return f"openai/{self.model}"
         return self.model
 
+    def litellm_params(self) -> dict[str, Any]:
+        """The OpenAI-style generation parameters litellm maps to the provider's."""
+        return {"temperature": self.temperature, **({"max_tokens": self.max_tokens} if self.max_tokens else {})}
+
     def identity(self) -> dict[str, Any]:
         """What changes the answer (part of cache keys): never keys, timeouts or retry counts."""
         return {
@@ -69,10 +74,18 @@ def choose_backend(spec: ModelSpec) -> str:
     return backend
 
 
+def kept_route(spec: ModelSpec) -> Path:
+    """Where the route to ``spec``'s model through litellm's translation is kept between runs (`providers`)."""
+    from registry_cli.core.config import load_config
+
+    return record_path(load_config().cache_dir / "translations", spec.resolved, without_credentials(spec.api_base),
+                       spec.litellm_params())
+
+
 def check_routable(spec: ModelSpec) -> None:
     """Fail before the run, not once per datum, when litellm cannot route the model name to a provider."""
-    if choose_backend(spec) != "litellm" or spec.api_base or spec.provider in NATIVE:
-        return  # a native provider's prefix is routable by definition: no need to import litellm to know it
+    if choose_backend(spec) != "litellm" or spec.api_base or spec.provider in NATIVE or kept_route(spec).exists():
+        return  # routable by definition (a native provider's prefix, a route kept): no litellm import to know it
     env.default("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 

@@ -82,6 +82,8 @@ class NativeRoute:
     optional_params: dict[str, Any]
     config: Any  # litellm's provider config
     templates: dict[tuple[str, ...], _Template | None] = field(default_factory=dict)
+    wire: str = ""  # the answer's format: "openai" for OpenAI-shaped providers (`translated`), else the provider's
+    key_name: str = ""  # the environment variable the key in ``headers`` came from ("" for none: a placeholder)
 
     def body(self, messages: Messages) -> bytes:
         """The request body litellm would send for ``messages``."""
@@ -146,7 +148,7 @@ class NativeRoute:
     def read(self, status: int, data: bytes, request: bytes, messages: Messages, key: str) -> Answer:
         """The answer in ``data`` (a 2xx response to ``request``)."""
         parsed = json.loads(data)
-        quick = _anthropic_text(parsed) if self.provider == "anthropic" else _gemini_text(parsed)
+        quick = _anthropic_text(parsed) if (self.wire or self.provider) == "anthropic" else _gemini_text(parsed)
         return quick if quick is not None else self._litellm_read(status, data, request, messages, key)
 
     def _litellm_read(self, status: int, data: bytes, request: bytes, messages: Messages, key: str) -> Answer:
@@ -259,7 +261,7 @@ def native_route(litellm: Any, resolved: str, api_base: str, params: dict[str, A
         return None
     own = {"content-type", "accept", "content-length", "host"}  # the HTTP pool sets these
     headers = {str(k): str(v) for k, v in {**headers, **extra_headers}.items() if str(k).lower() not in own}
-    return NativeRoute(provider, url, headers, model, optional, config)
+    return NativeRoute(provider, url, headers, model, optional, config, key_name=env.name_holding(key))
 
 
 def _gemini_endpoint(config: Any, model: str, api_base: str, key: str,
@@ -293,23 +295,24 @@ def record_path(folder: Path, resolved: str, api_base: str, params: dict[str, An
         version = metadata.version("litellm")
     except metadata.PackageNotFoundError:
         version = ""
-    ident = {"litellm": version, "model": resolved, "api_base": api_base, "params": params, "schema": 2}
+    ident = {"litellm": version, "model": resolved, "api_base": api_base, "params": params, "schema": 3}
     return folder / f"{sha256_hex(canonical_json(ident))[:32]}.json"
 
 
 def save_route(route: NativeRoute, path: Path) -> None:
     """Keep ``route`` and its checked templates, so the next run of the same model asks it without importing
-    litellm (seconds). The key is never written: its place in the headers is marked. Nothing kept when nothing
-    was checked, or when the key cannot be told apart from the rest of a header."""
+    litellm (seconds). The key is never written: its place in the headers is marked and the variable it came from
+    named. Nothing is kept when nothing was checked, or when a secret would be written."""
     templates = {"\u001f".join(shape): {"pieces": [p.decode() for p in t.pieces], "order": t.order}
                  for shape, t in route.templates.items() if t is not None and t.checked >= CHECKED}
-    key = provider_key(route.provider) or "none"
     if not templates or path.exists():
         return
-    headers = {k: v.replace(key, _KEY_MARK) for k, v in route.headers.items()}
-    data = json.dumps({"provider": route.provider, "url": route.url, "headers": headers, "model": route.model,
-                       "optional_params": route.optional_params, "templates": templates}).encode()
-    if (key != "none" and key.encode() in data) or any(s.encode() in data for s in secret_values() if len(s) >= 8):
+    key = env.setting(route.key_name) if route.key_name else ""
+    headers = {k: v.replace(key, _KEY_MARK) if key else v for k, v in route.headers.items()}
+    data = json.dumps({"provider": route.provider, "wire": route.wire, "url": route.url, "headers": headers,
+                       "key_name": route.key_name, "model": route.model, "optional_params": route.optional_params,
+                       "templates": templates}).encode()
+    if any(s.encode() in data for s in secret_values() if len(s) >= 8):
         return
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -321,16 +324,16 @@ def load_route(path: Path, api_base: str) -> NativeRoute | None:
     the provider's own endpoint)."""
     try:
         data = json.loads(path.read_bytes())
-        provider = str(data["provider"])
-        key = provider_key(provider)
-        if not (key or api_base):
-            return None
-        headers = {str(k): str(v).replace(_KEY_MARK, key or "none") for k, v in data["headers"].items()}
+        key_name = str(data["key_name"])
+        key = env.setting(key_name) if key_name else ""
+        if (key_name and not key) or not (key or api_base):
+            return None  # the key it was made with is gone: litellm says what is missing
+        headers = {str(k): str(v).replace(_KEY_MARK, key) for k, v in data["headers"].items()}
         templates: dict[tuple[str, ...], _Template | None] = {
             tuple(shape.split("\u001f")): _Template([p.encode() for p in t["pieces"]], [int(i) for i in t["order"]],
                                                     CHECKED)
             for shape, t in data["templates"].items()}
-        return NativeRoute(provider, str(data["url"]), headers, str(data["model"]), dict(data["optional_params"]),
-                           None, templates)
+        return NativeRoute(str(data["provider"]), str(data["url"]), headers, str(data["model"]),
+                           dict(data["optional_params"]), None, templates, str(data["wire"]), key_name)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

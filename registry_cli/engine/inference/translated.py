@@ -4,16 +4,18 @@ to send a request, with which headers and which body; this project's HTTP pool s
 ``litellm.acompletion`` costs about 10 ms of CPU per call (client set-up, logging objects, cost bookkeeping, the
 OpenAI SDK's request machinery), 30-40 times the direct client, which caps one core near 100 answers a second.
 For the providers below, everything provider-specific (URL, key header, message and parameter mapping) still comes
-from litellm, once per run for the route and once per call for the body; only the transport is ours. Providers
+from litellm, once per run for the route and for the body of each conversation shape (`providers.NativeRoute`:
+request templates, checked, and kept for the next run); only the transport is ours. Providers
 with other wire formats or signed requests (Anthropic, Gemini, Bedrock, Vertex, Azure, ...) keep the full
 ``litellm.acompletion`` path.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Any
+
+from registry_cli.core import env
+from registry_cli.engine.inference.providers import NativeRoute
 
 # providers whose chat API is OpenAI's, reached with a bearer key (litellm configs derived from OpenAIGPTConfig)
 OPENAI_SHAPED = frozenset({"openai", "hosted_vllm", "together_ai", "groq", "mistral", "deepseek", "fireworks_ai",
@@ -22,24 +24,8 @@ DEFAULT_BASES = {"openai": "https://api.openai.com/v1"}
 _OWN_HEADERS = frozenset({"content-type", "accept", "content-length", "host"})  # the HTTP pool sets these
 
 
-@dataclass
-class Route:
-    """Where and how one model is asked: resolved once per run."""
-
-    url: str
-    headers: dict[str, str]
-    model: str  # the provider's model name
-    optional_params: dict[str, Any]
-    config: Any  # litellm's provider config
-
-    def body(self, messages: list[dict[str, Any]]) -> bytes:
-        """The request body litellm would send for ``messages``."""
-        data = self.config.transform_request(self.model, messages, dict(self.optional_params), {}, dict(self.headers))
-        return json.dumps(data).encode()
-
-
 def route(litellm: Any, resolved: str, api_base: str, key: str, params: dict[str, Any],
-          extra_headers: dict[str, str]) -> Route | None:
+          extra_headers: dict[str, str]) -> NativeRoute | None:
     """The translated route to ``resolved`` (``provider/model``), or None when litellm.acompletion must handle it:
     another wire format, no known endpoint, or no key for a remote one (litellm then reports what is missing).
     ``key``: the key to use when litellm finds none in the provider's own variable; ``params``: OpenAI-style
@@ -68,4 +54,5 @@ def route(litellm: Any, resolved: str, api_base: str, key: str, params: dict[str
     except Exception:
         return None
     headers = {str(k): str(v) for k, v in {**headers, **extra_headers}.items() if str(k).lower() not in _OWN_HEADERS}
-    return Route(url, headers, model, optional, config)
+    return NativeRoute(provider, url, headers, model, optional, config, wire="openai",
+                       key_name=env.name_holding(key))
