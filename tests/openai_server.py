@@ -129,7 +129,8 @@ class FakeOpenAI:
         })
 
     async def _native(self, request: web.Request, prompt: str, model: str) -> str | web.Response:
-        """What the two native-format routes share: counting, latency, failures; the answer text."""
+        """What the two native-format routes share: counting, latency, failures, ``native_replies``; else the answer
+        text."""
         self.requests += 1
         self.prompts.append(prompt)
         self.asked.append((model, prompt))
@@ -140,6 +141,9 @@ class FakeOpenAI:
             return web.json_response({"error": {"message": "rate limited"}}, status=429, headers={"Retry-After": "0"})
         if any(s in prompt for s in self.fail_substrings):
             return web.json_response({"error": {"message": "boom"}}, status=500)
+        for needle, raw in self.native_replies.items():
+            if needle in prompt:
+                return web.json_response(raw)
         return self.answer(prompt, model)
 
     async def _anthropic(self, request: web.Request) -> web.Response:
@@ -153,9 +157,6 @@ class FakeOpenAI:
         text = await self._native(request, prompt, str(body.get("model")))
         if isinstance(text, web.Response):
             return text
-        for needle, raw in self.native_replies.items():
-            if needle in prompt:
-                return web.json_response(raw)
         return web.json_response({
             "id": f"msg_{self.requests}", "type": "message", "role": "assistant", "model": body.get("model"),
             "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
@@ -174,9 +175,6 @@ class FakeOpenAI:
         text = await self._native(request, prompt, model)
         if isinstance(text, web.Response):
             return text
-        for needle, raw in self.native_replies.items():
-            if needle in prompt:
-                return web.json_response(raw)
         return web.json_response({
             "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP",
                             "index": 0}],

@@ -47,14 +47,19 @@ def test_ray_missing_is_a_clear_error(local_env: Env, tmp_path: Path) -> None:
     assert proc.returncode == 2 and "needs Ray installed" in proc.stderr and proc.stderr.count("\n") == 1
 
 
+def on_cluster(tmp_path: Path, size: int, server: FakeOpenAI, head: RayHead) -> tuple[Path, tuple[str, ...]]:
+    """An addition dataset of ``size`` and the `benchmark run` arguments answering it on ``head``'s cluster."""
+    ds = build(tmp_path / "3_digit_addition", size=size)
+    return ds, (str(ds), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}", "--quiet",
+                f"--ray_address={head.address}")
+
+
 @pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
 def test_a_cluster_with_token_authentication_needs_only_its_token(s3_env: Env, ray_head: RayHead,
                                                                   tmp_path: Path) -> None:
     server = FakeOpenAI().start()
     try:
-        ds = build(tmp_path / "3_digit_addition", size=40)
-        args = (str(ds), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}", "--quiet",
-                f"--ray_address={ray_head.address}")
+        ds, args = on_cluster(tmp_path, 40, server, ray_head)
         home = tmp_path / "user"  # no ~/.ray/auth_token there
         tokenless = Env(s3_env.home, dict(s3_env.vars, HOME=str(home)))
         refused = tokenless.run("benchmark", "run", *args, timeout=60)  # refused at once, not after retries
@@ -123,9 +128,7 @@ def test_a_cluster_without_authentication_takes_a_client_that_has_a_token(s3_env
     """The same command works against both kinds of cluster: a token at hand is offered, and ignored here."""
     server = FakeOpenAI().start()
     try:
-        ds = build(tmp_path / "3_digit_addition", size=20)
-        args = (str(ds), "ThreeDigitAdditionSolver", "--model=fake", f"--api_base={server.url}", "--quiet",
-                f"--ray_address={ray_head.address}")
+        ds, args = on_cluster(tmp_path, 20, server, ray_head)
         home = tmp_path / "user"
         for given in ({}, {"RAY_AUTH_TOKEN": "some-other-clusters-token"}):
             env = Env(s3_env.home, dict(s3_env.vars, HOME=str(home), **given))
