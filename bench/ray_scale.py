@@ -32,7 +32,7 @@ def start_ray(workers: int, token: str) -> tuple[str, Path, dict[str, str]]:
     env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "RAY_USAGE_STATS_ENABLED": "0"}
     port, temp = free_port(), Path(f"/tmp/rb{os.getpid()}")
     subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}",
-                    "--node-ip-address=127.0.0.1", f"--num-cpus={workers}", "--include-dashboard=false",
+                    f"--num-cpus={workers}", "--include-dashboard=false",
                     f"--temp-dir={temp}", "--disable-usage-stats"], env=env, check=True, capture_output=True)
     return f"127.0.0.1:{port}", temp, env
 

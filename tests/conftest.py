@@ -240,7 +240,7 @@ def ray_head(request: pytest.FixtureRequest) -> Iterator[RayHead]:
     env = dict(os.environ, RAY_AUTH_MODE=mode, RAY_AUTH_TOKEN=token, RAY_USAGE_STATS_ENABLED="0")
     gcs, dashboard = free_port(), free_port()
     temp = Path("/tmp") / f"rt{os.getpid()}"
-    started = subprocess.run([str(ray), "start", "--head", f"--port={gcs}", "--node-ip-address=127.0.0.1",
+    started = subprocess.run([str(ray), "start", "--head", f"--port={gcs}",
                               f"--dashboard-port={dashboard}", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
                               "--num-cpus=2", f"--temp-dir={temp}", "--disable-usage-stats"], env=env,
                              capture_output=True, text=True, timeout=180)
