@@ -228,20 +228,22 @@ class RayHead:
 
 @pytest.fixture
 def ray_head(request: pytest.FixtureRequest) -> Iterator[RayHead]:
-    """Two worker slots on 127.0.0.1, with token authentication unless the test asks for ``"disabled"`` (indirect
-    parametrization). Ray's session folder stays short: its socket paths must fit."""
+    """Two worker slots on this machine, with token authentication unless the test asks for ``"disabled"``, and a
+    dashboard (the job API) when it asks for ``"token+dashboard"`` (indirect parametrization): without one the head
+    is lighter. Ray's session folder stays short: its socket paths must fit."""
     import secrets
     import shutil
 
     pytest.importorskip("ray.dashboard")
     ray = Path(sys.executable).parent / "ray"
     token = secrets.token_hex(32)
-    mode = getattr(request, "param", "token")
+    mode, _, dashboard_on = getattr(request, "param", "token").partition("+")
     env = dict(os.environ, RAY_AUTH_MODE=mode, RAY_AUTH_TOKEN=token, RAY_USAGE_STATS_ENABLED="0")
     gcs, dashboard = free_port(), free_port()
     temp = Path("/tmp") / f"rt{os.getpid()}"
     started = subprocess.run([str(ray), "start", "--head", f"--port={gcs}",
-                              f"--dashboard-port={dashboard}", "--dashboard-host=127.0.0.1", "--include-dashboard=true",
+                              f"--dashboard-port={dashboard}", "--dashboard-host=127.0.0.1",
+                              f"--include-dashboard={'true' if dashboard_on else 'false'}",
                               "--num-cpus=2", f"--temp-dir={temp}", "--disable-usage-stats"], env=env,
                              capture_output=True, text=True, timeout=180)
     assert started.returncode == 0, started.stderr[-2000:]

@@ -291,6 +291,7 @@ def test_version_benchmark_list_and_agent_commands(local_env: Env, server: FakeO
 
 
 @pytest.mark.xdist_group("ray")  # one local Ray cluster at a time
+@pytest.mark.parametrize("ray_head", ["token+dashboard"], indirect=True)
 def test_submit_runs_a_ray_job_from_this_folder(local_env: Env, ray_head: RayHead, tmp_path: Path) -> None:
     """On a cluster with token authentication, given only its token (RAY_AUTH_TOKEN, no RAY_AUTH_MODE)."""
     address = ray_head.dashboard

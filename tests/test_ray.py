@@ -14,7 +14,7 @@ import pytest
 
 from examples.make_addition_dataset import build
 from registry_cli.core.content import sha256_hex
-from tests.conftest import Env, RayHead, second_home, stored_keys
+from tests.conftest import Env, RayHead, free_port, second_home, stored_keys
 from tests.openai_server import FakeOpenAI
 from tests.test_benchmark import expected_passes
 
@@ -47,6 +47,12 @@ def test_ray_missing_is_a_clear_error(local_env: Env, tmp_path: Path) -> None:
     assert proc.returncode == 2 and "needs Ray installed" in proc.stderr and proc.stderr.count("\n") == 1
 
 
+def _ray_said(env: Env) -> str:
+    """What Ray printed while a failed connection was tried (kept in the home's logs), for a failing test's message."""
+    log = env.home / "logs" / "ray-connect.log"
+    return log.read_text()[-3000:] if log.exists() else ""
+
+
 def on_cluster(tmp_path: Path, size: int, server: FakeOpenAI, head: RayHead) -> tuple[Path, tuple[str, ...]]:
     """An addition dataset of ``size`` and the `benchmark run` arguments answering it on ``head``'s cluster."""
     ds = build(tmp_path / "3_digit_addition", size=size)
@@ -65,18 +71,22 @@ def test_a_cluster_with_token_authentication_needs_only_its_token(s3_env: Env, r
         refused = tokenless.run("benchmark", "run", *args, timeout=60)  # refused at once, not after retries
         assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
         assert "cannot connect to the Ray cluster" in refused.stderr and "RAY_AUTH_TOKEN" in refused.stderr
+        nowhere = tokenless.run("benchmark", "run", *args[:-1], f"--ray_address=127.0.0.1:{free_port()}", timeout=60)
+        assert nowhere.returncode == 1 and "nothing answers at" in nowhere.stderr and nowhere.stderr.count("\n") == 1
         assert "this machine has no token" in refused.stderr and server.requests == 0
         wrong = Env(s3_env.home, dict(tokenless.vars, RAY_AUTH_TOKEN="another-clusters-token"))
         refused = wrong.run("benchmark", "run", *args, timeout=60)
         assert refused.returncode == 1 and "a token that is not the cluster's" in refused.stderr
         assert refused.stderr.count("\n") == 1 and "another-clusters-token" not in refused.stderr
         given = Env(s3_env.home, dict(tokenless.vars, RAY_AUTH_TOKEN=ray_head.token))
-        out = given.run("benchmark", "run", *args, check=True, timeout=300)
+        out = given.run("benchmark", "run", *args, timeout=300)
+        assert out.returncode == 0, out.stderr + _ray_said(s3_env)
         assert server.requests == 40 and f"Final score: {expected_passes(ds)}/40" in out.stdout
         assert sorted(set(keys := stored_keys(s3_env))) == sorted(keys) and len(keys) == 40  # each result once
         (home / ".ray").mkdir(parents=True)
         (home / ".ray" / "auth_token").write_text(ray_head.token)  # where `ray get-auth-token --generate` puts it
-        again = tokenless.run("benchmark", "run", *args, "--force", check=True, timeout=300)
+        again = tokenless.run("benchmark", "run", *args, "--force", timeout=300)
+        assert again.returncode == 0, again.stderr + _ray_said(s3_env)
         assert server.requests == 80 and f"Final score: {expected_passes(ds)}/40" in again.stdout
     finally:
         server.stop()

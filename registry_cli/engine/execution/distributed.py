@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import stat
 import tempfile
 import threading
@@ -93,6 +94,7 @@ def ray_runner(address: str) -> Callable[[dict[int, dict[str, Any]], list[Item],
     return lambda rows, todo, work: run_on_ray(address, rows, todo, work)
 
 
+CONNECT_WINDOW_S = 90  # how long ray.init keeps trying a GCS that listens (Ray's own default: 20 attempts)
 AUTH_HINT = ("if the cluster uses token authentication, put its token (`ray get-auth-token` on the head) in "
              "RAY_AUTH_TOKEN or ~/.ray/auth_token (docs/benchmark.md, Ray)")
 
@@ -115,23 +117,51 @@ def connect(ray: Any, address: str) -> None:
             _check_token(address)
             ray.init(address=None if address == "local" else address, ignore_reinit_error=True,
                      log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
+        except JobError:
+            raise
         except Exception as e:  # ConnectionError, an authentication error, a version mismatch: Ray raises several
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             said.seek(0)
-            if b"InvalidAuthToken" in said.read() or type(e).__name__ == "AuthenticationError":
+            ray_said = said.read()
+            if b"InvalidAuthToken" in ray_said or type(e).__name__ == "AuthenticationError":
                 given = "a token that is not the cluster's" if environment.setting("RAY_AUTH_MODE") else "no token"
                 first = f"it uses token authentication and this machine has {given}"
-            raise JobError(f"cannot connect to the Ray cluster at {address}: {first}", AUTH_HINT) from None
+                raise JobError(f"cannot connect to the Ray cluster at {address}: {first}", AUTH_HINT) from None
+            raise JobError(f"cannot connect to the Ray cluster at {address}: {first}",
+                           f"Ray's own messages: {_keep_log(ray_said)}; {AUTH_HINT}") from None
         finally:
             os.dup2(saved, 2)
             os.close(saved)
 
 
+def _keep_log(data: bytes) -> str:
+    """Ray's messages while connecting, kept in ``$NEARAI_HOME/logs/ray-connect.log`` (secrets redacted); its path."""
+    from registry_cli.core.config import load_config
+    from registry_cli.engine.inference.credentials import redact
+
+    path = load_config().home / "logs" / "ray-connect.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(redact(data[-200_000:].decode(errors="replace")))
+    except OSError:
+        return "not kept (the home cannot be written)"
+    return str(path)
+
+
 def _check_token(address: str) -> None:
     """Ask a cluster's GCS (``HOST:PORT``) for its id once: a refused token raises Ray's AuthenticationError in a
-    fraction of a second, where `ray.init` would retry for 20 seconds or more before giving up."""
+    fraction of a second, and an address where nothing listens fails at once, where `ray.init` would retry for
+    `CONNECT_WINDOW_S` seconds before giving up (a window kept that long for a busy head, whose GCS may answer
+    slowly)."""
     if address in ("local", "auto") or "://" in address:
         return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except (OSError, ValueError) as e:
+        raise JobError(f"nothing answers at {address}: {getattr(e, 'strerror', None) or e}",
+                       "start the cluster (`ray start --head`) or fix --ray_address") from None
+    environment.default("RAY_gcs_server_port_wait_time_s", str(CONNECT_WINDOW_S))
     try:
         from ray._raylet import GcsClient  # type: ignore[attr-defined]
     except ImportError:  # another Ray: its ray.init says what is wrong
