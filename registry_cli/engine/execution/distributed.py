@@ -13,6 +13,7 @@ import socket
 import stat
 import tempfile
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -127,15 +128,17 @@ def connect(ray: Any, address: str) -> None:
                 given = "a token that is not the cluster's" if environment.setting("RAY_AUTH_MODE") else "no token"
                 first = f"it uses token authentication and this machine has {given}"
                 raise JobError(f"cannot connect to the Ray cluster at {address}: {first}", AUTH_HINT) from None
+            cause = "".join(traceback.format_exception(e)).encode()
             raise JobError(f"cannot connect to the Ray cluster at {address}: {first}",
-                           f"Ray's own messages: {_keep_log(ray_said)}; {AUTH_HINT}") from None
+                           f"Ray's own messages: {_keep_log(ray_said + cause)}; {AUTH_HINT}") from None
         finally:
             os.dup2(saved, 2)
             os.close(saved)
 
 
 def _keep_log(data: bytes) -> str:
-    """Ray's messages while connecting, kept in ``$NEARAI_HOME/logs/ray-connect.log`` (secrets redacted); its path."""
+    """Ray's messages while connecting and the error's chain, kept in ``$NEARAI_HOME/logs/ray-connect.log`` (secrets
+    redacted); its path."""
     from registry_cli.core.config import load_config
     from registry_cli.engine.inference.credentials import redact
 
