@@ -68,16 +68,6 @@ def test_a_cluster_with_token_authentication_needs_only_its_token(s3_env: Env, r
         ds, args = on_cluster(tmp_path, 40, server, ray_head)
         home = tmp_path / "user"  # no ~/.ray/auth_token there
         tokenless = Env(s3_env.home, dict(s3_env.vars, HOME=str(home)))
-        refused = tokenless.run("benchmark", "run", *args, timeout=60)  # refused at once, not after retries
-        assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
-        assert "cannot connect to the Ray cluster" in refused.stderr and "RAY_AUTH_TOKEN" in refused.stderr
-        nowhere = tokenless.run("benchmark", "run", *args[:-1], f"--ray_address=127.0.0.1:{free_port()}", timeout=60)
-        assert nowhere.returncode == 1 and "nothing answers at" in nowhere.stderr and nowhere.stderr.count("\n") == 1
-        assert "this machine has no token" in refused.stderr and server.requests == 0
-        wrong = Env(s3_env.home, dict(tokenless.vars, RAY_AUTH_TOKEN="another-clusters-token"))
-        refused = wrong.run("benchmark", "run", *args, timeout=60)
-        assert refused.returncode == 1 and "a token that is not the cluster's" in refused.stderr
-        assert refused.stderr.count("\n") == 1 and "another-clusters-token" not in refused.stderr
         given = Env(s3_env.home, dict(tokenless.vars, RAY_AUTH_TOKEN=ray_head.token))
         out = given.run("benchmark", "run", *args, timeout=300)
         assert out.returncode == 0, out.stderr + _ray_said(s3_env)
@@ -88,6 +78,18 @@ def test_a_cluster_with_token_authentication_needs_only_its_token(s3_env: Env, r
         again = tokenless.run("benchmark", "run", *args, "--force", timeout=300)
         assert again.returncode == 0, again.stderr + _ray_said(s3_env)
         assert server.requests == 80 and f"Final score: {expected_passes(ds)}/40" in again.stdout
+        (home / ".ray" / "auth_token").unlink()
+        refused = tokenless.run("benchmark", "run", *args, timeout=60)  # refused at once, not after retries
+        assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+        assert "cannot connect to the Ray cluster" in refused.stderr and "RAY_AUTH_TOKEN" in refused.stderr
+        assert "this machine has no token" in refused.stderr
+        wrong = Env(s3_env.home, dict(tokenless.vars, RAY_AUTH_TOKEN="another-clusters-token"))
+        refused = wrong.run("benchmark", "run", *args, timeout=60)
+        assert refused.returncode == 1 and "a token that is not the cluster's" in refused.stderr
+        assert refused.stderr.count("\n") == 1 and "another-clusters-token" not in refused.stderr
+        nowhere = tokenless.run("benchmark", "run", *args[:-1], f"--ray_address=127.0.0.1:{free_port()}", timeout=60)
+        assert nowhere.returncode == 1 and "nothing answers at" in nowhere.stderr and nowhere.stderr.count("\n") == 1
+        assert server.requests == 80  # nothing was asked by the runs refused
     finally:
         server.stop()
 
