@@ -79,15 +79,16 @@ def test_a_cluster_with_token_authentication_needs_only_its_token(s3_env: Env, r
         assert again.returncode == 0, again.stderr + _ray_said(s3_env)
         assert server.requests == 80 and f"Final score: {expected_passes(ds)}/40" in again.stdout
         (home / ".ray" / "auth_token").unlink()
-        refused = tokenless.run("benchmark", "run", *args, timeout=60)  # refused at once, not after retries
+        refused = tokenless.run("benchmark", "run", *args, "--force", timeout=60)  # refused at once, no retries
         assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
         assert "cannot connect to the Ray cluster" in refused.stderr and "RAY_AUTH_TOKEN" in refused.stderr
         assert "this machine has no token" in refused.stderr
         wrong = Env(s3_env.home, dict(tokenless.vars, RAY_AUTH_TOKEN="another-clusters-token"))
-        refused = wrong.run("benchmark", "run", *args, timeout=60)
+        refused = wrong.run("benchmark", "run", *args, "--force", timeout=60)
         assert refused.returncode == 1 and "a token that is not the cluster's" in refused.stderr
         assert refused.stderr.count("\n") == 1 and "another-clusters-token" not in refused.stderr
-        nowhere = tokenless.run("benchmark", "run", *args[:-1], f"--ray_address=127.0.0.1:{free_port()}", timeout=60)
+        nowhere = tokenless.run("benchmark", "run", *args[:-1], f"--ray_address=127.0.0.1:{free_port()}", "--force",
+                                timeout=60)
         assert nowhere.returncode == 1 and "nothing answers at" in nowhere.stderr and nowhere.stderr.count("\n") == 1
         assert server.requests == 80  # nothing was asked by the runs refused
     finally:
