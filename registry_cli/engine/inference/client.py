@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from registry_cli.core import env
 from registry_cli.engine.inference.credentials import api_key, auth_headers, public_url, redact, without_credentials
@@ -35,9 +35,6 @@ from registry_cli.engine.inference.providers import (
 from registry_cli.engine.inference.translated import route
 from registry_cli.engine.inference.usage import Completion, Usage, estimate_cost
 from registry_cli.errors import EmptyAnswer, HttpError, InferenceError, InferenceFailure
-
-if TYPE_CHECKING:
-    pass
 
 # per-call generation options an agent may set (`Inference.chat`); they are part of what was asked
 CHAT_OPTIONS = frozenset({"temperature", "max_tokens", "tools", "tool_choice", "top_p", "stop", "response_format",
@@ -159,7 +156,7 @@ class Inference:
         resp = await self._send("", body, native.url, native.headers)
         where = public_url(native.url)
         try:
-            a = native.read(resp.status, resp.body, body, messages, env.setting(native.key_name) if native.key_name else "none")
+            a = native.read(resp.status, resp.body, body, messages, native.key() or "none")
         except Exception:  # litellm's reader raises its own errors for answers it cannot read
             raise InferenceFailure(f"malformed completion from {where}") from None
         return self._answer(a.content, a.finish, a.tool_calls, where, a.prompt_tokens, a.completion_tokens,

@@ -73,7 +73,8 @@ class _Quiet:
 
 @dataclass
 class NativeRoute:
-    """Where and how one model of a native-format provider is asked: resolved once per run."""
+    """Where and how one model is asked through litellm's translation (a provider's own format, or OpenAI's for the
+    OpenAI-shaped ones of `translated`): resolved once per run, or loaded as an earlier run kept it."""
 
     provider: str
     url: str
@@ -84,6 +85,10 @@ class NativeRoute:
     templates: dict[tuple[str, ...], _Template | None] = field(default_factory=dict)
     wire: str = ""  # the answer's format: "openai" for OpenAI-shaped providers (`translated`), else the provider's
     key_name: str = ""  # the environment variable the key in ``headers`` came from ("" for none: a placeholder)
+
+    def key(self) -> str:
+        """The key in ``headers``, as the environment holds it now ("" when it is a placeholder)."""
+        return env.setting(self.key_name) if self.key_name else ""
 
     def body(self, messages: Messages) -> bytes:
         """The request body litellm would send for ``messages``."""
@@ -307,7 +312,7 @@ def save_route(route: NativeRoute, path: Path) -> None:
                  for shape, t in route.templates.items() if t is not None and t.checked >= CHECKED}
     if not templates or path.exists():
         return
-    key = env.setting(route.key_name) if route.key_name else ""
+    key = route.key()
     headers = {k: v.replace(key, _KEY_MARK) if key else v for k, v in route.headers.items()}
     data = json.dumps({"provider": route.provider, "wire": route.wire, "url": route.url, "headers": headers,
                        "key_name": route.key_name, "model": route.model, "optional_params": route.optional_params,

@@ -313,8 +313,11 @@ def load_dataset(source: Source, subset: str = "", limit: int = 0, subsample: st
         index = read_index(index_dir, source.content_hash, subset)
         if index is not None:  # made before lengths were kept beside indexes
             keep_total(index_dir, source.content_hash, subset, index.total)
-            return LoadedDataset(source, select(index.total, subset, limit, subsample, seed), index_dir=index_dir,
-                                 indexed=True)
+            selection = select(index.total, subset, limit, subsample, seed)
+            if selection.indices and index.covers(selection.indices):
+                first = index.first[1] if index.first and index.first[0] == selection.indices[0] else None
+                return LoadedDataset(source, selection, hashes={i: index.hashes[i] for i in selection.indices},
+                                     first=first, index_dir=index_dir)
     total, rows_of_selection, ref = _split(source, subset)
     selection = select(total, subset, limit, subsample, seed)
     return LoadedDataset(source, selection, rows_of_selection(selection), ref, index_dir=index_dir)
