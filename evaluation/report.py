@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from evaluation.table import ALL_KEYS, TableOptions, build_table, evaluation_details, fmt, key_value
+from evaluation.table import TableOptions, build_table, evaluation_details, fmt, labels_apart, score_interval
 from registry_cli.core.files import atomic_write_text
 from registry_cli.core.registry import Registry
 from registry_cli.errors import NearaiError, UsageError
@@ -37,16 +37,11 @@ def _bars(details: list[dict[str, Any]], benchmark: str, metric: str) -> list[di
     tells the bars apart: the model and agent, and any other key column whose value differs between them."""
     chosen = [d for d in details if d.get("benchmark") == benchmark
               and isinstance((d.get("metrics") or {}).get(metric), (int, float))]
-    differ = [k for k in ALL_KEYS if len({key_value(d, k) for d in chosen}) > 1]
     bars = []
-    for d in chosen:
+    for d, parts in zip(chosen, labels_apart(chosen)):
         m = d["metrics"]
         value = float(m[metric])
-        lo, hi = (m.get("ci95_low"), m.get("ci95_high")) if metric == "score" else (None, None)
-        if lo is None and "stderr" in m and metric == "score":
-            lo, hi = value - 1.96 * m["stderr"], value + 1.96 * m["stderr"]
-        parts = [key_value(d, k) for k in ("model", "agent") if key_value(d, k)]
-        parts += [f"{k}={key_value(d, k) or '-'}" for k in differ if k not in ("model", "agent")]
+        lo, hi = score_interval(m) if metric == "score" else (None, None)
         bars.append({"lines": _label_lines(parts or [d["entry"]]), "value": value, "lo": lo, "hi": hi,
                      "entry": d["entry"]})
     return sorted(bars, key=lambda b: -b["value"])

@@ -9,6 +9,7 @@ two evaluations of one benchmark apart. This module returns data; the CLI render
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from registry_cli.caches.bulk import collector_paused
 from registry_cli.caches.snapshots import read_snapshot, write_snapshot
 from registry_cli.core.content import canonical_json, sha256_hex
+from registry_cli.core.files import atomic_write_text
 from registry_cli.core.registry import EntryInfo, Registry, each_metadata
 from registry_cli.errors import UsageError
 
@@ -33,7 +35,7 @@ METRIC_ORDER = ("score", "stderr", "ci95_low", "ci95_high", "n", "passed", "fail
 COUNT_METRICS = frozenset({"n", "passed", "failed", "errored", "empty", "prompt_tokens", "completion_tokens"})
 FORMATS = ("table", "csv", "json", "markdown")
 T = TypeVar("T")
-PIVOT_VERSION = 2  # raise it with any change to what the pivot makes of the same evaluations: kept tables are remade
+PIVOT_VERSION = 3  # raise it with any change to what the pivot makes of the same evaluations: kept tables are remade
 
 
 @dataclass
@@ -53,11 +55,22 @@ class EvalTable:
     metric_columns: list[str]
     rows: list[dict[str, Any]] = field(default_factory=list)  # key column values + metric values
     errored: list[dict[str, int]] = field(default_factory=list)  # per row: benchmark -> datums without a verdict
+    # per row: benchmark -> (the evaluation entry shown, its score's 95% interval low and high or None, its tags)
+    sources: list[dict[str, Source]] = field(default_factory=list)
 
 
 def key_value(details: dict[str, Any], name: str) -> str:
     """A key column's text: dicts as k=v pairs, nothing as the empty string."""
     return _text(details.get(name))
+
+
+def labels_apart(details: list[dict[str, Any]]) -> list[list[str]]:
+    """For each evaluation, what tells it apart from the others: its model and agent, and every other key column
+    (and the benchmark) whose value differs among them, as ``key=value``."""
+    differ = [k for k in ("benchmark", *ALL_KEYS) if k not in DEFAULT_KEYS
+              and len({key_value(d, k) for d in details}) > 1]
+    return [[key_value(d, k) for k in DEFAULT_KEYS if key_value(d, k)]
+            + [f"{k}={key_value(d, k) or '-'}" for k in differ] for d in details]
 
 
 def _text(value: Any) -> str:
@@ -99,7 +112,7 @@ def evaluation_details(registry: Registry, opts: TableOptions) -> list[dict[str,
     """Details of the evaluations the table shows: the latest of each identity (every version with
     ``all_versions``), leaving out hidden ones unless ``show_all``; each with its ``entry`` and ``created_at``."""
     return [{**d, "entry": entry, "created_at": created}
-            for created, entry, d in _latest(_listed(registry, opts), opts, lambda d: d)]
+            for created, entry, d in _latest(_listed(registry, opts), opts, lambda d, metadata: d)]
 
 
 def _listed(registry: Registry, opts: TableOptions) -> list[EntryInfo]:
@@ -107,8 +120,10 @@ def _listed(registry: Registry, opts: TableOptions) -> list[EntryInfo]:
                                  show_latest_version=False)
 
 
-def _latest(entries: list[EntryInfo], opts: TableOptions, keep: Callable[[dict[str, Any]], T]) -> list[tuple[str, str, T]]:
-    """`evaluation_details` as (created_at, entry, what ``keep`` makes of the details), oldest first."""
+def _latest(entries: list[EntryInfo], opts: TableOptions,
+            keep: Callable[[dict[str, Any], dict[str, Any]], T]) -> list[tuple[str, str, T]]:
+    """`evaluation_details` as (created_at, entry, what ``keep`` makes of the details and metadata), oldest
+    first."""
     latest: dict[str, tuple[str, EntryInfo, T]] = {}  # group -> (created_at, entry, kept)
     for e, metadata in each_metadata(entries):
         d = metadata.get("details")
@@ -121,19 +136,37 @@ def _latest(entries: list[EntryInfo], opts: TableOptions, keep: Callable[[dict[s
         group = e.entry if opts.all_versions else _evaluation_key(d)
         known = latest.get(group)
         if known is None or e.created_at >= known[0]:
-            latest[group] = (e.created_at, e, keep(d))
+            latest[group] = (e.created_at, e, keep(d, metadata))
     return [(created, e.entry, kept) for created, e, kept in sorted(latest.values(), key=lambda t: t[0])]
 
 
-# what the pivot reads of an evaluation's details: benchmark, the values of ALL_KEYS, metrics
-Projected = tuple[str, tuple[Any, ...], dict[str, Any]]
+# what the pivot reads of an evaluation: benchmark, the values of ALL_KEYS, metrics, the entry's tags
+Projected = tuple[str, tuple[Any, ...], dict[str, Any], tuple[str, ...]]
+Source = tuple[str, "float | None", "float | None", tuple[str, ...]]
 
 
-def _projected(d: dict[str, Any]) -> Projected:
+def _projected(d: dict[str, Any], metadata: dict[str, Any]) -> Projected:
     """All that is held of each of (say) 50,000 evaluations while the table is made; metric names are shared."""
     metrics = d.get("metrics")
     metrics = {sys.intern(k): v for k, v in metrics.items() if isinstance(k, str)} if isinstance(metrics, dict) else {}
-    return str(d.get("benchmark")), tuple([d.get(k) for k in ALL_KEYS]), metrics
+    tags = metadata.get("tags")
+    shown = tuple(sys.intern(t) for t in tags if isinstance(t, str)) if isinstance(tags, list) else ()
+    return str(d.get("benchmark")), tuple([d.get(k) for k in ALL_KEYS]), metrics, shown
+
+
+def score_interval(metrics: dict[str, Any]) -> tuple[float | None, float | None]:
+    """The 95% interval of an evaluation's score: as recorded, else from its standard error, else none."""
+    lo, hi, score, err = (number(metrics.get(k)) for k in ("ci95_low", "ci95_high", MAIN_METRIC, "stderr"))
+    if lo is not None and hi is not None:
+        return lo, hi
+    if score is not None and err is not None:
+        return score - 1.96 * err, score + 1.96 * err
+    return None, None
+
+
+def number(value: Any) -> float | None:
+    """``value`` as a float when it is a number (not a bool), else None."""
+    return float(value) if type(value) in (int, float) else None
 
 
 def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
@@ -143,14 +176,28 @@ def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
     kept one replaces loading every evaluation's metadata."""
     entries = _listed(registry, opts)
     path, made_from = _kept_at(registry, opts, entries)
-    kept = read_snapshot(path)
-    if isinstance(kept, tuple) and len(kept) == 5 and kept[0] == made_from:
-        return EvalTable(*kept[1:])
+    digest = path.with_suffix(".digest")
+    if _read_text(digest) == made_from:  # the listing is let go before the kept table is read: a lower peak
+        del entries
+        kept = read_snapshot(path)
+        if isinstance(kept, tuple) and len(kept) == 6 and kept[0] == made_from:
+            return EvalTable(*kept[1:])
+        entries = _listed(registry, opts)  # torn, or made by another process meanwhile: made again
     evaluations = [(entry, p) for _, entry, p in _latest(entries, opts, _projected)]
     del entries
     table = _pivot(evaluations, opts)
-    write_snapshot(path, (made_from, table.key_columns, table.metric_columns, table.rows, table.errored))
+    write_snapshot(path, (made_from, table.key_columns, table.metric_columns, table.rows, table.errored,
+                          table.sources))
+    with contextlib.suppress(OSError):  # without it the table is made again next time, never shown wrong
+        atomic_write_text(digest, made_from)
     return table
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def _kept_at(registry: Registry, opts: TableOptions, entries: list[EntryInfo]) -> tuple[Path, str]:
@@ -179,6 +226,7 @@ def _pivot(evaluations: list[tuple[str, Projected]], opts: TableOptions) -> Eval
         keys.append("entry")
     pivot: dict[tuple[str, ...], dict[str, Any]] = {}
     errored: dict[tuple[str, ...], dict[str, int]] = {}
+    sources: dict[tuple[str, ...], dict[str, Source]] = {}
     metric_names: set[str] = set()
     # per benchmark, the key columns that tell its evaluations apart (the others are left empty in its rows)
     shown_keys = {b: [(k, opts.all_key_columns or k in DEFAULT_KEYS or k == "entry" or k in varying[b]) for k in keys]
@@ -187,7 +235,7 @@ def _pivot(evaluations: list[tuple[str, Projected]], opts: TableOptions) -> Eval
     main_column = {b: f"{b}/{MAIN_METRIC}" for b in benchmarks}
     with collector_paused():
         while evaluations:  # newest first, so a cell keeps the first value it gets
-            entry, (bench, values, metrics) = evaluations.pop()
+            entry, (bench, values, metrics, tags) = evaluations.pop()
             row_key = tuple([(entry if k == "entry" else _text(values[at[k]])) if on else "" for k, on in shown_keys[bench]])
             cells = pivot.get(row_key)
             if cells is None:
@@ -201,6 +249,9 @@ def _pivot(evaluations: list[tuple[str, Projected]], opts: TableOptions) -> Eval
             elif type(value := metrics.get(MAIN_METRIC)) in (int, float):
                 metric_names.add(main_column[bench])
                 cells.setdefault(main_column[bench], value)
+            row_sources = sources.setdefault(row_key, {})
+            if bench not in row_sources:
+                row_sources[bench] = (entry, *score_interval(metrics), tags)
             unanswered = int(metrics.get("errored") or 0) + int(metrics.get("empty") or 0)
             if unanswered:
                 errored.setdefault(row_key, {}).setdefault(bench, unanswered)
@@ -213,6 +264,7 @@ def _pivot(evaluations: list[tuple[str, Projected]], opts: TableOptions) -> Eval
             row.update((c, cells[c]) for c in sorted(cells, key=order.__getitem__))  # in column order
             table.rows.append(row)
             table.errored.append(errored.get(row_key, {}))
+            table.sources.append(sources.pop(row_key, {}))
     return table
 
 

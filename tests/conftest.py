@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,16 +120,20 @@ def server() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture
 def local_env(tmp_path: Path) -> Env:
-    return Env(tmp_path / "home", _base_env(tmp_path / "home"))
+    return home_env(tmp_path / "home")
+
+
+def home_env(home: Path, store: str = "", endpoint: str = "") -> Env:
+    """A 'machine' with its home at ``home``, on the embedded store or on ``store`` at S3 ``endpoint``."""
+    env = _base_env(home)
+    if store:
+        env.update(NEARAI_STORE=store, NEARAI_S3_ENDPOINT_URL=endpoint, NEARAI_S3_MAX_ATTEMPTS="4")
+    return Env(home, env)
 
 
 @pytest.fixture
 def s3_env(tmp_path: Path, moto_endpoint: str) -> Env:
-    env = _base_env(tmp_path / "home")
-    env["NEARAI_STORE"] = f"s3://{make_s3_bucket(moto_endpoint)}/reg"
-    env["NEARAI_S3_ENDPOINT_URL"] = moto_endpoint
-    env["NEARAI_S3_MAX_ATTEMPTS"] = "4"
-    return Env(tmp_path / "home", env)
+    return home_env(tmp_path / "home", f"s3://{make_s3_bucket(moto_endpoint)}/reg", moto_endpoint)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -224,6 +229,36 @@ class RayHead:
     dashboard: str  # http://host:port (for `nearai submit --cluster`)
     token: str
     temp: Path  # Ray's session folder (its workers' logs)
+
+    def said(self) -> str:
+        """The ends of the head's own logs (its GCS, raylet and agents), for a failing test's message."""
+        logs = self.temp / "session_latest" / "logs"
+        parts = []
+        for pattern in ("gcs_server.*", "raylet.*", "dashboard_agent*", "runtime_env_agent*", "monitor.log"):
+            for path in sorted(logs.glob(pattern)):
+                text = path.read_text(errors="replace")
+                parts.append(f"\n--- {path.name} ---\n{text[-1500:]}")
+        return "".join(parts) or f"(no logs in {logs})"
+
+
+@pytest.fixture(autouse=True)
+def one_ray_cluster_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests marked ``xdist_group("ray")`` run one at a time across xdist workers, held by a file lock: each starts
+    a Ray cluster, and `ray stop --force` (a test head's teardown) stops every Ray process on the machine. The mark
+    alone does not keep them apart: pytest 9.2 no longer reads the node id that pytest-xdist 3.8 changes to group
+    tests, so `--dist loadgroup` spreads them over both workers (seen as heads killed mid-test in CI)."""
+    mark = request.node.get_closest_marker("xdist_group")
+    if mark is None or "ray" not in mark.args:
+        yield
+        return
+    import fcntl
+
+    with open(Path(tempfile.gettempdir()) / "nearai-tests-ray.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture

@@ -149,7 +149,7 @@ def test_kept_table_follows_every_change(local_env: Env, tmp_path: Path) -> None
         local_env.run("registry", "upload", str(_evaluation(tmp_path, model, score)), check=True)
     assert _table(local_env) == ["model,agent,sums/score", "m1,,0.5", "m2,,0.25"]
     kept = local_env.home / "cache" / "tables"
-    assert len(list(kept.iterdir())) == 1
+    assert len(list(kept.glob("*.bin"))) == 1
     local_env.run("registry", "upload", str(_evaluation(tmp_path, "m3", 0.75)), check=True)  # a new evaluation
     assert _table(local_env) == ["model,agent,sums/score", "m1,,0.5", "m2,,0.25", "m3,,0.75"]
     m1 = tmp_path / "m1"
@@ -164,12 +164,12 @@ def test_kept_table_follows_every_change(local_env: Env, tmp_path: Path) -> None
     assert _table(local_env) == ["model,agent,sums/score", "m1,,1.0"]
     shown_all = local_env.run("evaluation", "table", "--format=csv", "--show_all", check=True).stdout.splitlines()
     assert shown_all == ["model,agent,sums/score", "m1,,1.0", "m2,,0.25"]  # other options: a table of their own
-    assert len(list(kept.iterdir())) == 2
+    assert len(list(kept.glob("*.bin"))) == 2
 
     # the kept table is what answers while nothing changed: one altered in place (same digest) is what is shown
-    path = next(p for p in kept.iterdir() if "m2" not in str(read_snapshot(p)))
-    made_from, keys, columns, rows, errored = read_snapshot(path)  # type: ignore[misc]  # a kept table's tuple
-    write_snapshot(path, (made_from, keys, columns, [{**rows[0], "sums/score": 0.125}], errored))
+    path = next(p for p in kept.glob("*.bin") if "m2" not in str(read_snapshot(p)))
+    made_from, keys, columns, rows, errored, sources = read_snapshot(path)  # type: ignore[misc]  # a kept table
+    write_snapshot(path, (made_from, keys, columns, [{**rows[0], "sums/score": 0.125}], errored, sources))
     assert _table(local_env) == ["model,agent,sums/score", "m1,,0.125"]
     data = bytearray(path.read_bytes())
     data[-3] ^= 0xFF  # a damaged file: its checksum fails, so the table is made again

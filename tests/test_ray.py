@@ -70,13 +70,13 @@ def test_a_cluster_with_token_authentication_needs_only_its_token(s3_env: Env, r
         tokenless = Env(s3_env.home, dict(s3_env.vars, HOME=str(home)))
         given = Env(s3_env.home, dict(tokenless.vars, RAY_AUTH_TOKEN=ray_head.token))
         out = given.run("benchmark", "run", *args, timeout=300)
-        assert out.returncode == 0, out.stderr + _ray_said(s3_env)
+        assert out.returncode == 0, out.stderr + _ray_said(s3_env) + ray_head.said()
         assert server.requests == 40 and f"Final score: {expected_passes(ds)}/40" in out.stdout
         assert sorted(set(keys := stored_keys(s3_env))) == sorted(keys) and len(keys) == 40  # each result once
         (home / ".ray").mkdir(parents=True)
         (home / ".ray" / "auth_token").write_text(ray_head.token)  # where `ray get-auth-token --generate` puts it
         again = tokenless.run("benchmark", "run", *args, "--force", timeout=300)
-        assert again.returncode == 0, again.stderr + _ray_said(s3_env)
+        assert again.returncode == 0, again.stderr + _ray_said(s3_env) + ray_head.said()
         assert server.requests == 80 and f"Final score: {expected_passes(ds)}/40" in again.stdout
         (home / ".ray" / "auth_token").unlink()
         refused = tokenless.run("benchmark", "run", *args, "--force", timeout=60)  # refused at once, no retries
@@ -145,7 +145,8 @@ def test_a_cluster_without_authentication_takes_a_client_that_has_a_token(s3_env
         home = tmp_path / "user"
         for given in ({}, {"RAY_AUTH_TOKEN": "some-other-clusters-token"}):
             env = Env(s3_env.home, dict(s3_env.vars, HOME=str(home), **given))
-            out = env.run("benchmark", "run", *args, "--force", check=True, timeout=300)
+            out = env.run("benchmark", "run", *args, "--force", timeout=300)
+            assert out.returncode == 0, out.stderr + _ray_said(s3_env) + ray_head.said()
             assert f"Final score: {expected_passes(ds)}/20" in out.stdout
         assert server.requests == 40
     finally:

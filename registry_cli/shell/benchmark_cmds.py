@@ -31,6 +31,11 @@ class BenchmarkCommands:
             run = run_benchmark(params, progress.start, None if params.quiet else progress.update)
             progress.finish(run.summary)
         render.benchmark_summary(run)
+        if run.recorded is not None:
+            from registry_cli.apps.viewer.links import evaluation_link
+            from registry_cli.core.config import load_config
+
+            render.view_link(evaluation_link(load_config().home, run.recorded.entry))
         if run.record_error is not None:
             raise run.record_error  # after the results are shown
         if run.summary.unanswered:

@@ -26,6 +26,7 @@ from registry_cli.shell.commands import declared_flags
 from registry_cli.shell.evaluation_cmds import EvaluationCommands, ScenarioCommands
 from registry_cli.shell.registry_cmds import RegistryCommands
 from registry_cli.shell.suite_cmds import SuiteCommands
+from registry_cli.shell.view_cmds import ViewCommands
 
 HELP_FLAGS = ("--help", "-h", "--helpfull")
 
@@ -36,10 +37,11 @@ GROUPS: dict[str, type] = {"registry": RegistryCommands, "benchmark": BenchmarkC
 TITLE = "nearai: a registry of datasets, agents, solvers and evaluations, and a cached benchmark runner."
 
 
-TOP: dict[str, Callable[..., Any]] = {"version": TopCommands.version, "submit": TopCommands.submit}
+TOP: dict[str, Callable[..., Any]] = {"version": TopCommands.version, "submit": TopCommands.submit,
+                                      "view": ViewCommands.view}
 
 
-class CLI(TopCommands):
+class CLI(TopCommands, ViewCommands):
     def __init__(self) -> None:
         self.registry = RegistryCommands()
         self.benchmark = BenchmarkCommands()

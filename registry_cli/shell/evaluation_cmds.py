@@ -51,8 +51,11 @@ class EvaluationCommands:
             verbose: every field of every result as JSON, with the console log of kept run folders
         """
         from evaluation.solutions import read_solutions
+        from registry_cli.apps.viewer.links import evaluation_link
 
-        render_evaluation.solutions(read_solutions(open_registry(), entry, status, with_runs=verbose), verbose)
+        registry = open_registry()
+        render_evaluation.solutions(read_solutions(registry, entry, status, with_runs=verbose), verbose)
+        render.view_link(evaluation_link(registry.config.home, registry.resolve(entry).entry))
 
     @command
     def report(self, html: str = "evaluations.html", benchmark: str = "", metric: str = "") -> None:

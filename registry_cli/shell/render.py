@@ -243,6 +243,13 @@ def benchmark_summary(run: BenchmarkRun) -> None:
         c.print(f"recorded evaluation {run.recorded.entry}", markup=False)
 
 
+def view_link(url: str) -> None:
+    """A running viewer's page for what the command just named, on stderr (stdout stays the command's output);
+    nothing when no viewer runs."""
+    if url:
+        console(stderr=True).print(f"view: {url}", markup=False, soft_wrap=True)
+
+
 def help_text(title: str, usage: str, rows: list[tuple[str, str]]) -> None:
     """Plain help: a title, a usage line, and aligned name / description rows."""
     import sys

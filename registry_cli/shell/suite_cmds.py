@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from registry_cli.errors import UsageError
+from registry_cli.shell import render
 from registry_cli.shell.commands import command, open_registry
 
 
@@ -36,6 +37,8 @@ class SuiteCommands:
             return
         from registry_cli.apps.suites.run import run_suite
         from registry_cli.apps.suites.summary import summarize
+        from registry_cli.apps.viewer.links import suite_link
+        from registry_cli.core.config import load_config
 
         progress = render_suites.SuiteProgress(suite.name, verbose)
         try:
@@ -44,6 +47,7 @@ class SuiteCommands:
             progress.end()
         render_suites.suite_summary(summarize(run.folder), "table")
         render_suites.suite_finished(run)
+        render.view_link(suite_link(load_config().home, suite.name, run.folder.name))
         if run.interrupted:
             raise SystemExit(130)
         if run.status != "completed":
@@ -62,12 +66,16 @@ class SuiteCommands:
             rollout: the same as --run (the rollouts orchestrator's name for it)
         """
         from registry_cli.apps.suites.summary import find_run, summarize
+        from registry_cli.apps.viewer.links import suite_link
         from registry_cli.core.config import load_config
         from registry_cli.shell import render_suites
 
         if format not in ("table", "csv", "json", "markdown"):
             raise UsageError(f"unknown --format {format!r}", "choose one of: table, csv, json, markdown")
-        render_suites.suite_summary(summarize(find_run(load_config().home, name, _stamp(latest, run, rollout))), format)
+        home = load_config().home
+        folder = find_run(home, name, _stamp(latest, run, rollout))
+        render_suites.suite_summary(summarize(folder), format)
+        render.view_link(suite_link(home, name, folder.name))
 
     @command
     def list(self, name: str = "") -> None:

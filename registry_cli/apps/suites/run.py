@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,6 +40,7 @@ from registry_cli.errors import NearaiError
 
 SCHEMA = "nearai.suite-run/1"
 FINAL = ("completed", "failed", "cancelled", "skipped")
+PROGRESS_S = 1.0  # how often a running cell's counts reach the manifest
 
 
 @dataclass
@@ -155,7 +157,8 @@ def _estimate(plan: Plan, hits: dict[tuple[int, int], Outcome], uncached: int) -
 
 
 class _Folder:
-    """The run folder; the manifest is rewritten whole, atomically, on every change of state."""
+    """The run folder; the manifest is rewritten whole, atomically, on every change of state, and with the
+    cells' counts at most every PROGRESS_S while datums are answered (what `nearai view` shows live)."""
 
     def __init__(self, home: Path, config: SuiteConfig, options: dict[str, Any]) -> None:
         base = home / "suites" / config.name
@@ -174,6 +177,7 @@ class _Folder:
         self.error: OSError | None = None
         self.runs: dict[tuple[int, int, int], dict[str, Any]] = {}  # (cell, datum, rollout) -> results[] entry
         self.lock = threading.Lock()  # cached outcomes are reported from a worker thread
+        self.written = 0.0  # time.monotonic() of the last manifest write
         self.head = {"schema": SCHEMA, "name": config.name, "stamp": self.path.name, "created_at": self.path.name,
                      "config_path": str(config.path),
                      "config_text": config.text, "config": jsonable(config.raw),
@@ -185,6 +189,7 @@ class _Folder:
         raised, so running cells finish and are cached; `check` raises it once they are done."""
         try:
             with self.lock:
+                self.written = time.monotonic()
                 body = {**self.head, "status": status, "finished_at": now() if status != "running" else "",
                         "cells": [s.as_dict() for s in states], "results": list(self.runs.values())}
                 atomic_write_text(self.path / "manifest.json", json.dumps(body, indent=2, sort_keys=True) + "\n")
@@ -194,6 +199,10 @@ class _Folder:
             self.error = self.error or e
             if status != "running":
                 raise
+
+    def due(self) -> bool:
+        """Whether the counts were last written PROGRESS_S ago or more."""
+        return time.monotonic() - self.written >= PROGRESS_S
 
     def check(self) -> None:
         if self.error is not None:
@@ -327,6 +336,8 @@ class _SuiteRunner:
                 entry = self.folder.add_run(state, plan, o, run_path)
                 self.folder.write(self.states, "running")
                 self.events.run(state, o, entry)
+            elif self.folder.due():
+                self.folder.write(self.states, "running")
 
         assert self.cache is not None
         try:

@@ -28,6 +28,7 @@ from registry_cli.errors import AgentFailure, InferenceFailure, NearaiError
 
 AGENT_COPY_MAX = 1 << 30  # the most of an agent folder copied into its sandbox
 MAX_MESSAGES = 4096  # messages in one completion request from an agent
+EXIT_GRACE_S = 5.0  # how long an agent that answered has to exit, and its last prints to arrive
 
 
 @dataclass
@@ -83,16 +84,29 @@ async def run_agent(agent: Agent, call: AgentCall, trace: AgentTrace) -> str:
     except AgentFailure as e:
         raise failure(str(e)) from None
     finally:
+        answered = talk.done() and not talk.cancelled() and talk.exception() is None
         talk.cancel()
         watcher.cancel()
-        call.sandbox.stop(proc)
-        await proc.wait()
-        try:  # the last of the agent's prints
-            await asyncio.wait_for(logger, 1.0)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
-            logger.cancel()
+        await _end(proc, call.sandbox, logger, answered)
         trace.stderr = log.text()
         shutil.rmtree(code, ignore_errors=True)
+
+
+async def _end(proc: asyncio.subprocess.Process, sandbox: Sandbox, logger: asyncio.Future[None], answered: bool) -> None:
+    """Stop the agent's process and take in the last of its prints. An agent that answered is given time to exit
+    by itself first: its answer (on stdout) can arrive before its prints (on stderr, relayed separately by a
+    container's runtime), and stopping it at once would lose them."""
+    if answered:
+        try:
+            await asyncio.wait_for(proc.wait(), EXIT_GRACE_S)
+        except asyncio.TimeoutError:
+            pass
+    sandbox.stop(proc)
+    await proc.wait()
+    try:
+        await asyncio.wait_for(logger, EXIT_GRACE_S)
+    except (asyncio.TimeoutError, asyncio.CancelledError):
+        logger.cancel()
 
 
 async def _start(agent: Agent, sandbox: Sandbox, workdir: Path, limits: Limits) -> tuple[asyncio.subprocess.Process, Path]:

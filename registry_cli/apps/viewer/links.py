@@ -1,0 +1,49 @@
+"""Where a running viewer is, so that terminal commands that name an entry or a suite run can print its page.
+
+`nearai view` leaves ``$NEARAI_HOME/viewer.json`` (its URL and its process, told apart from a later one with the
+same pid) while it serves, and takes it away when it stops; a marker whose process is gone is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+from registry_cli.core.files import atomic_write_text, owner_alive, owner_tag
+
+MARKER = "viewer.json"
+
+
+def announce(home: Path, url: str) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(home / MARKER, json.dumps({"url": url, "owner": owner_tag()}) + "\n")
+
+
+def withdraw(home: Path) -> None:
+    """Take the marker away if it is this process's."""
+    try:
+        if json.loads((home / MARKER).read_text()).get("owner") == owner_tag():
+            (home / MARKER).unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def viewer_url(home: Path) -> str:
+    """The URL of the viewer running over ``home``, or ""."""
+    try:
+        marker = json.loads((home / MARKER).read_text())
+        url, owner = str(marker["url"]), str(marker["owner"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return url if owner_alive(owner + "-") else ""
+
+
+def evaluation_link(home: Path, entry: str) -> str:
+    url = viewer_url(home)
+    return f"{url}/evaluation/{quote(entry)}" if url else ""
+
+
+def suite_link(home: Path, name: str, stamp: str) -> str:
+    url = viewer_url(home)
+    return f"{url}/suites/{quote(name)}/{quote(stamp)}" if url else ""
