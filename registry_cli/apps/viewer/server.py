@@ -48,7 +48,7 @@ def open_viewer(registry: Registry, host: str = "127.0.0.1", port: int = 8000) -
     from waitress.server import create_server  # type: ignore[import-untyped]
 
     _check_host(host)
-    app = create_app(registry, host, port)
+    app = create_app(registry, host)
     try:
         server = create_server(app, host=host, port=port, threads=THREADS, ident="nearai-view",
                                clear_untrusted_proxy_headers=True)

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, Response, abort, jsonify, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
 
 from registry_cli.apps.viewer import charts
 from registry_cli.apps.viewer.compare import compare
@@ -30,8 +31,8 @@ POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'sel
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
-def create_app(registry: Registry, host: str = "127.0.0.1", port: int = 0) -> Flask:
-    """The app over ``registry`` (and the suite runs under its home), served at ``host``:``port``."""
+def create_app(registry: Registry, host: str = "127.0.0.1") -> Flask:
+    """The app over ``registry`` (and the suite runs under its home), served on ``host``."""
     app = Flask(__name__)
     app.config.update(JSON_SORT_KEYS=False, TEMPLATES_AUTO_RELOAD=False)
     app.jinja_env.globals.update(charts=charts, pct=charts.pct)
@@ -40,7 +41,7 @@ def create_app(registry: Registry, host: str = "127.0.0.1", port: int = 0) -> Fl
 
     @app.before_request
     def only_addressed_to_us() -> None:
-        if _loopback(host) and request.host.rsplit(":", 1)[0] not in LOOPBACK_NAMES:
+        if _loopback(host) and request.host.lower().rsplit(":", 1)[0] not in LOOPBACK_NAMES:
             abort(421)
 
     @app.after_request
@@ -57,7 +58,7 @@ def create_app(registry: Registry, host: str = "127.0.0.1", port: int = 0) -> Fl
 
     @app.errorhandler(Exception)
     def broken(e: Exception) -> Any:
-        if hasattr(e, "code") and hasattr(e, "get_response"):  # an HTTP error (404, 405, 421): as it is
+        if isinstance(e, HTTPException):  # 404, 405, 421: as they are
             return e
         app.logger.exception("the viewer failed")
         return render_template("error.html", message=f"the viewer failed: {type(e).__name__}: {e}"[:300],
