@@ -257,6 +257,8 @@ def test_a_running_suite_shows_its_progress_live(viewer: Viewer, browser: Any, t
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         assert f"view: {viewer.url}/suites/watched/" in err  # the finished run names its page
+        summary = viewer.env.run("suite", "summarize", "watched", "--format=json", check=True)
+        assert f"view: {viewer.url}/suites/watched/" in summary.stderr and json.loads(summary.stdout)
         deadline = time.time() + 20
         while time.time() < deadline and not _final(browser):  # the page loads itself again once, with the summary
             time.sleep(0.3)
@@ -351,6 +353,8 @@ def test_terminal_commands_print_the_view_url_while_a_viewer_runs(viewer: Viewer
     entry = viewer.entries["alpha"]
     out = viewer.env.run("evaluation", "read_solutions", entry, check=True)
     assert f"view: {viewer.url}/evaluation/{entry}" in out.stderr and "view:" not in out.stdout
+    info = viewer.env.run("registry", "info", entry, check=True)
+    assert f"view: {viewer.url}/entry/{entry}" in info.stderr
     stop(viewer.proc)
     quiet = viewer.env.run("evaluation", "read_solutions", entry, check=True)
     assert "view:" not in quiet.stderr  # the marker of a stopped viewer is ignored (and gone)

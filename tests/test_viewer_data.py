@@ -14,7 +14,7 @@ import pytest
 from evaluation import EVALUATION_SCHEMA, SOLUTIONS_FILE
 from registry_cli.apps.viewer.compare import compare
 from registry_cli.apps.viewer.datums import Evaluations, datum_page, datum_view
-from registry_cli.apps.viewer.links import announce, evaluation_link, viewer_url, withdraw
+from registry_cli.apps.viewer.links import announce, entry_link, evaluation_link, viewer_url, withdraw
 from registry_cli.apps.viewer.solutions import STATUSES, index_solutions, read_lines, select
 from registry_cli.apps.viewer.tables import TableKeeper, TableQuery, table_page
 from registry_cli.apps.viewer.web import create_app
@@ -67,17 +67,19 @@ def test_an_empty_solutions_file(tmp_path: Path) -> None:
 
 
 def publish(reg: Registry, name: str, model: str, rows: list[dict[str, Any]], tags: list[str] | None = None,
-            benchmark: str = "adding") -> str:
+            benchmark: str = "adding", files: dict[str, str] | None = None, shown: bool = True) -> str:
     data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
+    kept = [FileEntry(path=p, sha256=reg.put_blob(t.encode()), size=len(t.encode())) for p, t in (files or {}).items()]
     passed = sum(r["status"] == "passed" for r in rows)
     details = {"schema": EVALUATION_SCHEMA, "benchmark": benchmark, "model": model, "agent": "", "namespace": "tester",
                "evaluation_key": f"{name:0>64}"[-64:],
                "metrics": {"score": passed / len(rows), "n": len(rows), "passed": passed, "stderr": 0.05,
                            "errored": sum(r["status"] == "error" for r in rows)}}
     meta = {"name": name, "version": "0.0.1", "category": "evaluation", "description": "", "details": details,
-            "tags": tags or ["evaluation"], "show_entry": True}
+            "tags": tags or ["evaluation"], "show_entry": shown}
     reg.publish_manifest(Manifest(namespace="tester", name=name, version="0.0.1", metadata=meta,
-                                  files=[FileEntry(path=SOLUTIONS_FILE, sha256=reg.put_blob(data), size=len(data))],
+                                  files=[FileEntry(path=SOLUTIONS_FILE, sha256=reg.put_blob(data), size=len(data)),
+                                         *kept],
                                   created_at=datetime.now(timezone.utc).isoformat()))
     return f"tester/{name}/0.0.1"
 
@@ -131,6 +133,28 @@ def test_datums_page_and_one_datum(registry: Registry, two: tuple[str, str]) -> 
     assert view.row["status"] == "error" and view.files == []
 
 
+def test_hidden_evaluations_stay_out_of_the_table(registry: Registry, two: tuple[str, str]) -> None:
+    publish(registry, "eval_c", "m/c", [line(0, "passed")], shown=False)
+    rows = table_page(TableKeeper(registry, fresh_s=0), TableQuery()).rows
+    assert sorted(k["model"] for k, _ in rows) == ["m/a", "m/b"]
+
+
+def test_a_scenario_datum_shows_its_console_log_and_files(registry: Registry) -> None:
+    rows = [line(0, "failed", run_folder="runs/task_1/0", error=None)]
+    files = {"runs/task_1/0/console_log.txt": "SCENARIO.py: ALL TESTS PASSED? no\n<b>bold</b>\n",
+             "runs/task_1/0/coding/app.py": "print('hi')\n", "runs/task_2/0/console_log.txt": "another datum\n"}
+    entry = publish(registry, "eval_s", "m/s", rows, files=files)
+    view = datum_view(Evaluations(registry), entry, 0)
+    assert "ALL TESTS PASSED? no" in view.console_log
+    assert [p for p, _ in view.files] == ["runs/task_1/0/console_log.txt", "runs/task_1/0/coding/app.py"]
+    client = create_app(registry).test_client()
+    page = client.get(f"/evaluation/{entry}/datum/0").get_data(as_text=True)
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold</b>" not in page  # shown, never rendered
+    code = client.get(f"/evaluation/{entry}/file?path=runs/task_1/0/coding/app.py").get_data(as_text=True)
+    assert "print(&#39;hi&#39;)" in code
+    assert client.get(f"/evaluation/{entry}/file?path=../../etc/passwd").status_code == 404
+
+
 def test_routes_render_and_refuse(registry: Registry, two: tuple[str, str]) -> None:
     client = create_app(registry).test_client()
     assert client.get("/evaluations", headers={"Host": "127.0.0.1:5"}).status_code == 200
@@ -147,6 +171,7 @@ def test_links_name_a_running_viewer_only(tmp_path: Path) -> None:
     assert viewer_url(tmp_path) == "" and evaluation_link(tmp_path, "a/b/1") == ""
     announce(tmp_path, "http://127.0.0.1:9")
     assert evaluation_link(tmp_path, "a/b/1") == "http://127.0.0.1:9/evaluation/a/b/1"
+    assert entry_link(tmp_path, "a/b/1") == "http://127.0.0.1:9/entry/a/b/1"
     (tmp_path / "viewer.json").write_text(json.dumps({"url": "http://x", "owner": "999999999-1"}))  # a gone process
     assert viewer_url(tmp_path) == ""
     announce(tmp_path, "http://127.0.0.1:9")

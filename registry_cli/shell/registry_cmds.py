@@ -26,7 +26,12 @@ class RegistryCommands:
         chosen = [n for n, v in (("patch", bump), ("minor", minor_bump), ("major", major_bump)) if v]
         if len(chosen) > 1:
             raise UsageError("pass only one of --bump, --minor_bump, --major_bump")
-        render.upload(open_registry().upload(path, chosen[0] if chosen else None))
+        from registry_cli.apps.viewer.links import entry_link
+
+        registry = open_registry()
+        result = registry.upload(path, chosen[0] if chosen else None)
+        render.upload(result)
+        render.view_link(entry_link(registry.config.home, result.info.entry))
 
     @command
     def download(self, entry: str, force: bool = False) -> None:
@@ -60,7 +65,12 @@ class RegistryCommands:
         Args:
             entry: namespace/name[/version|latest]
         """
-        render.info(open_registry().resolve(entry))
+        from registry_cli.apps.viewer.links import entry_link
+
+        registry = open_registry()
+        info = registry.resolve(entry)
+        render.info(info)
+        render.view_link(entry_link(registry.config.home, info.entry))
 
     @command
     def list(self, namespace: str = "", category: str = "", tags: str = "", total: int = 32, offset: int = 0,

@@ -44,6 +44,11 @@ def evaluation_link(home: Path, entry: str) -> str:
     return f"{url}/evaluation/{quote(entry)}" if url else ""
 
 
+def entry_link(home: Path, entry: str) -> str:
+    url = viewer_url(home)
+    return f"{url}/entry/{quote(entry)}" if url else ""
+
+
 def suite_link(home: Path, name: str, stamp: str) -> str:
     url = viewer_url(home)
     return f"{url}/suites/{quote(name)}/{quote(stamp)}" if url else ""
