@@ -340,6 +340,8 @@ def test_read_only_loopback_and_nothing_of_an_entry_runs(local_env: Env, browser
 def test_bad_host_and_busy_port_are_one_line_errors(local_env: Env) -> None:
     bad = local_env.run("view", "--host=not-an-address")
     assert bad.returncode == 2 and "--host" in bad.stderr and bad.stderr.count("\n") == 1
+    bad = local_env.run("view", "--port=70000")
+    assert bad.returncode == 2 and "is not a port" in bad.stderr and bad.stderr.count("\n") == 1
     proc, url = start_viewer(local_env)
     try:
         busy = local_env.run("view", f"--port={url.rsplit(':', 1)[1]}")

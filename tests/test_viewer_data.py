@@ -60,6 +60,14 @@ def test_the_index_agrees_with_parsing_on_misleading_lines(tmp_path: Path) -> No
     assert STATUSES == ("passed", "failed", "error", "empty")
 
 
+def test_a_damaged_line_is_shown_as_one(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "s.jsonl", TRICKY[:2])
+    path.write_text(path.read_text() + '{"status": "passed", "cut sh\n')
+    idx = index_solutions(path)
+    assert len(idx) == 3 and idx.status_of(2) == "passed"
+    assert read_lines(idx, [2])[0]["error"] == "this result's line is not valid JSON"
+
+
 def test_an_empty_solutions_file(tmp_path: Path) -> None:
     (tmp_path / "s.jsonl").write_text("")
     idx = index_solutions(tmp_path / "s.jsonl")
@@ -67,8 +75,8 @@ def test_an_empty_solutions_file(tmp_path: Path) -> None:
 
 
 def publish(reg: Registry, name: str, model: str, rows: list[dict[str, Any]], tags: list[str] | None = None,
-            benchmark: str = "adding", files: dict[str, str] | None = None, shown: bool = True) -> str:
-    data = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()
+            benchmark: str = "adding", files: dict[str, str] | None = None, shown: bool = True, tail: str = "") -> str:
+    data = ("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows) + tail).encode()
     kept = [FileEntry(path=p, sha256=reg.put_blob(t.encode()), size=len(t.encode())) for p, t in (files or {}).items()]
     passed = sum(r["status"] == "passed" for r in rows)
     details = {"schema": EVALUATION_SCHEMA, "benchmark": benchmark, "model": model, "agent": "", "namespace": "tester",
@@ -153,6 +161,14 @@ def test_a_scenario_datum_shows_its_console_log_and_files(registry: Registry) ->
     code = client.get(f"/evaluation/{entry}/file?path=runs/task_1/0/coding/app.py").get_data(as_text=True)
     assert "print(&#39;hi&#39;)" in code
     assert client.get(f"/evaluation/{entry}/file?path=../../etc/passwd").status_code == 404
+
+
+def test_a_damaged_datum_still_renders(registry: Registry) -> None:
+    entry = publish(registry, "eval_d", "m/d", [line(0, "passed")], tail='{"status": "passed", "cut sh\n')
+    client = create_app(registry).test_client()
+    assert client.get(f"/evaluation/{entry}").status_code == 200
+    page = client.get(f"/evaluation/{entry}/datum/1")
+    assert page.status_code == 200 and "not valid JSON" in page.get_data(as_text=True)
 
 
 def test_routes_render_and_refuse(registry: Registry, two: tuple[str, str]) -> None:

@@ -48,6 +48,8 @@ def open_viewer(registry: Registry, host: str = "127.0.0.1", port: int = 8000) -
     from waitress.server import create_server  # type: ignore[import-untyped]
 
     _check_host(host)
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a port", "pick one from 1 to 65535, or 0 for any free one")
     app = create_app(registry, host)
     try:
         server = create_server(app, host=host, port=port, threads=THREADS, ident="nearai-view",

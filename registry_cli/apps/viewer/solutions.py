@@ -126,6 +126,9 @@ def read_lines(idx: SolutionsIndex, lines: list[int]) -> list[dict[str, Any]]:
     with idx.path.open("rb") as f:
         for i in lines:
             f.seek(idx.starts[i])
-            row = json.loads(f.read(idx.starts[i + 1] - idx.starts[i]))
+            try:
+                row = json.loads(f.read(idx.starts[i + 1] - idx.starts[i]))
+            except ValueError:  # a line damaged in the file: shown as such, the others as they are
+                row = {"error": "this result's line is not valid JSON"}
             rows.append({**row, "line": i} if isinstance(row, dict) else {"line": i, "status": "other"})
     return rows
