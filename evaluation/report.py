@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from evaluation.table import TableOptions, build_table, evaluation_details, fmt, labels_apart, score_interval
+from evaluation.table import DEFAULT_KEYS, MAIN_METRIC, EvalTable, TableOptions, build_table, fmt, number
 from registry_cli.core.files import atomic_write_text
 from registry_cli.core.registry import Registry
 from registry_cli.errors import NearaiError, UsageError
@@ -32,18 +32,20 @@ def _label_lines(parts: list[str]) -> list[str]:
     return lines or [""]
 
 
-def _bars(details: list[dict[str, Any]], benchmark: str, metric: str) -> list[dict[str, Any]]:
-    """One bar per evaluation of ``benchmark`` (the table's latest of each identity), labelled with every key that
-    tells the bars apart: the model and agent, and any other key column whose value differs between them."""
-    chosen = [d for d in details if d.get("benchmark") == benchmark
-              and isinstance((d.get("metrics") or {}).get(metric), (int, float))]
+def _bars(table: EvalTable, benchmark: str, metric: str) -> list[dict[str, Any]]:
+    """One bar per row of the table that has ``benchmark``'s ``metric`` (so the chart and the table agree), named
+    by what tells its row apart: the model and agent, and every other key column the benchmark's rows fill in (the
+    pivot leaves a key column empty for a benchmark whose evaluations it does not tell apart)."""
+    column = f"{benchmark}/{metric}"
+    mine = [(row, sources[benchmark]) for row, sources in zip(table.rows, table.sources)
+            if number(row.get(column)) is not None and benchmark in sources]
+    filled = [k for k in table.key_columns if k not in DEFAULT_KEYS and any(row.get(k) for row, _ in mine)]
     bars = []
-    for d, parts in zip(chosen, labels_apart(chosen)):
-        m = d["metrics"]
-        value = float(m[metric])
-        lo, hi = score_interval(m) if metric == "score" else (None, None)
-        bars.append({"lines": _label_lines(parts or [d["entry"]]), "value": value, "lo": lo, "hi": hi,
-                     "entry": d["entry"]})
+    for row, (entry, lo, hi, _) in mine:
+        parts = [str(row[k]) for k in DEFAULT_KEYS if row.get(k)] + [f"{k}={row.get(k) or '-'}" for k in filled]
+        bars.append({"lines": _label_lines(parts or [entry]), "value": float(row[column]),
+                     "lo": lo if metric == MAIN_METRIC else None, "hi": hi if metric == MAIN_METRIC else None,
+                     "entry": entry})
     return sorted(bars, key=lambda b: -b["value"])
 
 
@@ -75,18 +77,18 @@ def _svg(bars: list[dict[str, Any]], metric: str) -> str:
 
 
 def render_html(registry: Registry, benchmark: str = "", metric: str = "") -> str:
-    details = evaluation_details(registry, TableOptions())
-    if not details:
+    table = build_table(registry, TableOptions())
+    if not table.rows:
         raise NearaiError("no evaluations to report", "record one with `nearai benchmark run ... --record`")
-    benchmarks = Counter(str(d.get("benchmark")) for d in details)
+    benchmarks = Counter(b for sources in table.sources for b in sources)
     chosen = benchmark or benchmarks.most_common(1)[0][0]
     if chosen not in benchmarks:
         raise UsageError(f"no evaluations of benchmark {chosen!r}", f"choose one of: {', '.join(sorted(benchmarks))}")
-    metric = metric or "score"
-    bars = _bars(details, chosen, metric)
+    metric = metric or MAIN_METRIC
+    charted = table if metric == MAIN_METRIC else build_table(registry, TableOptions(all_metrics=True))
+    bars = _bars(charted, chosen, metric)
     if not bars:
         raise UsageError(f"no metric {metric!r} in {chosen} evaluations", "try --metric=score")
-    table = build_table(registry, TableOptions())  # the key columns that tell evaluations apart
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.key_columns + table.metric_columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(r.get(k, '')))}</td>" for k in table.key_columns)
