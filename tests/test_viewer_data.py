@@ -119,6 +119,19 @@ def test_the_table_keeps_each_score_with_its_entry_interval_and_tags(registry: R
     assert page.choices["tag"] == ["evaluation", "nightly"]
 
 
+def test_the_table_pages_and_filters_by_benchmark(registry: Registry) -> None:
+    for i in range(55):
+        publish(registry, f"eval_{i:02d}", f"m/{i:02d}", [line(0, "passed" if i % 2 else "failed")],
+                benchmark="odd" if i == 54 else "adding")
+    keeper = TableKeeper(registry, fresh_s=0)
+    first, second = table_page(keeper, TableQuery()), table_page(keeper, TableQuery(page=2))
+    assert (first.pages, len(first.rows), len(second.rows)) == (2, 50, 5) and first.benchmarks == ["adding", "odd"]
+    assert table_page(keeper, TableQuery(page=99)).page == 2  # past the end: the last page
+    only = table_page(keeper, TableQuery(benchmark="odd"))
+    assert only.benchmarks == ["odd"] and [k["model"] for k, _ in only.rows] == ["m/54"]
+    assert set(only.rows[0][1]) == {"odd"}
+
+
 def test_a_comparison_pairs_verdicts_and_lists_flips(registry: Registry, two: tuple[str, str]) -> None:
     c = compare(Evaluations(registry), list(two))
     (pair,) = c.pairs
