@@ -357,6 +357,10 @@ def test_terminal_commands_print_the_view_url_while_a_viewer_runs(viewer: Viewer
     assert f"view: {viewer.url}/evaluation/{entry}" in out.stderr and "view:" not in out.stdout
     info = viewer.env.run("registry", "info", entry, check=True)
     assert f"view: {viewer.url}/entry/{entry}" in info.stderr
+    table = viewer.env.run("evaluation", "table", "--format=json", "--benchmark=3_digit_addition", check=True)
+    assert f"view: {viewer.url}/evaluations?benchmark=3_digit_addition" in table.stderr and json.loads(table.stdout)
+    listed = viewer.env.run("registry", "list", "--category=evaluation", check=True)
+    assert f"view: {viewer.url}/entries?category=evaluation" in listed.stderr
     stop(viewer.proc)
     quiet = viewer.env.run("evaluation", "read_solutions", entry, check=True)
     assert "view:" not in quiet.stderr  # the marker of a stopped viewer is ignored (and gone)

@@ -37,9 +37,12 @@ class EvaluationCommands:
         check_format(format)
         opts = TableOptions(all_key_columns=all_key_columns, all_metrics=all_metrics, benchmark=benchmark,
                             model=model, namespace=namespace, all_versions=all_versions, show_all=show_all)
+        from registry_cli.apps.viewer.links import page_link
+
         registry = open_registry()
         render_evaluation.evaluation_table(build_table(registry, opts), format, num_columns, metric_name_max_length)
         render.skipped(registry.skipped)
+        render.view_link(page_link(registry.config.home, "evaluations", benchmark=benchmark, model=model))
 
     @command
     def read_solutions(self, entry: str, status: str = "", verbose: bool = False) -> None:

@@ -86,6 +86,8 @@ class RegistryCommands:
             show_all: include hidden entries and evaluations of hidden agents or models
             show_latest_version: one row per entry (false: every version)
         """
+        from registry_cli.apps.viewer.links import page_link
+
         if total < 1 or offset < 0:
             raise UsageError("--total must be >= 1 and --offset >= 0", "e.g. --total=32 --offset=0")
         registry = open_registry()
@@ -93,6 +95,7 @@ class RegistryCommands:
                                       show_all=show_all, show_latest_version=show_latest_version)
         render.entry_list(found[offset : offset + total], offset, len(found))
         render.skipped(registry.skipped)
+        render.view_link(page_link(registry.config.home, "entries", category=category))
 
     @command
     def metadata_template(self, path: str = ".", category: str = "", description: str = "") -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from registry_cli.core.files import atomic_write_text, owner_alive, owner_tag
 
@@ -37,6 +37,13 @@ def viewer_url(home: Path) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         return ""
     return url if owner_alive(owner + "-") else ""
+
+
+def page_link(home: Path, page: str, **query: str) -> str:
+    """A page of the viewer (``evaluations``, ``entries``) with its filters, or "" when no viewer runs."""
+    url = viewer_url(home)
+    chosen = {k: v for k, v in query.items() if v}
+    return f"{url}/{page}" + (f"?{urlencode(chosen)}" if chosen else "") if url else ""
 
 
 def evaluation_link(home: Path, entry: str) -> str:
