@@ -245,8 +245,9 @@ class RayHead:
 def one_ray_cluster_at_a_time(request: pytest.FixtureRequest) -> Iterator[None]:
     """Tests marked ``xdist_group("ray")`` run one at a time across xdist workers, held by a file lock: each starts
     a Ray cluster, and `ray stop --force` (a test head's teardown) stops every Ray process on the machine. The mark
-    alone does not keep them apart: pytest 9.2 no longer reads the node id that pytest-xdist 3.8 changes to group
-    tests, so `--dist loadgroup` spreads them over both workers (seen as heads killed mid-test in CI)."""
+    puts them on one worker only while pytest-xdist's grouping works: under pytest 9.2, which no longer reads the
+    node id that pytest-xdist 3.8 changes to group tests, `--dist loadgroup` spread them over both workers (seen
+    as heads killed mid-test in CI; pyproject.toml now keeps pytest below 9.2). The lock holds either way."""
     mark = request.node.get_closest_marker("xdist_group")
     if mark is None or "ray" not in mark.args:
         yield
