@@ -152,6 +152,18 @@ def visit(driver: Any, url: str) -> None:
     assert "error" not in title, driver.find_element("id", "error-message").text
 
 
+def follow(driver: Any, element: Any) -> None:
+    """Click a link or a form's button and wait for the page it leads to (until then, elements found are the old
+    page's, gone stale under a loaded machine)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page = driver.find_element("tag name", "html")
+    element.click()
+    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def texts(driver: Any, css: str) -> list[str]:
     return [str(e.text) for e in driver.find_elements("css selector", css)]
 
@@ -176,14 +188,14 @@ def test_the_table_filters_sorts_and_draws_intervals(viewer: Viewer, browser: An
     screenshot(browser, "table")
 
     browser.find_element("name", "model").send_keys("beta")
-    browser.find_element("id", "apply").click()
+    follow(browser, browser.find_element("id", "apply"))
     assert texts(browser, "#evaluations td[data-column=model]") == ["openai/beta"]
     assert "1 of 3 rows" in browser.find_element("id", "row-count").text
 
     visit(browser, viewer.url + "/evaluations?sort=3_digit_addition&desc=1")
     scores = [float(s.rstrip("%")) for s in texts(browser, "#evaluations .score-link")]
     assert scores == sorted(scores, reverse=True) and scores[-1] < scores[0]  # beta last
-    browser.find_element("css selector", "th a.sort").click()  # by model, A to Z
+    follow(browser, browser.find_element("css selector", "th a.sort"))  # by model, A to Z
     assert texts(browser, "#evaluations td[data-column=model]")[-1] == "openai/beta"
 
 
@@ -191,18 +203,18 @@ def test_a_datum_shows_its_transcript(viewer: Viewer, browser: Any) -> None:
     visit(browser, viewer.url)
     link = next(a for a in browser.find_elements("css selector", ".score-link")
                 if a.get_attribute("title") == viewer.entries["agent"])
-    link.click()
+    follow(browser, link)
     assert browser.find_element("css selector", "h1").text == viewer.entries["agent"]
     assert len(browser.find_elements("css selector", "#datums tbody tr")) == 50  # a page of 60
     screenshot(browser, "evaluation")
     rows = solutions(viewer.env, viewer.entries["agent"])
     failed = sum(1 for r in rows if r["status"] == "failed")
     browser.find_element("css selector", "select[name=status] option[value=passed]").click()
-    browser.find_element("id", "apply").click()
+    follow(browser, browser.find_element("id", "apply"))
     assert set(texts(browser, "#datums .status")) == {"passed"}
     assert browser.find_element("id", "datum-count").text == f"{60 - failed} datums"
 
-    browser.find_elements("css selector", "a.datum-link")[0].click()
+    follow(browser, browser.find_elements("css selector", "a.datum-link")[0])
     assert browser.find_element("css selector", "h1").text.startswith("Datum")
     messages = texts(browser, "li.message")
     assert messages and messages[0].startswith("USER") and "Please add the following numbers" in messages[0]
@@ -216,7 +228,7 @@ def test_two_models_compared_on_their_shared_datums(viewer: Viewer, browser: Any
     for box in browser.find_elements("css selector", "input[name=e]"):
         if box.get_attribute("value") in (viewer.entries["alpha"], viewer.entries["beta"]):
             box.click()
-    browser.find_element("id", "compare").click()
+    follow(browser, browser.find_element("id", "compare"))
     alpha = {r["datum_hash"]: r["status"] == "passed" for r in solutions(viewer.env, viewer.entries["alpha"])}
     beta = {r["datum_hash"]: r["status"] == "passed" for r in solutions(viewer.env, viewer.entries["beta"])}
     lost = sum(1 for h in alpha if alpha[h] and not beta[h])
@@ -285,9 +297,9 @@ def _final(driver: Any) -> bool:
 def test_entries_versions_and_files(viewer: Viewer, browser: Any) -> None:
     visit(browser, viewer.url + "/entries?category=evaluation")
     assert len(browser.find_elements("css selector", "#entries tbody tr")) == 3
-    browser.find_element("link text", viewer.entries["beta"]).click()
+    follow(browser, browser.find_element("link text", viewer.entries["beta"]))
     assert texts(browser, "#versions li") == ["0.0.1"]
-    browser.find_element("link text", "solutions.jsonl").click()
+    follow(browser, browser.find_element("link text", "solutions.jsonl"))
     first = browser.find_element("id", "file-text").text.splitlines()[0]
     assert json.loads(first)["datum_hash"]
     screenshot(browser, "entry-file")
