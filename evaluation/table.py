@@ -57,6 +57,7 @@ class EvalTable:
     errored: list[dict[str, int]] = field(default_factory=list)  # per row: benchmark -> datums without a verdict
     # per row: benchmark -> (the evaluation entry shown, its score's 95% interval low and high or None, its tags)
     sources: list[dict[str, Source]] = field(default_factory=list)
+    made_from: str = ""  # the digest of what it was made from (`build_table`)
 
 
 def key_value(details: dict[str, Any], name: str) -> str:
@@ -169,23 +170,27 @@ def number(value: Any) -> float | None:
     return float(value) if type(value) in (int, float) else None
 
 
-def build_table(registry: Registry, opts: TableOptions) -> EvalTable:
+def build_table(registry: Registry, opts: TableOptions, current: EvalTable | None = None) -> EvalTable:
     """The pivot of the evaluations listed with ``opts``. It is kept on this machine (``cache/tables/``, one file
     per store and options) with a digest of what it was made from: each listed entry's name, manifest hash and
     `registry update` changes. Manifests never change, so an equal digest means an equal table, and reading the
-    kept one replaces loading every evaluation's metadata."""
+    kept one replaces loading every evaluation's metadata. ``current``, a table this returned before (a long-lived
+    caller's), is returned itself while nothing it was made from changed."""
     entries = _listed(registry, opts)
     path, made_from = _kept_at(registry, opts, entries)
+    if current is not None and current.made_from == made_from:
+        return current
     digest = path.with_suffix(".digest")
     if _read_text(digest) == made_from:  # the listing is let go before the kept table is read: a lower peak
         del entries
         kept = read_snapshot(path)
         if isinstance(kept, tuple) and len(kept) == 6 and kept[0] == made_from:
-            return EvalTable(*kept[1:])
+            return EvalTable(*kept[1:], made_from=made_from)
         entries = _listed(registry, opts)  # torn, or made by another process meanwhile: made again
     evaluations = [(entry, p) for _, entry, p in _latest(entries, opts, _projected)]
     del entries
     table = _pivot(evaluations, opts)
+    table.made_from = made_from
     write_snapshot(path, (made_from, table.key_columns, table.metric_columns, table.rows, table.errored,
                           table.sources))
     with contextlib.suppress(OSError):  # without it the table is made again next time, never shown wrong

@@ -16,13 +16,13 @@ from typing import Any
 
 from evaluation import SOLUTIONS_FILE
 from evaluation.table import number, score_interval
+from registry_cli.apps.viewer.entries import text_head
 from registry_cli.apps.viewer.solutions import SolutionsIndex, index_solutions, read_lines, select
 from registry_cli.core.registry import EntryInfo, Registry
 from registry_cli.errors import EntryNotFoundError, UsageError
 
 PAGE_DATUMS = 50
 KEPT_INDEXES = 8
-FILE_SHOWN_MAX = 256 * 1024  # a run folder's file is shown up to this size (then cut, with a note)
 
 
 @dataclass
@@ -107,7 +107,7 @@ def output_of(row: dict[str, Any]) -> str:
     """The answer a result holds: the solver's recorded answer or output, else the last agent message."""
     info = row.get("info")
     info = info if isinstance(info, dict) else {}
-    for key in ("answer", "output", "response", "completion", "final_answer"):
+    for key in ("answer", "result", "output", "response", "completion", "final_answer"):
         if isinstance(info.get(key), (str, int, float)):
             return str(info[key])
     for trace in reversed(row.get("agent") or []):
@@ -154,10 +154,9 @@ def datum_view(evaluations: Evaluations, entry: str, line: int) -> DatumView:
                      read_file(ev, log)[0] if log else "")
 
 
-def read_file(ev: Evaluation, path: str) -> tuple[str, bool]:
-    """A file of the entry as text, and whether it was cut at FILE_SHOWN_MAX."""
-    if path not in {f.path for f in ev.info.manifest.files}:
+def read_file(ev: Evaluation, path: str) -> tuple[str, str]:
+    """A file of the entry (downloaded with it) as `text_head` shows it."""
+    found = next((f for f in ev.info.manifest.files if f.path == path), None)
+    if found is None:
         raise EntryNotFoundError(f"{ev.info.entry} has no file {path!r}", "pick one from the datum's file list")
-    with (ev.folder / path).open("rb") as f:
-        data = f.read(FILE_SHOWN_MAX + 1)
-    return data[:FILE_SHOWN_MAX].decode("utf-8", "replace"), len(data) > FILE_SHOWN_MAX
+    return text_head(ev.folder / path, found.size)

@@ -14,7 +14,7 @@ from registry_cli.engine.isolation.scratch import scratch_root
 from registry_cli.errors import EntryNotFoundError
 
 PAGE_ENTRIES = 100
-FILE_SHOWN_MAX = 256 * 1024
+FILE_SHOWN_MAX = 256 * 1024  # a file is shown up to this size (then cut, with a note)
 FILE_FETCHED_MAX = 16 * 2**20  # larger files are listed, not shown: `nearai registry download` fetches them
 
 
@@ -55,9 +55,15 @@ def entry_file(registry: Registry, entry: str, path: str) -> tuple[str, str]:
     scratch = Path(tempfile.mkdtemp(prefix="view-", dir=scratch_root()))
     try:
         registry.fetch_blob(found.sha256, scratch / "file")
-        with (scratch / "file").open("rb") as f:
-            data = f.read(FILE_SHOWN_MAX + 1)
+        return text_head(scratch / "file", found.size)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    note = f"the first {FILE_SHOWN_MAX // 1024} KiB of {found.size:,} bytes" if len(data) > FILE_SHOWN_MAX else ""
+
+
+def text_head(path: Path, size: int) -> tuple[str, str]:
+    """A file of ``size`` bytes as text, up to FILE_SHOWN_MAX, and a note saying so when it was cut ("" when
+    whole)."""
+    with path.open("rb") as f:
+        data = f.read(FILE_SHOWN_MAX + 1)
+    note = f"the first {FILE_SHOWN_MAX // 1024} KiB of {size:,} bytes" if len(data) > FILE_SHOWN_MAX else ""
     return data[:FILE_SHOWN_MAX].decode("utf-8", "replace"), note

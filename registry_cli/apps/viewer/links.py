@@ -40,22 +40,20 @@ def viewer_url(home: Path) -> str:
 
 
 def page_link(home: Path, page: str, **query: str) -> str:
-    """A page of the viewer (``evaluations``, ``entries``) with its filters, or "" when no viewer runs."""
+    """A page of the viewer (``evaluations``, ``entry/NS/NAME/VERSION``, ...) with its filters, or "" when no
+    viewer runs."""
     url = viewer_url(home)
     chosen = {k: v for k, v in query.items() if v}
     return f"{url}/{page}" + (f"?{urlencode(chosen)}" if chosen else "") if url else ""
 
 
 def evaluation_link(home: Path, entry: str) -> str:
-    url = viewer_url(home)
-    return f"{url}/evaluation/{quote(entry)}" if url else ""
+    return page_link(home, f"evaluation/{quote(entry)}")
 
 
 def entry_link(home: Path, entry: str) -> str:
-    url = viewer_url(home)
-    return f"{url}/entry/{quote(entry)}" if url else ""
+    return page_link(home, f"entry/{quote(entry)}")
 
 
 def suite_link(home: Path, name: str, stamp: str) -> str:
-    url = viewer_url(home)
-    return f"{url}/suites/{quote(name)}/{quote(stamp)}" if url else ""
+    return page_link(home, f"suites/{quote(name)}/{quote(stamp)}")

@@ -2,7 +2,8 @@
 sorted and paged for a page, each score with its 95% interval and the evaluation entry behind it.
 
 The server holds the last table and asks `build_table` again at most every ``fresh_s`` seconds: that call lists
-the evaluations and compares a digest, so a new recording shows up within that time while a page over 50,000
+the evaluations and compares a digest, and hands the held table back while it is unchanged (nothing is read again
+and the filters' choices stand), so a new recording shows up within that time while a page over 50,000
 evaluations costs a filter and a sort of rows already in memory.
 """
 
@@ -66,7 +67,7 @@ class TableKeeper:
     def table(self) -> tuple[EvalTable, dict[str, list[str]]]:
         with self._lock:
             if self._table is None or time.monotonic() - self._at > self.fresh_s:
-                table = build_table(self.registry, TableOptions())
+                table = build_table(self.registry, TableOptions(), self._table)  # the same one while unchanged
                 if table is not self._table:
                     self._choices = _choices(table)
                 self._table, self._at = table, time.monotonic()

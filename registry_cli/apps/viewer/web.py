@@ -117,9 +117,8 @@ def _evaluation_routes(app: Flask, keeper: TableKeeper, opened: Evaluations) -> 
     def evaluation_file(entry: str) -> str:
         ev = opened.open(entry)
         path = request.args.get("path", "")
-        text, cut = read_file(ev, path)
-        return render_template("file.html", entry=ev.info.entry, path=path, text=text,
-                               note="cut at 256 KiB" if cut else "")
+        text, note = read_file(ev, path)
+        return render_template("file.html", entry=ev.info.entry, path=path, text=text, note=note)
 
     @app.get("/evaluation/<path:entry>")
     def evaluation(entry: str) -> str:
