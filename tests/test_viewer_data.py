@@ -119,6 +119,15 @@ def test_the_table_keeps_each_score_with_its_entry_interval_and_tags(registry: R
     assert page.choices["tag"] == ["evaluation", "nightly"]
 
 
+def test_the_held_table_is_kept_until_an_evaluation_changes(registry: Registry, two: tuple[str, str]) -> None:
+    keeper = TableKeeper(registry, fresh_s=0)
+    first, _ = keeper.table()
+    assert keeper.table()[0] is first  # listed again, the same digest: nothing read or remade
+    publish(registry, "eval_c", "m/c", [line(0, "passed")])
+    changed, choices = keeper.table()
+    assert changed is not first and len(changed.rows) == 3 and "m/c" in choices["model"]
+
+
 def test_the_table_pages_and_filters_by_benchmark(registry: Registry) -> None:
     for i in range(55):
         publish(registry, f"eval_{i:02d}", f"m/{i:02d}", [line(0, "passed" if i % 2 else "failed")],
