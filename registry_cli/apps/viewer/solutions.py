@@ -12,6 +12,7 @@ the last ``metrics``, ``repeat`` and ``status`` keys are (only ``run_folder`` an
 from __future__ import annotations
 
 import json
+import re
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 STATUSES = ("passed", "failed", "error", "empty")
 _CODES = {s.encode(): i for i, s in enumerate(STATUSES)}
 _OTHER = len(STATUSES)  # a status this viewer does not know
+_INT = re.compile(rb"-?[0-9]+")
 
 
 @dataclass
@@ -92,13 +94,8 @@ def _string(line: bytes, at: int) -> str:
 
 def _int(line: bytes, at: int) -> int:
     """The JSON integer starting at ``at``; -1 when there is none."""
-    stop = at
-    while stop < len(line) and line[stop:stop + 1] in b"-0123456789":
-        stop += 1
-    try:
-        return int(line[at:stop])
-    except ValueError:
-        return -1
+    found = _INT.match(line, at)
+    return int(found.group()) if found else -1
 
 
 def select(idx: SolutionsIndex, status: str = "", search: str = "") -> list[int]:
